@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stagetrace-agent internals.
+ *
+ * One libuv loop owns all state: the BPF skeleton, the device table, the
+ * batch being filled and the send queue. Work enters the loop only through
+ * libuv handles: a uv_poll on the ring buffer's epoll fd, timers (flush,
+ * sweep, device rescan, heartbeat), signals, and one uv_async that nng's
+ * completion callbacks poke (they run on nng threads and touch nothing but
+ * their own result slot).
+ */
+#ifndef ST_AGENT_H
+#define ST_AGENT_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "opts.h"
+#include "../bpf/stages.h"
+
+struct stages_bpf;
+struct st_sender;
+
+struct st_agent_cfg {
+	const char *collector;
+	const char *host;
+	struct st_strlist netns;	/* names under /run/netns, or paths */
+	struct st_strlist uplinks;
+	struct st_strlist vms;		/* DEV=NAME */
+	uint32_t sample_n, sample_k;
+	struct st_cidr src, dst;
+	uint16_t sport, dport;
+	const char *proto;
+	int either;
+	uint32_t batch_max;
+	uint32_t flush_ms;
+	uint32_t queue_max;
+	uint32_t path_timeout_ms;
+	double duration;
+	int probes_only;
+	int json;
+	int verbose;
+	const char *force_method;	/* test/diagnostic: "raw_tp" or "tp_btf" */
+};
+
+#define ST_MAX_DEVS 1024
+
+struct st_dev {
+	uint32_t netns;
+	uint32_t ifindex;
+	uint8_t role;
+	char name[32];
+	char vm[64];
+};
+
+struct st_devtab {
+	struct st_dev devs[ST_MAX_DEVS];
+	int n;
+	uint32_t netns_inodes[64];
+	int n_netns;
+};
+
+/* Per-hook attach result, as `stagetrace probes` reports it. */
+struct st_probe {
+	unsigned hook;
+	const char *method;	/* "tp_btf", "raw_tp" or NULL */
+	const char *status;	/* "attached", "unavailable", "failed" */
+	char reason[160];
+};
+
+struct st_agent {
+	struct st_agent_cfg cfg;
+	uv_loop_t *loop;
+	struct stages_bpf *skel;
+	struct ring_buffer *rb;
+	struct st_devtab devs;
+	struct st_probe probes[ST_HOOK_MAX];
+	struct st_sender *sender;
+	uint64_t instance;
+
+	/* Paths converted but not yet packed into a batch. */
+	void **pending;			/* st_hostpath * */
+	uint32_t n_pending, cap_pending;
+
+	/* User-space counters (BPF ones are read from the counters map). */
+	uint64_t paths_in, paths_timeout, paths_dropped_full, ringbuf_lost;
+	uint64_t ring_polls;
+	uv_poll_t rb_poll;
+	uv_timer_t flush_timer, sweep_timer, rescan_timer, stop_timer;
+	uv_signal_t sigint, sigterm;
+	int stopping;
+};
+
+/* attach.c */
+int st_attach_plan(struct st_agent *a);
+int st_attach_all(struct st_agent *a);
+void st_probes_print(const struct st_agent *a, int json);
+
+/* devices.c */
+int st_devices_scan(struct st_agent *a);
+const struct st_dev *st_devices_find(const struct st_devtab *t, uint32_t netns,
+				     uint32_t ifindex);
+int st_netns_inode(const char *name, uint32_t *ino);
+
+/* convert.c: the only place BPF records become protobuf. */
+void *st_convert_path(const struct st_agent *a, const struct st_path *p);
+void st_convert_free(void *hostpath);
+
+/* sender.c */
+struct st_sender *st_sender_new(struct st_agent *a);
+void st_sender_free(struct st_sender *s);
+/* Pack the pending paths (may be zero: a heartbeat) into a batch and queue it. */
+void st_sender_flush(struct st_sender *s);
+void st_sender_counters(const struct st_sender *s, uint64_t *sent,
+			uint64_t *acked, uint64_t *retries, uint64_t *dropped_batches,
+			uint64_t *dropped_paths, uint64_t *queued);
+/* Try to send what is queued, up to timeout_ms; used at shutdown. */
+void st_sender_drain(struct st_sender *s, unsigned timeout_ms);
+
+/* main.c helpers used by sender.c */
+void st_agent_counters_fill(struct st_agent *a, void ***out, size_t *n);
+
+#endif /* ST_AGENT_H */

@@ -1,0 +1,492 @@
+// SPDX-License-Identifier: MIT
+/*
+ * stagetrace-agent: loads the stage programs, feeds host paths to the
+ * collector. See agent.h for the threading model.
+ */
+#include "agent.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "stage_names.h"
+#include "stages.skel.h"
+#include "timeutil.h"
+#include "wire.h"
+
+static const char *counter_names[ST_C_MAX] = {
+	[ST_C_HOOK_CALLS] = "bpf_hook_calls",
+	[ST_C_FILTER_NETNS] = "bpf_filtered_netns",
+	[ST_C_FILTER_DEV] = "bpf_filtered_dev",
+	[ST_C_PARSE_SKIP] = "bpf_not_keyed",
+	[ST_C_FILTER_L34] = "bpf_filtered_l34",
+	[ST_C_SAMPLED_OUT] = "bpf_sampled_out",
+	[ST_C_PATH_NEW] = "bpf_paths_started",
+	[ST_C_STAMP] = "bpf_stamps",
+	[ST_C_STAMP_OVERFLOW] = "bpf_stamps_overflow",
+	[ST_C_EMITTED] = "bpf_paths_emitted",
+	[ST_C_RINGBUF_FULL] = "bpf_paths_lost_ringbuf",
+	[ST_C_LRU_FAIL] = "bpf_paths_lost_lru",
+	[ST_C_END_NO_PATH] = "bpf_end_without_start",
+};
+
+static void read_bpf_counters(struct st_agent *a, uint64_t out[ST_C_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t vals[ncpu > 0 ? ncpu : 1];
+	int fd = bpf_map__fd(a->skel->maps.counters);
+
+	for (uint32_t i = 0; i < ST_C_MAX; i++) {
+		out[i] = 0;
+		if (bpf_map_lookup_elem(fd, &i, vals))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			out[i] += vals[c];
+	}
+}
+
+static void add_counter(void ***v, size_t *n, const char *name, uint64_t val)
+{
+	Stagetrace__V1__Counter *c = calloc(1, sizeof(*c));
+	void **nv = realloc(*v, (*n + 1) * sizeof(void *));
+
+	if (!c || !nv) {
+		free(c);
+		if (nv)
+			*v = nv;
+		return;
+	}
+	stagetrace__v1__counter__init(c);
+	c->name = strdup(name);
+	c->value = val;
+	*v = nv;
+	(*v)[(*n)++] = c;
+}
+
+void st_agent_counters_fill(struct st_agent *a, void ***out, size_t *n)
+{
+	uint64_t bc[ST_C_MAX], sent, acked, retries, db, dp, q;
+
+	read_bpf_counters(a, bc);
+	for (int i = 0; i < ST_C_MAX; i++)
+		add_counter(out, n, counter_names[i], bc[i]);
+	add_counter(out, n, "paths_received", a->paths_in);
+	add_counter(out, n, "paths_timed_out", a->paths_timeout);
+	add_counter(out, n, "paths_dropped_oom", a->paths_dropped_full);
+	if (a->sender) {
+		st_sender_counters(a->sender, &sent, &acked, &retries, &db, &dp, &q);
+		add_counter(out, n, "batches_sent", sent);
+		add_counter(out, n, "batches_acked", acked);
+		add_counter(out, n, "batches_retried", retries);
+		add_counter(out, n, "batches_dropped", db);
+		add_counter(out, n, "paths_dropped_send", dp);
+		add_counter(out, n, "batches_queued", q);
+	}
+}
+
+static void push_path(struct st_agent *a, const struct st_path *p)
+{
+	void *hp;
+
+	if (a->n_pending == a->cap_pending) {
+		uint32_t cap = a->cap_pending ? a->cap_pending * 2 : 256;
+		void **np = realloc(a->pending, cap * sizeof(void *));
+
+		if (!np) {
+			a->paths_dropped_full++;
+			return;
+		}
+		a->pending = np;
+		a->cap_pending = cap;
+	}
+	hp = st_convert_path(a, p);
+	if (!hp) {
+		a->paths_dropped_full++;
+		return;
+	}
+	a->pending[a->n_pending++] = hp;
+	if (a->n_pending >= a->cfg.batch_max)
+		st_sender_flush(a->sender);
+}
+
+static int on_path(void *ctx, void *data, size_t len)
+{
+	struct st_agent *a = ctx;
+
+	if (len < sizeof(struct st_path))
+		return 0;
+	a->paths_in++;
+	push_path(a, data);
+	return 0;
+}
+
+static void rb_cb(uv_poll_t *h, int status, int events)
+{
+	struct st_agent *a = h->data;
+
+	a->ring_polls++;
+	ring_buffer__consume(a->rb);
+}
+
+static void flush_cb(uv_timer_t *t)
+{
+	struct st_agent *a = t->data;
+
+	ring_buffer__consume(a->rb);
+	st_sender_flush(a->sender);
+}
+
+/*
+ * Paths whose end the BPF side never saw (the packet left through a hook
+ * that is not traced, or a path that the kernel handled in an unexpected
+ * way) are emitted as timeouts instead of rotting in the LRU map, so every
+ * started path is accounted for.
+ */
+static void sweep_cb(uv_timer_t *t)
+{
+	struct st_agent *a = t->data;
+	int fd = bpf_map__fd(a->skel->maps.paths);
+	uint64_t now = st_mono_ns();
+	uint64_t limit = (uint64_t)a->cfg.path_timeout_ms * 1000000ull;
+	uint64_t key, next, *prev = NULL;
+	struct st_path p;
+	uint64_t stale[512];
+	int nstale = 0;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0 && nstale < 512) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &p))
+			continue;
+		if (p.nstamps == 0 || p.nstamps > ST_MAX_STAMPS)
+			continue;
+		if (now - p.stamps[p.nstamps - 1].ts > limit)
+			stale[nstale++] = key;
+	}
+	for (int i = 0; i < nstale; i++) {
+		if (bpf_map_lookup_elem(fd, &stale[i], &p))
+			continue;
+		if (bpf_map_delete_elem(fd, &stale[i]))
+			continue;	/* the BPF side finished it meanwhile */
+		p.end = ST_END_TIMEOUT;
+		a->paths_timeout++;
+		push_path(a, &p);
+	}
+}
+
+static void rescan_cb(uv_timer_t *t)
+{
+	st_devices_scan(t->data);
+}
+
+static void stop_loop(struct st_agent *a)
+{
+	if (a->stopping)
+		return;
+	a->stopping = 1;
+	uv_stop(a->loop);
+}
+
+static void stop_cb(uv_timer_t *t) { stop_loop(t->data); }
+static void sig_cb(uv_signal_t *s, int sig) { stop_loop(s->data); }
+
+static int proto_number(const char *p)
+{
+	if (!strcmp(p, "tcp")) return 6;
+	if (!strcmp(p, "udp")) return 17;
+	if (!strcmp(p, "icmp")) return 1;
+	return -1;
+}
+
+static int config_bpf(struct st_agent *a)
+{
+	struct st_config c = { 0 };
+	uint32_t zero = 0;
+
+	c.sample_n = a->cfg.sample_n;
+	c.sample_k = a->cfg.sample_k;
+	if (a->cfg.netns.n)
+		c.flags |= ST_F_NETNS;
+	if (a->cfg.proto) {
+		c.flags |= ST_F_PROTO;
+		c.proto = (uint8_t)proto_number(a->cfg.proto);
+	}
+	if (a->cfg.sport) {
+		c.flags |= ST_F_SPORT;
+		c.sport = htons(a->cfg.sport);
+	}
+	if (a->cfg.dport) {
+		c.flags |= ST_F_DPORT;
+		c.dport = htons(a->cfg.dport);
+	}
+	if (a->cfg.src.set) {
+		c.flags |= ST_F_SRC;
+		c.src_addr = a->cfg.src.addr;
+		c.src_mask = a->cfg.src.mask;
+	}
+	if (a->cfg.dst.set) {
+		c.flags |= ST_F_DST;
+		c.dst_addr = a->cfg.dst.addr;
+		c.dst_mask = a->cfg.dst.mask;
+	}
+	if (a->cfg.either)
+		c.flags |= ST_F_EITHER;
+	return bpf_map_update_elem(bpf_map__fd(a->skel->maps.cfg), &zero, &c, BPF_ANY);
+}
+
+static const struct st_cmd_help help = {
+	.name = "stagetrace-agent",
+	.args = "[OPTIONS]",
+	.summary = "Stamp packets at every host-stack stage and ship host paths to the collector.",
+	.description =
+"The agent loads the stage programs (tp_btf, falling back to raw_tp, chosen\n"
+"per hook by a real load on this kernel), keys every packet by its inner\n"
+"IPv4 5-tuple and a per-packet discriminator, samples consistently\n"
+"(packet id mod N < K, the same decision on every host), joins a packet's\n"
+"stamps on this host and sends one host path per sampled packet to the\n"
+"collector over nng. It keeps running when the collector is down, retries,\n"
+"and counts every path it could not deliver.\n"
+"\n"
+"Device roles: taps (driver tun) are VM ports named after the device unless\n"
+"--vm DEV=NAME names them; --uplink marks devices towards other hosts;\n"
+"vxlan/geneve devices are tunnels; bridges are bridges.",
+	.examples =
+"  stagetrace-agent --collector tcp://10.0.0.5:7730 --uplink eth0\n"
+"  stagetrace-agent --netns hv1 --uplink eth0 --vm tap-vma=vma --sample 1/16\n"
+"  stagetrace-agent --probes --json",
+};
+
+static int parse_sample(const char *s, uint32_t *n, uint32_t *k)
+{
+	uint64_t kk, nn;
+	char buf[64], *slash;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (!slash)
+		return -EINVAL;
+	*slash = '\0';
+	if (st_parse_u64(buf, &kk) || st_parse_u64(slash + 1, &nn) || nn == 0 ||
+	    kk == 0 || kk > nn || nn > UINT32_MAX)
+		return -EINVAL;
+	*n = (uint32_t)nn;
+	*k = (uint32_t)kk;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct st_agent *a = calloc(1, sizeof(*a));
+	const char *sample = "1/1";
+	char hostname[256];
+	int first, rc, err = ST_EXIT_FAIL;
+	struct st_opt opts[] = {
+		{ "collector", 'C', ST_OPT_STR, &a->cfg.collector, "URL", "collector address (default tcp://127.0.0.1:7730)" },
+		{ "host", 'H', ST_OPT_STR, &a->cfg.host, "NAME", "host name reported to the collector (default: hostname)" },
+		{ "netns", 0, ST_OPT_LIST, &a->cfg.netns, "NAME", "trace only this network namespace (/run/netns/NAME or a path); repeatable" },
+		{ "uplink", 'u', ST_OPT_LIST, &a->cfg.uplinks, "DEV", "device towards other hypervisors; repeatable" },
+		{ "vm", 0, ST_OPT_LIST, &a->cfg.vms, "DEV=NAME", "name the VM behind a tap device; repeatable" },
+		{ "sample", 0, ST_OPT_STR, &sample, "K/N", "trace packets whose id mod N < K (default 1/1: all)" },
+		{ "src-ip", 0, ST_OPT_CIDR, &a->cfg.src, "CIDR", "only packets from this address or network" },
+		{ "dst-ip", 0, ST_OPT_CIDR, &a->cfg.dst, "CIDR", "only packets to this address or network" },
+		{ "sport", 0, ST_OPT_PORT, &a->cfg.sport, "PORT", "only this source port" },
+		{ "dport", 0, ST_OPT_PORT, &a->cfg.dport, "PORT", "only this destination port" },
+		{ "proto", 0, ST_OPT_STR, &a->cfg.proto, "P", "only tcp, udp or icmp" },
+		{ "either-direction", 0, ST_OPT_FLAG, &a->cfg.either, NULL, "address/port filters also match the reverse direction" },
+		{ "batch", 0, ST_OPT_U32, &a->cfg.batch_max, "N", "paths per batch (default 512)", 1, 100000 },
+		{ "flush-ms", 0, ST_OPT_U32, &a->cfg.flush_ms, "MS", "send a batch at least this often (default 200)", 10, 60000 },
+		{ "queue", 0, ST_OPT_U32, &a->cfg.queue_max, "N", "batches kept while the collector is away (default 1024)", 1, 1000000 },
+		{ "path-timeout-ms", 0, ST_OPT_U32, &a->cfg.path_timeout_ms, "MS", "emit unfinished host paths after this (default 1000)", 10, 600000 },
+		{ "duration", 'd', ST_OPT_DURATION, &a->cfg.duration, "SEC", "exit after this long (default: run until signalled)" },
+		{ "probes", 0, ST_OPT_FLAG, &a->cfg.probes_only, NULL, "print the attach plan result for every hook and exit" },
+		{ "json", 0, ST_OPT_FLAG, &a->cfg.json, NULL, "JSON output for --probes" },
+		{ "force-method", 0, ST_OPT_STR, &a->cfg.force_method, "M", "diagnostics: only try attach method M (tp_btf or raw_tp)" },
+		{ "verbose", 'v', ST_OPT_FLAG, &a->cfg.verbose, NULL, "debug logging" },
+		ST_OPT_END,
+	};
+
+	if (!a)
+		return ST_EXIT_FAIL;
+	st_log_init(argv[0], ST_LOG_INFO);
+	a->cfg.collector = "tcp://127.0.0.1:7730";
+	a->cfg.batch_max = 512;
+	a->cfg.flush_ms = 200;
+	a->cfg.queue_max = 1024;
+	a->cfg.path_timeout_ms = 1000;
+	rc = st_opts_parse(argc, argv, opts, &help, &first);
+	if (rc)
+		return rc == ST_EXIT_HELP ? 0 : rc;
+	if (first < argc) {
+		fprintf(stderr, "error: unexpected argument '%s'\n", argv[first]);
+		return ST_EXIT_USAGE;
+	}
+	if (parse_sample(sample, &a->cfg.sample_n, &a->cfg.sample_k)) {
+		fprintf(stderr, "error: --sample: invalid value '%s' (expected K/N with 1 <= K <= N)\n", sample);
+		return ST_EXIT_USAGE;
+	}
+	if (a->cfg.proto && proto_number(a->cfg.proto) < 0) {
+		fprintf(stderr, "error: --proto: invalid value '%s' (expected tcp, udp or icmp)\n", a->cfg.proto);
+		return ST_EXIT_USAGE;
+	}
+	if (a->cfg.force_method && strcmp(a->cfg.force_method, "tp_btf") &&
+	    strcmp(a->cfg.force_method, "raw_tp")) {
+		fprintf(stderr, "error: --force-method: invalid value '%s' (expected tp_btf or raw_tp)\n", a->cfg.force_method);
+		return ST_EXIT_USAGE;
+	}
+	for (int i = 0; i < a->cfg.netns.n; i++) {
+		uint32_t ino;
+
+		if (st_netns_inode(a->cfg.netns.v[i], &ino)) {
+			fprintf(stderr, "error: --netns: no such network namespace '%s'\n", a->cfg.netns.v[i]);
+			return ST_EXIT_USAGE;
+		}
+	}
+	for (int i = 0; i < a->cfg.vms.n; i++)
+		if (!strchr(a->cfg.vms.v[i], '=') || a->cfg.vms.v[i][0] == '=') {
+			fprintf(stderr, "error: --vm: invalid value '%s' (expected DEV=NAME)\n", a->cfg.vms.v[i]);
+			return ST_EXIT_USAGE;
+		}
+	if (!a->cfg.host) {
+		gethostname(hostname, sizeof(hostname));
+		hostname[sizeof(hostname) - 1] = '\0';
+		a->cfg.host = hostname;
+	}
+	if (a->cfg.verbose)
+		st_log_set_level(ST_LOG_DEBUG);
+	st_log_route_libbpf();
+	if (getrandom(&a->instance, sizeof(a->instance), 0) != sizeof(a->instance))
+		a->instance = st_real_ns() ^ ((uint64_t)getpid() << 32);
+
+	/* Open the object, choose an attach method per hook, load, attach. */
+	a->skel = stages_bpf__open();
+	if (!a->skel) {
+		pr_err("cannot open BPF object: %s", strerror(errno));
+		goto out;
+	}
+	if (st_attach_plan(a)) {
+		pr_err("no stage hook can be attached on this kernel");
+		if (a->cfg.probes_only)
+			st_probes_print(a, a->cfg.json);
+		goto out;
+	}
+	if ((rc = stages_bpf__load(a->skel)) != 0) {
+		pr_err("loading BPF programs failed: %s (run with -v for the verifier log)",
+		       strerror(-rc));
+		goto out;
+	}
+	if (config_bpf(a)) {
+		pr_err("cannot write BPF config: %s", strerror(errno));
+		goto out;
+	}
+	if (st_devices_scan(a) && a->cfg.netns.n) {
+		pr_err("cannot scan the requested network namespaces");
+		goto out;
+	}
+	if (st_attach_all(a)) {
+		pr_err("no stage hook attached");
+		if (a->cfg.probes_only)
+			st_probes_print(a, a->cfg.json);
+		goto out;
+	}
+	if (a->cfg.probes_only) {
+		st_probes_print(a, a->cfg.json);
+		err = ST_EXIT_OK;
+		goto out;
+	}
+
+	a->loop = uv_default_loop();
+	a->rb = ring_buffer__new(bpf_map__fd(a->skel->maps.events), on_path, a, NULL);
+	if (!a->rb) {
+		pr_err("ring buffer: %s", strerror(errno));
+		goto out;
+	}
+	a->sender = st_sender_new(a);
+	if (!a->sender)
+		goto out;
+	uv_poll_init(a->loop, &a->rb_poll, ring_buffer__epoll_fd(a->rb));
+	a->rb_poll.data = a;
+	uv_poll_start(&a->rb_poll, UV_READABLE, rb_cb);
+	uv_timer_init(a->loop, &a->flush_timer);
+	a->flush_timer.data = a;
+	uv_timer_start(&a->flush_timer, flush_cb, a->cfg.flush_ms, a->cfg.flush_ms);
+	uv_timer_init(a->loop, &a->sweep_timer);
+	a->sweep_timer.data = a;
+	uv_timer_start(&a->sweep_timer, sweep_cb, 250, 250);
+	uv_timer_init(a->loop, &a->rescan_timer);
+	a->rescan_timer.data = a;
+	uv_timer_start(&a->rescan_timer, rescan_cb, 2000, 2000);
+	uv_timer_init(a->loop, &a->stop_timer);
+	a->stop_timer.data = a;
+	if (a->cfg.duration > 0)
+		uv_timer_start(&a->stop_timer, stop_cb, (uint64_t)(a->cfg.duration * 1000), 0);
+	uv_signal_init(a->loop, &a->sigint);
+	a->sigint.data = a;
+	uv_signal_start(&a->sigint, sig_cb, SIGINT);
+	uv_signal_init(a->loop, &a->sigterm);
+	a->sigterm.data = a;
+	uv_signal_start(&a->sigterm, sig_cb, SIGTERM);
+	pr_info("tracing: host %s, %d device(s) in %d netns, sample %u/%u, collector %s",
+		a->cfg.host, a->devs.n, a->devs.n_netns, a->cfg.sample_k,
+		a->cfg.sample_n, a->cfg.collector);
+
+	uv_run(a->loop, UV_RUN_DEFAULT);
+
+	/* Shutdown: collect what is left in BPF, send it, report losses. */
+	uv_poll_stop(&a->rb_poll);
+	uv_timer_stop(&a->flush_timer);
+	uv_timer_stop(&a->sweep_timer);
+	uv_timer_stop(&a->rescan_timer);
+	uv_timer_stop(&a->stop_timer);
+	ring_buffer__consume(a->rb);
+	a->cfg.path_timeout_ms = 0;
+	sweep_cb(&a->sweep_timer);
+	st_sender_flush(a->sender);
+	st_sender_drain(a->sender, 3000);
+	{
+		uint64_t sent, acked, retries, db, dp, q, bc[ST_C_MAX];
+
+		st_sender_counters(a->sender, &sent, &acked, &retries, &db, &dp, &q);
+		read_bpf_counters(a, bc);
+		pr_info("done: paths %lu (timed out %lu), batches acked %lu, retried %lu, "
+			"dropped %lu batches / %lu paths, bpf lost %lu ringbuf + %lu lru",
+			(unsigned long)a->paths_in, (unsigned long)a->paths_timeout,
+			(unsigned long)acked, (unsigned long)retries, (unsigned long)db,
+			(unsigned long)(dp + q), (unsigned long)bc[ST_C_RINGBUF_FULL],
+			(unsigned long)bc[ST_C_LRU_FAIL]);
+		err = (dp + q) ? ST_EXIT_FAIL : ST_EXIT_OK;
+		if (q)
+			pr_warn("collector unreachable at exit: %lu batch(es) undelivered",
+				(unsigned long)q);
+	}
+	uv_close((uv_handle_t *)&a->rb_poll, NULL);
+	uv_close((uv_handle_t *)&a->flush_timer, NULL);
+	uv_close((uv_handle_t *)&a->sweep_timer, NULL);
+	uv_close((uv_handle_t *)&a->rescan_timer, NULL);
+	uv_close((uv_handle_t *)&a->stop_timer, NULL);
+	uv_close((uv_handle_t *)&a->sigint, NULL);
+	uv_close((uv_handle_t *)&a->sigterm, NULL);
+	st_sender_free(a->sender);
+	a->sender = NULL;
+	uv_run(a->loop, UV_RUN_NOWAIT);
+	uv_loop_close(a->loop);
+out:
+	ring_buffer__free(a->rb);
+	stages_bpf__destroy(a->skel);
+	free(a->pending);
+	free(a->cfg.netns.v);
+	free(a->cfg.uplinks.v);
+	free(a->cfg.vms.v);
+	free(a);
+	return err;
+}

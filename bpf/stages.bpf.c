@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Host-stack stage stamps.
+ *
+ * Each hook: netns/device filter (no packet access yet) -> key the packet
+ * -> address/port/protocol filter -> consistent sampling -> append a stamp
+ * to the packet's host path in an LRU map -> on a terminal hook, emit the
+ * path through the ring buffer and forget it.
+ *
+ * Every hook exists twice: a tp_btf program and a raw_tp program, thin
+ * wrappers around one static function. User space (agent/attach.c) loads
+ * the preferred one and disables the other's autoload, so one object
+ * serves every kernel.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
+
+#include "stages.h"
+#include "parse.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct st_config);
+} cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u8);
+} netns_allow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct st_dev_key);
+	__type(value, struct st_dev_val);
+} dev_roles SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct st_path);
+} paths SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct st_path);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ST_C_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void st_count(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
+
+	if (c)
+		*c += 1;
+}
+
+static __always_inline int st_match_l34(const struct st_config *c,
+					const struct st_pkt_key *k, int rev)
+{
+	__u32 s = rev ? k->daddr : k->saddr, d = rev ? k->saddr : k->daddr;
+	__u16 sp = rev ? k->dport : k->sport, dp = rev ? k->sport : k->dport;
+
+	if ((c->flags & ST_F_SPORT) && sp != c->sport)
+		return 0;
+	if ((c->flags & ST_F_DPORT) && dp != c->dport)
+		return 0;
+	if ((c->flags & ST_F_SRC) && (s & c->src_mask) != c->src_addr)
+		return 0;
+	if ((c->flags & ST_F_DST) && (d & c->dst_mask) != c->dst_addr)
+		return 0;
+	return 1;
+}
+
+static __always_inline int st_filter_l34(const struct st_config *c,
+					 const struct st_pkt_key *k)
+{
+	if ((c->flags & ST_F_PROTO) && k->proto != c->proto)
+		return 0;
+	if (st_match_l34(c, k, 0))
+		return 1;
+	return (c->flags & ST_F_EITHER) && st_match_l34(c, k, 1);
+}
+
+static __always_inline void st_emit(struct st_path *p, __u64 id, __u8 end)
+{
+	p->end = end;
+	if (bpf_ringbuf_output(&events, p, sizeof(*p), 0))
+		st_count(ST_C_RINGBUF_FULL);
+	else
+		st_count(ST_C_EMITTED);
+	bpf_map_delete_elem(&paths, &id);
+}
+
+static __always_inline int st_is_terminal_only(__u8 hook)
+{
+	return hook == ST_HOOK_SKB_COPY_DATAGRAM || hook == ST_HOOK_KFREE_SKB ||
+	       hook == ST_HOOK_CONSUME_SKB;
+}
+
+static __always_inline int st_stage(struct sk_buff *skb, __u8 hook, __u16 aux)
+{
+	__u32 zero = 0;
+	struct st_config *c = bpf_map_lookup_elem(&cfg, &zero);
+	struct st_parse_out po = {};
+	struct st_dev_key dk;
+	struct st_dev_val *dv;
+	struct st_pkt_key key = {};
+	struct st_path *p;
+	struct net_device *dev;
+	__u64 id, now;
+	__u8 role = ST_ROLE_OTHER;
+	__u32 n;
+
+	if (!c)
+		return 0;
+	st_count(ST_C_HOOK_CALLS);
+
+	/* 1. Namespace and device filters: pointer chasing only. */
+	dev = BPF_CORE_READ(skb, dev);
+	if (!dev)
+		return 0;
+	dk.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	dk.ifindex = BPF_CORE_READ(dev, ifindex);
+	if ((c->flags & ST_F_NETNS) && !bpf_map_lookup_elem(&netns_allow, &dk.netns)) {
+		st_count(ST_C_FILTER_NETNS);
+		return 0;
+	}
+	dv = bpf_map_lookup_elem(&dev_roles, &dk);
+	if (dv)
+		role = dv->role;
+	else if (c->flags & ST_F_DEV) {
+		st_count(ST_C_FILTER_DEV);
+		return 0;
+	}
+
+	/* 2. Key the packet and apply the header filters. */
+	if (st_parse_skb(skb, &key, &po)) {
+		st_count(ST_C_PARSE_SKIP);
+		return 0;
+	}
+	if (!st_filter_l34(c, &key)) {
+		st_count(ST_C_FILTER_L34);
+		return 0;
+	}
+
+	/* 3. Consistent sampling on the packet id. */
+	id = st_pkt_id(&key);
+	if (!st_sampled(id, c->sample_n, c->sample_k)) {
+		st_count(ST_C_SAMPLED_OUT);
+		return 0;
+	}
+
+	now = bpf_ktime_get_ns();
+	p = bpf_map_lookup_elem(&paths, &id);
+	if (!p) {
+		if (st_is_terminal_only(hook)) {
+			st_count(ST_C_END_NO_PATH);
+			return 0;
+		}
+		p = bpf_map_lookup_elem(&scratch, &zero);
+		if (!p)
+			return 0;
+		__builtin_memset(p, 0, sizeof(*p));
+		p->pkt_id = id;
+		p->key = key;
+		p->netns = dk.netns;
+		p->cpu = bpf_get_smp_processor_id();
+		if (bpf_map_update_elem(&paths, &id, p, BPF_NOEXIST)) {
+			st_count(ST_C_LRU_FAIL);
+			return 0;
+		}
+		p = bpf_map_lookup_elem(&paths, &id);
+		if (!p) {
+			st_count(ST_C_LRU_FAIL);
+			return 0;
+		}
+		st_count(ST_C_PATH_NEW);
+	}
+
+	if (po.encap) {
+		p->encap |= po.encap;
+		if (po.vlan && !p->vlan)
+			p->vlan = po.vlan;
+		if (po.encap & ST_ENC_VXLAN) {
+			p->outer_saddr = po.outer_saddr;
+			p->outer_daddr = po.outer_daddr;
+			p->vni = po.vni;
+		}
+	}
+
+	/* 4. Append the stamp. */
+	n = p->nstamps;
+	if (n < ST_MAX_STAMPS) {
+		p->stamps[n].ts = now;
+		p->stamps[n].ifindex = dk.ifindex;
+		p->stamps[n].hook = hook;
+		p->stamps[n].role = role;
+		p->stamps[n].aux = aux;
+		p->nstamps = n + 1;
+		st_count(ST_C_STAMP);
+	} else {
+		if (p->overflow < 255)
+			p->overflow++;
+		st_count(ST_C_STAMP_OVERFLOW);
+	}
+
+	/* 5. Terminal hooks end the host path. */
+	switch (hook) {
+	case ST_HOOK_NET_DEV_XMIT:
+		if (role == ST_ROLE_UPLINK)
+			st_emit(p, id, ST_END_LEFT);
+		break;
+	case ST_HOOK_SKB_COPY_DATAGRAM:
+		st_emit(p, id, ST_END_DELIVERED);
+		break;
+	case ST_HOOK_KFREE_SKB:
+		st_emit(p, id, ST_END_DROPPED);
+		break;
+	case ST_HOOK_CONSUME_SKB:
+		st_emit(p, id, ST_END_FREED);
+		break;
+	}
+	return 0;
+}
+
+/* Drop reasons exist since 5.17; older kernels pass no reason argument. */
+static __always_inline __u16 st_drop_reason(__u64 *ctx)
+{
+	if (bpf_core_enum_value_exists(enum skb_drop_reason,
+				       SKB_DROP_REASON_NOT_SPECIFIED))
+		return (__u16)ctx[2];
+	return 0;
+}
+
+#define ST_HOOK_PAIR(name, tp, hookid)                                        \
+	SEC("tp_btf/" #tp)                                                    \
+	int btf_##name(__u64 *ctx)                                            \
+	{                                                                     \
+		return st_stage((struct sk_buff *)ctx[0], hookid, 0);         \
+	}                                                                     \
+	SEC("raw_tp/" #tp)                                                    \
+	int raw_##name(__u64 *ctx)                                            \
+	{                                                                     \
+		return st_stage((struct sk_buff *)ctx[0], hookid, 0);         \
+	}
+
+ST_HOOK_PAIR(netif_rx, netif_rx, ST_HOOK_NETIF_RX)
+ST_HOOK_PAIR(napi_gro_rx, napi_gro_receive_entry, ST_HOOK_NAPI_GRO_RX)
+ST_HOOK_PAIR(netif_receive_skb, netif_receive_skb, ST_HOOK_NETIF_RECEIVE_SKB)
+ST_HOOK_PAIR(net_dev_queue, net_dev_queue, ST_HOOK_NET_DEV_QUEUE)
+ST_HOOK_PAIR(net_dev_start_xmit, net_dev_start_xmit, ST_HOOK_NET_DEV_START_XMIT)
+ST_HOOK_PAIR(net_dev_xmit, net_dev_xmit, ST_HOOK_NET_DEV_XMIT)
+ST_HOOK_PAIR(skb_copy_datagram, skb_copy_datagram_iovec, ST_HOOK_SKB_COPY_DATAGRAM)
+ST_HOOK_PAIR(consume_skb, consume_skb, ST_HOOK_CONSUME_SKB)
+
+SEC("tp_btf/kfree_skb")
+int btf_kfree_skb(__u64 *ctx)
+{
+	return st_stage((struct sk_buff *)ctx[0], ST_HOOK_KFREE_SKB,
+			st_drop_reason(ctx));
+}
+
+SEC("raw_tp/kfree_skb")
+int raw_kfree_skb(__u64 *ctx)
+{
+	return st_stage((struct sk_buff *)ctx[0], ST_HOOK_KFREE_SKB,
+			st_drop_reason(ctx));
+}

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared between bpf/stages.bpf.c and user space: the host-path record the
+ * stage programs emit, the hook identifiers, device roles, run-time
+ * configuration and counter indices. Plain fixed-width types only.
+ *
+ * A "hook" is a kernel event the BPF side sees (a tracepoint); a "stage" is
+ * what an operator reads (tap_rx, nic_tx, vm_rx, ...). The BPF side records
+ * (hook, device, time) stamps; user space turns hook + device role into the
+ * stage name (common/stages.c), so adding a role or renaming a stage never
+ * touches BPF code.
+ */
+#ifndef ST_BPF_STAGES_H
+#define ST_BPF_STAGES_H
+
+#include "st_types.h"
+#include "pktkey.h"
+
+#define ST_MAX_STAMPS 14
+
+enum st_hook {
+	ST_HOOK_NONE = 0,
+	ST_HOOK_NETIF_RX,		/* net:netif_rx */
+	ST_HOOK_NAPI_GRO_RX,		/* net:napi_gro_receive_entry */
+	ST_HOOK_NETIF_RECEIVE_SKB,	/* net:netif_receive_skb */
+	ST_HOOK_NET_DEV_QUEUE,		/* net:net_dev_queue */
+	ST_HOOK_NET_DEV_START_XMIT,	/* net:net_dev_start_xmit */
+	ST_HOOK_NET_DEV_XMIT,		/* net:net_dev_xmit */
+	ST_HOOK_SKB_COPY_DATAGRAM,	/* skb:skb_copy_datagram_iovec */
+	ST_HOOK_KFREE_SKB,		/* skb:kfree_skb */
+	ST_HOOK_CONSUME_SKB,		/* skb:consume_skb */
+	ST_HOOK_MAX,
+};
+
+/* What a device is to the data path; set by the agent per (netns, ifindex). */
+enum st_role {
+	ST_ROLE_OTHER = 0,
+	ST_ROLE_VM = 1,		/* tap/vnet device backing a VM */
+	ST_ROLE_UPLINK = 2,	/* towards the other hypervisors (the "NIC") */
+	ST_ROLE_TUNNEL = 3,	/* VXLAN/Geneve device */
+	ST_ROLE_BRIDGE = 4,	/* Linux bridge / OVS internal port */
+	ST_ROLE_MAX,
+};
+
+/* Why a host path was emitted. */
+enum st_end {
+	ST_END_LEFT = 1,	/* left the host on an uplink */
+	ST_END_DELIVERED = 2,	/* read by a VM (tap) or a socket */
+	ST_END_DROPPED = 3,	/* kfree_skb */
+	ST_END_FREED = 4,	/* consume_skb before any other end */
+	ST_END_TIMEOUT = 5,	/* swept by user space: no end seen in time */
+};
+
+#define ST_ENC_VLAN  0x1
+#define ST_ENC_QINQ  0x2
+#define ST_ENC_VXLAN 0x4
+
+struct st_stamp {
+	__u64 ts;		/* bpf_ktime_get_ns(), CLOCK_MONOTONIC */
+	__u32 ifindex;
+	__u8 hook;		/* enum st_hook */
+	__u8 role;		/* enum st_role at the time of the stamp */
+	__u16 aux;		/* hook specific: drop reason for kfree_skb */
+};
+
+struct st_path {
+	__u64 pkt_id;
+	struct st_pkt_key key;
+	__u32 netns;		/* netns inode of the first stamp's device */
+	__u32 outer_saddr;	/* VXLAN outer addresses, network order */
+	__u32 outer_daddr;
+	__u32 vni;
+	__u16 vlan;		/* outermost VLAN id (0 = none) */
+	__u8 encap;		/* ST_ENC_* seen anywhere on this host */
+	__u8 nstamps;
+	__u8 end;		/* enum st_end */
+	__u8 overflow;		/* stamps that did not fit */
+	__u16 pad;
+	__u32 cpu;		/* CPU of the first stamp */
+	__u32 pad2;
+	struct st_stamp stamps[ST_MAX_STAMPS];
+};
+
+struct st_dev_key {
+	__u32 netns;
+	__u32 ifindex;
+};
+
+struct st_dev_val {
+	__u8 role;
+	__u8 pad[3];
+};
+
+/* Filters applied before any per-packet work, in this order:
+ * netns, device, then (after parsing) protocol, ports, addresses. */
+#define ST_F_NETNS   0x1	/* only netns present in netns_allow */
+#define ST_F_DEV     0x2	/* only devices present in dev_roles */
+#define ST_F_PROTO   0x4
+#define ST_F_SPORT   0x8
+#define ST_F_DPORT   0x10
+#define ST_F_SRC     0x20
+#define ST_F_DST     0x40
+#define ST_F_EITHER  0x80	/* addr/port filters match either direction */
+
+struct st_config {
+	__u32 flags;
+	__u32 sample_n;		/* trace when id % n < k; n == 0: trace nothing */
+	__u32 sample_k;
+	__u8 proto;
+	__u8 pad[3];
+	__u16 sport;		/* network order */
+	__u16 dport;		/* network order */
+	__u32 src_addr, src_mask;	/* network order */
+	__u32 dst_addr, dst_mask;
+};
+
+enum st_counter {
+	ST_C_HOOK_CALLS = 0,	/* every invocation */
+	ST_C_FILTER_NETNS,
+	ST_C_FILTER_DEV,
+	ST_C_PARSE_SKIP,	/* not IPv4 or unreadable headers */
+	ST_C_FILTER_L34,
+	ST_C_SAMPLED_OUT,
+	ST_C_PATH_NEW,
+	ST_C_STAMP,
+	ST_C_STAMP_OVERFLOW,
+	ST_C_EMITTED,
+	ST_C_RINGBUF_FULL,	/* path lost: ring buffer had no room */
+	ST_C_LRU_FAIL,		/* path lost: could not insert */
+	ST_C_END_NO_PATH,	/* terminal hook for a packet we never saw start */
+	ST_C_MAX,
+};
+
+#endif /* ST_BPF_STAGES_H */
