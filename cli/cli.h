@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The stagetrace CLI: one binary, one sub-command per file. Collector
+ * queries go through cli_query() (JSON over nng REQ); each command renders
+ * the answer as a table or passes the JSON through with --json.
+ */
+#ifndef ST_CLI_H
+#define ST_CLI_H
+
+#include <json-c/json.h>
+
+#define CLI_DEFAULT_COLLECTOR "tcp://127.0.0.1:7731"
+
+/* Send a JSON query; on success *out is the answer (caller puts it).
+ * Returns 0, or an st_exit code after printing a one-line error. */
+int cli_query(const char *url, double timeout_s, json_object *q, json_object **out);
+const char *cli_collector_default(void);
+
+int cmd_matrix(int argc, char **argv);
+int cmd_hosts(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+
+#endif /* ST_CLI_H */

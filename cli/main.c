@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+/*
+ * stagetrace: the operator's entry point. Dispatches to sub-commands.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "log.h"
+#include "opts.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *summary;
+} cmds[] = {
+	{ "matrix", cmd_matrix, "VM-pair latency matrix with per-stage breakdown (collector)" },
+	{ "hosts", cmd_hosts, "agents known to the collector: health, counters, probes" },
+	{ "stats", cmd_stats, "collector counters: batches, matches, losses" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: stagetrace COMMAND [OPTIONS]\n\n"
+		   "Where the time goes between VMs, stage by stage.\n\nCommands:\n");
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].summary);
+	fprintf(f, "\nRun 'stagetrace COMMAND -h' for a command's options.\n"
+		   "Exit status: 0 ok, 1 runtime failure, 2 usage error, "
+		   "3 collector unreachable, 4 no data.\n");
+}
+
+int main(int argc, char **argv)
+{
+	st_log_init("stagetrace", ST_LOG_WARN);
+	if (argc < 2) {
+		usage(stderr);
+		return ST_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return ST_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "error: unknown command '%s' (try stagetrace -h)\n", argv[1]);
+	return ST_EXIT_USAGE;
+}

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: MIT
+/*
+ * stagetrace matrix: the VM-pair latency matrix from the collector.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "opts.h"
+
+static double num(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_double(v) : 0;
+}
+
+static const char *str(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
+}
+
+static int name_index(const char **names, int n, const char *s)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(names[i], s))
+			return i;
+	return -1;
+}
+
+static void print_grid(json_object *cells)
+{
+	const char *names[64];
+	int n = 0;
+	size_t nc = json_object_array_length(cells);
+
+	for (size_t i = 0; i < nc; i++) {
+		json_object *c = json_object_array_get_idx(cells, i);
+		const char *s = str(c, "src"), *d = str(c, "dst");
+
+		if (name_index(names, n, s) < 0 && n < 64)
+			names[n++] = s;
+		if (name_index(names, n, d) < 0 && n < 64)
+			names[n++] = d;
+	}
+	printf("End-to-end latency p50 / p99 in us (rows: source, columns: destination)\n\n");
+	printf("%-16s", "SRC \\ DST");
+	for (int j = 0; j < n; j++)
+		printf(" %20.20s", names[j]);
+	printf("\n");
+	for (int i = 0; i < n; i++) {
+		printf("%-16.16s", names[i]);
+		for (int j = 0; j < n; j++) {
+			char cellbuf[32] = "-";
+
+			for (size_t k = 0; k < nc; k++) {
+				json_object *c = json_object_array_get_idx(cells, k), *lat;
+
+				if (strcmp(str(c, "src"), names[i]) || strcmp(str(c, "dst"), names[j]))
+					continue;
+				if (json_object_object_get_ex(c, "latency", &lat) && lat)
+					snprintf(cellbuf, sizeof(cellbuf), "%.1f / %.1f",
+						 num(lat, "p50_us"), num(lat, "p99_us"));
+				else
+					snprintf(cellbuf, sizeof(cellbuf), "no match");
+			}
+			printf(" %20s", cellbuf);
+		}
+		printf("\n");
+	}
+	printf("\n");
+}
+
+static void print_cell(json_object *c)
+{
+	json_object *lat, *stages, *turn, *mr;
+	size_t ns;
+
+	printf("%s -> %s: %ld packets matched, %ld lost, %ld dropped, %ld unmatched",
+	       str(c, "src"), str(c, "dst"), (long)num(c, "count"), (long)num(c, "lost"),
+	       (long)num(c, "dropped"), (long)num(c, "unmatched"));
+	if (json_object_object_get_ex(c, "match_rate", &mr) && mr)
+		printf(" (match %.2f%%)", 100.0 * json_object_get_double(mr));
+	printf("\n");
+	if (json_object_object_get_ex(c, "latency", &lat) && lat)
+		printf("  total      p50 %9.1f  p95 %9.1f  p99 %9.1f  max %9.1f  mean %9.1f us\n",
+		       num(lat, "p50_us"), num(lat, "p95_us"), num(lat, "p99_us"),
+		       num(lat, "max_us"), num(lat, "mean_us"));
+	if (json_object_object_get_ex(c, "stages", &stages) &&
+	    (ns = json_object_array_length(stages)) > 0) {
+		printf("  %-16s %10s %10s %10s %10s %6s\n", "stage", "p50 us", "p99 us",
+		       "max us", "mean us", "share");
+		for (size_t i = 0; i < ns; i++) {
+			json_object *s = json_object_array_get_idx(stages, i);
+			double share = num(s, "share");
+			char bar[21];
+			int w = (int)(share * 20 + 0.5);
+
+			memset(bar, '#', (size_t)w);
+			bar[w] = '\0';
+			printf("  %-16s %10.1f %10.1f %10.1f %10.1f %5.1f%% |%-20s|\n",
+			       str(s, "stage"), num(s, "p50_us"), num(s, "p99_us"),
+			       num(s, "max_us"), num(s, "mean_us"), 100 * share, bar);
+		}
+	}
+	if (json_object_object_get_ex(c, "turnaround", &turn) && turn)
+		printf("  %s answered %s: turnaround p50 %.1f  p99 %.1f us (%ld replies)\n",
+		       str(c, "dst"), str(c, "src"), num(turn, "p50_us"), num(turn, "p99_us"),
+		       (long)num(turn, "count"));
+	printf("\n");
+}
+
+int cmd_matrix(int argc, char **argv)
+{
+	const char *url = cli_collector_default();
+	double last = 3600, timeout = 5;
+	uint64_t since = 0, until = 0;
+	int json = 0, first, rc;
+	json_object *q, *ans, *cells;
+	struct st_opt opts[] = {
+		{ "collector", 'C', ST_OPT_STR, &url, "URL", "collector query address (default $STAGETRACE_COLLECTOR or " CLI_DEFAULT_COLLECTOR ")" },
+		{ "last", 'l', ST_OPT_DURATION, &last, "DUR", "time range ending now, e.g. 5m, 1h (default 1h)" },
+		{ "since", 0, ST_OPT_U64, &since, "UNIX_S", "range start, seconds since the epoch (overrides --last)" },
+		{ "until", 0, ST_OPT_U64, &until, "UNIX_S", "range end, seconds since the epoch (default now)" },
+		{ "json", 'j', ST_OPT_FLAG, &json, NULL, "print the collector's JSON answer" },
+		{ "timeout", 't', ST_OPT_DURATION, &timeout, "DUR", "give up on the collector after this (default 5s)", 0.01, 3600 },
+		ST_OPT_END,
+	};
+	static const struct st_cmd_help help = {
+		.name = "stagetrace matrix",
+		.summary = "Print the VM-pair latency matrix with the per-stage breakdown.",
+		.description =
+"Rows are sources and columns destinations: VMs by name where an agent knows\n"
+"the tap, IP addresses otherwise. Each pair shows how many packets were\n"
+"matched end to end across hosts, how many left a host and never arrived\n"
+"(lost), end-to-end p50/p95/p99/max, and for every stage the time from the\n"
+"previous stamp to that stage's stamp, with its share of the total:\n"
+"  tap_rx/tap_rcv   packet written by the VM enters the host (tap)\n"
+"  nic_queue        forwarding (bridge/OVS) until the uplink's queue\n"
+"  nic_tx           uplink queueing (qdisc) until the driver has it\n"
+"  wire             between hosts (needs aligned clocks)\n"
+"  nic_rx/nic_rcv   receive on the destination uplink\n"
+"  tap_queue/tap_tx forwarding and queueing towards the VM's tap\n"
+"  vm_rx            waiting in the tap until the VM read it\n"
+"The destination VM's answer time (vm_turnaround) is shown apart: it is not\n"
+"part of the one-way latency.",
+		.examples =
+"  stagetrace matrix --last 5m\n"
+"  stagetrace matrix --json | jq '.cells[] | {src, dst, p99: .latency.p99_us}'",
+	};
+
+	rc = st_opts_parse(argc, argv, opts, &help, &first);
+	if (rc)
+		return rc == ST_EXIT_HELP ? 0 : rc;
+	if (first < argc) {
+		fprintf(stderr, "error: unexpected argument '%s'\n", argv[first]);
+		return ST_EXIT_USAGE;
+	}
+	if (!until)
+		until = (uint64_t)time(NULL);
+	if (!since)
+		since = until > (uint64_t)last ? until - (uint64_t)last : 0;
+	if (since > until) {
+		fprintf(stderr, "error: --since is after --until\n");
+		return ST_EXIT_USAGE;
+	}
+	q = json_object_new_object();
+	json_object_object_add(q, "query", json_object_new_string("matrix"));
+	json_object_object_add(q, "since", json_object_new_int64((int64_t)since));
+	json_object_object_add(q, "until", json_object_new_int64((int64_t)until));
+	rc = cli_query(url, timeout, q, &ans);
+	json_object_put(q);
+	if (rc)
+		return rc;
+	json_object_object_get_ex(ans, "cells", &cells);
+	if (json) {
+		printf("%s\n", json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PRETTY));
+	} else if (!cells || !json_object_array_length(cells)) {
+		printf("no traffic recorded in this time range\n");
+	} else {
+		print_grid(cells);
+		for (size_t i = 0; i < json_object_array_length(cells); i++)
+			print_cell(json_object_array_get_idx(cells, i));
+	}
+	rc = cells && json_object_array_length(cells) ? ST_EXIT_OK : ST_EXIT_NODATA;
+	json_object_put(ans);
+	return rc;
+}

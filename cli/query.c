@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT
+#include "cli.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opts.h"
+
+const char *cli_collector_default(void)
+{
+	const char *e = getenv("STAGETRACE_COLLECTOR");
+
+	return e && *e ? e : CLI_DEFAULT_COLLECTOR;
+}
+
+int cli_query(const char *url, double timeout_s, json_object *q, json_object **out)
+{
+	const char *body = json_object_to_json_string_ext(q, JSON_C_TO_STRING_PLAIN);
+	nng_socket s;
+	nng_msg *m = NULL;
+	json_object *ans, *ok, *err;
+	struct json_tokener *tok;
+	int rv;
+
+	*out = NULL;
+	if ((rv = nng_req0_open(&s)) != 0) {
+		fprintf(stderr, "error: nng: %s\n", nng_strerror(rv));
+		return ST_EXIT_FAIL;
+	}
+	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, (nng_duration)(timeout_s * 1000));
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, (nng_duration)(timeout_s * 1000));
+	if ((rv = nng_dial(s, url, NULL, 0)) != 0) {
+		fprintf(stderr, "error: collector %s unreachable: %s\n", url, nng_strerror(rv));
+		nng_close(s);
+		return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? ST_EXIT_USAGE :
+								  ST_EXIT_UNREACHABLE;
+	}
+	if ((rv = nng_send(s, (void *)body, strlen(body), 0)) != 0 ||
+	    (rv = nng_recvmsg(s, &m, 0)) != 0) {
+		fprintf(stderr, "error: collector %s did not answer: %s\n", url, nng_strerror(rv));
+		nng_close(s);
+		return ST_EXIT_UNREACHABLE;
+	}
+	tok = json_tokener_new();
+	ans = tok ? json_tokener_parse_ex(tok, nng_msg_body(m), (int)nng_msg_len(m)) : NULL;
+	json_tokener_free(tok);
+	nng_msg_free(m);
+	nng_close(s);
+	if (!ans || !json_object_object_get_ex(ans, "ok", &ok)) {
+		fprintf(stderr, "error: collector %s sent a malformed answer\n", url);
+		json_object_put(ans);
+		return ST_EXIT_FAIL;
+	}
+	if (!json_object_get_boolean(ok)) {
+		fprintf(stderr, "error: collector: %s\n",
+			json_object_object_get_ex(ans, "error", &err) ?
+			json_object_get_string(err) : "query failed");
+		json_object_put(ans);
+		return ST_EXIT_FAIL;
+	}
+	*out = ans;
+	return 0;
+}

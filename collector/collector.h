@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stagetrace-collector internals.
+ *
+ * Data flow, all on one libuv loop thread:
+ *
+ *   ingest (repsrv) -> validate, dedupe by (host, instance, seq), write the
+ *   batch to the SQLite inbox, ack -> hosts (clock mapping, counters)
+ *   -> correlate: each host path becomes a "part", pending by packet id
+ *   -> when a packet has a source and a destination part, or its window
+ *   expires, it is finalised -> aggregate: per (minute, src, dst, stage)
+ *   histogram deltas -> flush: one transaction writes the deltas and
+ *   retires the inbox rows (or the consumed paths of them) they came from.
+ *
+ * Durability contract: a batch is acked only after it is in the inbox, and
+ * a path's contribution to the histograms is committed in the same
+ * transaction that removes it from the inbox, so a crash at any point
+ * neither loses nor double-counts an acked path (replay re-feeds the
+ * inbox at start-up).
+ */
+#ifndef ST_COLLECTOR_H
+#define ST_COLLECTOR_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "hist.h"
+#include "opts.h"
+#include "u64map.h"
+#include "wire.h"
+
+#define C_MAX_HOSTS 256
+#define C_MAX_PARTS 4
+#define C_MAX_STAGES 512
+
+struct c_batch;
+
+/* One host's view of the collector: identity, clock, health. */
+struct c_host {
+	char name[64];
+	uint64_t instance;
+	uint64_t last_seq;
+	int64_t mono_to_real;		/* realtime - monotonic, ns */
+	int64_t last_seen_ns;		/* collector realtime */
+	uint64_t batches, paths, restarts;
+	/* Latest health the agent reported. */
+	struct { char name[48]; uint64_t value; } counters[64];
+	int n_counters;
+	struct { char hook[32], method[16], status[16], reason[160]; } probes[32];
+	int n_probes;
+};
+
+struct c_stamp {
+	int64_t t;		/* collector timeline, ns */
+	uint16_t stage;		/* interned stage name */
+	uint8_t hook, role;
+};
+
+/* One host path, as the correlator keeps it. */
+struct c_part {
+	uint64_t id;
+	uint16_t host;
+	uint8_t end;
+	uint8_t n;
+	uint32_t saddr, daddr;	/* network order */
+	uint16_t sport, dport;
+	uint8_t proto;
+	uint32_t disc1;
+	char vm_in[64], vm_out[64];
+	struct c_stamp st[ST_WIRE_MAX_STAMPS];
+	struct c_batch *batch;	/* inbox row it came from (NULL: none) */
+	uint32_t batch_idx;
+};
+
+struct c_pending {
+	uint64_t id;
+	int64_t first_seen;	/* collector monotonic ns */
+	int n;
+	struct c_part *parts[C_MAX_PARTS];
+};
+
+/* An inbox row whose paths are still being correlated. */
+struct c_batch {
+	int64_t inbox_id;
+	st_envelope *env;
+	uint32_t remaining;	/* paths not yet finalised */
+	uint32_t consumed;	/* finalised since the last flush */
+	uint8_t *done;		/* per-path flag */
+	struct c_batch *next;
+};
+
+struct c_cell_delta {
+	int64_t minute;
+	char *src, *dst;
+	uint16_t stage;
+	int ord;
+	struct st_hist h;
+};
+
+struct c_pair_delta {
+	int64_t minute;
+	char *src, *dst;
+	uint64_t matched, lost, dropped, unmatched;
+};
+
+struct c_counters {
+	uint64_t batches, batches_dup, batches_bad, paths, paths_bad;
+	uint64_t matched, local, lost, dropped, unmatched_rx, incomplete;
+	uint64_t extra_parts, negative_segments, turnarounds;
+	uint64_t flushes, flush_errors, replayed_batches;
+};
+
+struct c_cfg {
+	const char *listen;
+	const char *query;
+	const char *db;
+	uint32_t window_ms;
+	uint32_t flush_ms;
+	double duration;
+	int verbose;
+};
+
+struct st_collector {
+	struct c_cfg cfg;
+	uv_loop_t *loop;
+	sqlite3 *db;
+	struct st_repsrv *ingest, *queries;
+	uv_timer_t tick, stop_timer;
+	uv_signal_t sigint, sigterm;
+
+	struct c_host hosts[C_MAX_HOSTS];
+	int n_hosts;
+	char *stage_names[C_MAX_STAGES];
+	int n_stages;
+
+	struct st_u64map pending;	/* packet id -> c_pending */
+	struct st_u64map turn;		/* reverse-flow key -> request time */
+	struct st_u64map ipnames;	/* ipv4 -> VM name */
+	struct st_u64map cells;		/* -> c_cell_delta */
+	struct st_u64map pairs;		/* -> c_pair_delta */
+	struct c_batch *batches;
+	struct c_counters c;
+};
+
+/* hosts.c */
+int c_host_get(struct st_collector *c, const char *name);
+void c_host_update(struct st_collector *c, int h, const st_batch *b);
+uint16_t c_stage_intern(struct st_collector *c, const char *name);
+const char *c_ipname(struct st_collector *c, uint32_t addr, char *buf, size_t len);
+void c_ipname_learn(struct st_collector *c, uint32_t addr, const char *vm);
+
+/* correlate.c */
+/* Returns 1 when it took ownership of env (kept for the inbox). */
+int c_correlate_batch(struct st_collector *c, int host, st_envelope *env,
+		      int64_t inbox_id);
+void c_correlate_expire(struct st_collector *c, int all);
+
+/* aggregate.c */
+void c_agg_stage(struct st_collector *c, int64_t t_ns, const char *src,
+		 const char *dst, uint16_t stage, int ord, uint64_t v);
+void c_agg_pair(struct st_collector *c, int64_t t_ns, const char *src,
+		const char *dst, int what);
+enum { C_PAIR_MATCHED, C_PAIR_LOST, C_PAIR_DROPPED, C_PAIR_UNMATCHED };
+int c_flush(struct st_collector *c);
+
+/* store.c */
+int c_store_open(struct st_collector *c);
+void c_store_close(struct st_collector *c);
+int c_store_seen(struct st_collector *c, const char *host, uint64_t instance,
+		 uint64_t seq);
+int c_store_inbox_put(struct st_collector *c, const char *host, uint64_t instance,
+		      uint64_t seq, const uint8_t *buf, size_t len, int64_t *id);
+int c_store_replay(struct st_collector *c);
+int c_store_begin(struct st_collector *c);
+int c_store_commit(struct st_collector *c);
+void c_store_rollback(struct st_collector *c);
+int c_store_merge_cell(struct st_collector *c, const struct c_cell_delta *d);
+int c_store_add_pair(struct st_collector *c, const struct c_pair_delta *d);
+int c_store_inbox_retire(struct st_collector *c, struct c_batch *b);
+
+/* ingest.c */
+void c_ingest_handler(void *arg, const uint8_t *req, size_t len, uint8_t **resp,
+		      size_t *resp_len);
+/* Feed a decoded batch (new or replayed) into hosts and correlation. */
+void c_ingest_batch(struct st_collector *c, st_envelope *env, int64_t inbox_id);
+
+/* query.c */
+void c_query_handler(void *arg, const uint8_t *req, size_t len, uint8_t **resp,
+		     size_t *resp_len);
+
+#endif /* ST_COLLECTOR_H */

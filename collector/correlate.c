@@ -1,0 +1,401 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Cross-host correlation.
+ *
+ * Every host path becomes a part, pending under its packet id. A packet is
+ * finalised as soon as it has a part that left a host and a part that
+ * reached its end (delivered or dropped) on another host, or a single part
+ * that did both (VM to VM on one host); otherwise when its window expires.
+ * Finalising orders the parts by their first stamp, walks the stamps in
+ * order and charges each interval to the stage it ends at, or to "wire"
+ * when it crosses hosts. Driver-return stamps (net_dev_xmit) and frees are
+ * kept in stored paths but are not stages: on a veth wire the receiving
+ * host sees the packet before the sender's driver call even returns.
+ *
+ * Turnaround: a VM's reply is matched to the request it answers on the
+ * same host (so no cross-host clock is involved): ICMP by echo id and
+ * sequence, other protocols in FIFO order per flow, the order in which a
+ * request/response server answers.
+ */
+#include "collector.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "pktkey.h"
+#include "stage_names.h"
+#include "timeutil.h"
+
+#define TURN_FIFO 64
+#define TURN_MAX_NS (10ull * 1000000000ull)
+
+struct turn_fifo {
+	uint16_t host;
+	uint8_t head, n;
+	int64_t t[TURN_FIFO];
+	int64_t touched;
+};
+
+static int is_chain_hook(unsigned hook)
+{
+	return hook != ST_HOOK_NET_DEV_XMIT && hook != ST_HOOK_CONSUME_SKB &&
+	       hook != ST_HOOK_KFREE_SKB;
+}
+
+static uint64_t flow_key(uint16_t host, uint32_t s, uint32_t d, uint16_t sp,
+			 uint16_t dp, uint8_t proto, uint32_t disc)
+{
+	struct st_pkt_key k = { .saddr = s, .daddr = d, .sport = sp, .dport = dp,
+				.proto = proto, .disc1 = disc, .disc2 = host };
+
+	return st_pkt_id(&k);
+}
+
+static void batch_done(struct st_collector *c, struct c_part *p)
+{
+	struct c_batch *b = p->batch;
+
+	if (!b || b->done[p->batch_idx])
+		return;
+	b->done[p->batch_idx] = 1;
+	b->remaining--;
+	b->consumed++;
+}
+
+static void part_free(struct st_collector *c, struct c_part *p)
+{
+	batch_done(c, p);
+	free(p);
+}
+
+/* A VM answered: charge the time since the matching request reached it. */
+static void turnaround_reply(struct st_collector *c, const struct c_part *r)
+{
+	uint64_t k;
+	struct turn_fifo *f;
+	int64_t t_req, ta;
+	char buf[32];
+
+	if (!r->vm_in[0] || !r->n)
+		return;
+	if (r->proto == 1)
+		k = flow_key(r->host, r->saddr, r->daddr, r->sport, 0, 1, r->disc1);
+	else
+		k = flow_key(r->host, r->saddr, r->daddr, r->sport, r->dport, r->proto, 0);
+	f = st_u64map_get(&c->turn, k);
+	if (!f || !f->n || f->host != r->host)
+		return;
+	t_req = f->t[f->head];
+	f->head = (uint8_t)((f->head + 1) % TURN_FIFO);
+	f->n--;
+	ta = r->st[0].t - t_req;
+	if (ta < 0 || (uint64_t)ta > TURN_MAX_NS)
+		return;
+	c->c.turnarounds++;
+	c_agg_stage(c, t_req, c_ipname(c, r->daddr, buf, sizeof(buf)), r->vm_in,
+		    c_stage_intern(c, "vm_turnaround"), 1000, (uint64_t)ta);
+}
+
+/* A request reached a VM: remember when, under the reply's flow key. */
+static void turnaround_request(struct st_collector *c, const struct c_part *p)
+{
+	uint64_t k;
+	struct turn_fifo *f;
+
+	if (p->end != ST_END_DELIVERED || !p->vm_out[0] || !p->n)
+		return;
+	if (p->proto == 1)
+		k = flow_key(p->host, p->daddr, p->saddr, p->sport, 0, 1, p->disc1);
+	else
+		k = flow_key(p->host, p->daddr, p->saddr, p->dport, p->sport, p->proto, 0);
+	f = st_u64map_get(&c->turn, k);
+	if (!f) {
+		f = calloc(1, sizeof(*f));
+		if (!f || st_u64map_put(&c->turn, k, f)) {
+			free(f);
+			return;
+		}
+		f->host = p->host;
+	}
+	if (f->n == TURN_FIFO) {	/* unanswered requests: forget the oldest */
+		f->head = (uint8_t)((f->head + 1) % TURN_FIFO);
+		f->n--;
+	}
+	f->t[(f->head + f->n) % TURN_FIFO] = p->st[p->n - 1].t;
+	f->n++;
+	f->touched = (int64_t)st_mono_ns();
+}
+
+static int part_cmp(const void *a, const void *b)
+{
+	const struct c_part *x = *(struct c_part *const *)a, *y = *(struct c_part *const *)b;
+
+	return x->st[0].t < y->st[0].t ? -1 : x->st[0].t > y->st[0].t;
+}
+
+static void endpoint_names(struct st_collector *c, struct c_part *first,
+			   struct c_part *last, const char **src, const char **dst,
+			   char *sb, char *db)
+{
+	*src = first->vm_in[0] ? first->vm_in : c_ipname(c, first->saddr, sb, 32);
+	*dst = last->vm_out[0] ? last->vm_out : c_ipname(c, last->daddr, db, 32);
+}
+
+static void finalize(struct st_collector *c, struct c_pending *pe)
+{
+	struct c_part *first, *last;
+	const char *src, *dst;
+	char sb[32], db[32];
+	uint16_t wire = c_stage_intern(c, "wire"), total = c_stage_intern(c, "total");
+
+	qsort(pe->parts, pe->n, sizeof(pe->parts[0]), part_cmp);
+	first = pe->parts[0];
+	last = pe->parts[pe->n - 1];
+	endpoint_names(c, first, last, &src, &dst, sb, db);
+
+	if (last->end == ST_END_DROPPED) {
+		c->c.dropped++;
+		c_agg_pair(c, first->st[0].t, src, dst, C_PAIR_DROPPED);
+	} else if (pe->n == 1 && first->end == ST_END_LEFT) {
+		c->c.lost++;
+		c_agg_pair(c, first->st[0].t, src, dst, C_PAIR_LOST);
+	} else if (pe->n == 1 && !(first->vm_in[0] && first->end == ST_END_DELIVERED)) {
+		/* Arrived with no source seen (untraced sender), or a path that
+		 * neither left nor was delivered (local stack, timeout). */
+		if (first->end == ST_END_DELIVERED) {
+			c->c.unmatched_rx++;
+			c_agg_pair(c, first->st[0].t, src, dst, C_PAIR_UNMATCHED);
+		} else {
+			c->c.incomplete++;
+		}
+	} else if (last->end != ST_END_DELIVERED) {
+		c->c.incomplete++;
+	} else {
+		const struct c_stamp *prev = NULL;
+		uint16_t prev_host = 0;
+		int ord = 0;
+
+		if (pe->n == 1)
+			c->c.local++;
+		else
+			c->c.matched++;
+		c_agg_pair(c, first->st[0].t, src, dst, C_PAIR_MATCHED);
+		for (int i = 0; i < pe->n; i++) {
+			struct c_part *p = pe->parts[i];
+
+			for (int j = 0; j < p->n; j++) {
+				const struct c_stamp *s = &p->st[j];
+				int64_t dt;
+
+				if (!is_chain_hook(s->hook))
+					continue;
+				if (prev) {
+					dt = s->t - prev->t;
+					if (dt < 0) {
+						c->c.negative_segments++;
+						dt = 0;
+					}
+					c_agg_stage(c, first->st[0].t, src, dst,
+						    prev_host != p->host ? wire : s->stage,
+						    ++ord, (uint64_t)dt);
+				}
+				prev = s;
+				prev_host = p->host;
+			}
+		}
+		if (prev)
+			c_agg_stage(c, first->st[0].t, src, dst, total, 0,
+				    (uint64_t)(prev->t - first->st[0].t > 0 ?
+					       prev->t - first->st[0].t : 0));
+	}
+	for (int i = 0; i < pe->n; i++)
+		part_free(c, pe->parts[i]);
+	free(pe);
+}
+
+static int pending_complete(const struct c_pending *pe)
+{
+	int left = 0, end = 0;
+
+	for (int i = 0; i < pe->n; i++) {
+		const struct c_part *p = pe->parts[i];
+
+		if (p->end == ST_END_LEFT)
+			left = 1;
+		if (p->end == ST_END_DELIVERED || p->end == ST_END_DROPPED)
+			end = 1;
+		if (pe->n == 1 && p->vm_in[0] && p->end == ST_END_DELIVERED)
+			return 1;
+	}
+	return left && end;
+}
+
+static void add_part(struct st_collector *c, struct c_part *p)
+{
+	struct c_pending *pe = st_u64map_get(&c->pending, p->id);
+
+	if (!pe) {
+		pe = calloc(1, sizeof(*pe));
+		if (!pe || st_u64map_put(&c->pending, p->id, pe)) {
+			free(pe);
+			part_free(c, p);
+			return;
+		}
+		pe->id = p->id;
+		pe->first_seen = (int64_t)st_mono_ns();
+	}
+	for (int i = 0; i < pe->n; i++)
+		if (pe->parts[i]->host == p->host) {
+			/* Same id twice on one host: a retransmission or a key
+			 * collision. The first part stands; this one is counted. */
+			c->c.extra_parts++;
+			part_free(c, p);
+			return;
+		}
+	if (pe->n == C_MAX_PARTS) {
+		c->c.extra_parts++;
+		part_free(c, p);
+		return;
+	}
+	pe->parts[pe->n++] = p;
+	if (pending_complete(pe)) {
+		st_u64map_del(&c->pending, pe->id);
+		finalize(c, pe);
+	}
+}
+
+int c_correlate_batch(struct st_collector *c, int host, st_envelope *env,
+		      int64_t inbox_id)
+{
+	const st_batch *b = env->batch;
+	uint16_t stage_of[1024];
+	struct c_batch *cb = NULL;
+	int64_t off = c->hosts[host].mono_to_real;
+
+	/* The batch's own clock triple was read when its paths were packed:
+	 * use it, so replayed batches map exactly as they did live. */
+	if (b->n_clock)
+		off = b->clock[b->n_clock - 1]->realtime_ns -
+		      (int64_t)b->clock[b->n_clock - 1]->mono_ns;
+
+	if (inbox_id > 0 && b->n_paths) {
+		cb = calloc(1, sizeof(*cb));
+		if (cb)
+			cb->done = calloc(b->n_paths, 1);
+		if (!cb || !cb->done) {
+			free(cb);
+			cb = NULL;
+		} else {
+			cb->inbox_id = inbox_id;
+			cb->env = env;
+			cb->remaining = (uint32_t)b->n_paths;
+			cb->next = c->batches;
+			c->batches = cb;
+		}
+	}
+	memset(stage_of, 0xff, sizeof(stage_of));
+	for (size_t i = 0; i < b->n_stages; i++)
+		if (b->stages[i]->id < 1024)
+			stage_of[b->stages[i]->id] =
+				c_stage_intern(c, b->stages[i]->name);
+
+	for (size_t i = 0; i < b->n_paths; i++) {
+		const st_hostpath *hp = b->paths[i];
+		struct c_part *p = calloc(1, sizeof(*p));
+
+		if (!p) {
+			c->c.paths_bad++;
+			continue;
+		}
+		p->id = hp->packet_id;
+		p->host = (uint16_t)host;
+		p->end = (uint8_t)hp->end;
+		p->saddr = hp->key->saddr;
+		p->daddr = hp->key->daddr;
+		p->sport = (uint16_t)hp->key->sport;
+		p->dport = (uint16_t)hp->key->dport;
+		p->proto = (uint8_t)hp->key->proto;
+		p->disc1 = hp->key->disc1;
+		snprintf(p->vm_in, sizeof(p->vm_in), "%s", hp->vm_in ? hp->vm_in : "");
+		snprintf(p->vm_out, sizeof(p->vm_out), "%s", hp->vm_out ? hp->vm_out : "");
+		p->batch = cb;
+		p->batch_idx = (uint32_t)i;
+		for (size_t j = 0; j < hp->n_stamps && j < ST_WIRE_MAX_STAMPS; j++) {
+			const Stagetrace__V1__Stamp *s = hp->stamps[j];
+			struct c_stamp *o = &p->st[p->n++];
+			uint32_t id = s->stage;
+
+			o->t = (int64_t)s->ts_ns + off;
+			o->stage = id < 1024 && stage_of[id] != 0xffff ? stage_of[id] :
+				   c_stage_intern(c, "unknown");
+			o->hook = id < ST_STAGE_PSEUDO_BASE ? (uint8_t)(id / ST_ROLE_MAX) : 0;
+			o->role = id < ST_STAGE_PSEUDO_BASE ? (uint8_t)(id % ST_ROLE_MAX) : 0;
+		}
+		c->c.paths++;
+		if (p->vm_in[0])
+			c_ipname_learn(c, p->saddr, p->vm_in);
+		if (p->vm_out[0])
+			c_ipname_learn(c, p->daddr, p->vm_out);
+		turnaround_request(c, p);
+		turnaround_reply(c, p);
+		add_part(c, p);
+	}
+	/* The batch record keeps env until the flush that retires its inbox
+	 * row; without one the caller still owns env. */
+	return cb != NULL;
+}
+
+void c_correlate_expire(struct st_collector *c, int all)
+{
+	int64_t now = (int64_t)st_mono_ns();
+	int64_t window = (int64_t)c->cfg.window_ms * 1000000;
+	uint64_t *ids = NULL, key;
+	size_t n = 0, cap = 0, it = 0;
+	void *v;
+
+	while (st_u64map_next(&c->pending, &it, &key, &v)) {
+		struct c_pending *pe = v;
+
+		if (!all && now - pe->first_seen < window)
+			continue;
+		if (n == cap) {
+			uint64_t *ni = realloc(ids, (cap = cap ? cap * 2 : 256) * sizeof(*ids));
+
+			if (!ni)
+				break;
+			ids = ni;
+		}
+		ids[n++] = key;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct c_pending *pe = st_u64map_del(&c->pending, ids[i]);
+
+		if (pe)
+			finalize(c, pe);
+	}
+	free(ids);
+
+	/* Requests nobody answered within the turnaround limit. */
+	n = 0;
+	it = 0;
+	ids = NULL;
+	cap = 0;
+	while (st_u64map_next(&c->turn, &it, &key, &v)) {
+		struct turn_fifo *f = v;
+
+		if (!all && now - f->touched < (int64_t)TURN_MAX_NS)
+			continue;
+		if (n == cap) {
+			uint64_t *ni = realloc(ids, (cap = cap ? cap * 2 : 256) * sizeof(*ids));
+
+			if (!ni)
+				break;
+			ids = ni;
+		}
+		ids[n++] = key;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(st_u64map_del(&c->turn, ids[i]));
+	free(ids);
+}

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: MIT
+/*
+ * stagetrace-collector: ingest, correlation, aggregation, store, queries.
+ * See collector.h for the data flow and the durability contract.
+ */
+#include "collector.h"
+
+#include <nng/nng.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "repsrv.h"
+
+static void tick_cb(uv_timer_t *t)
+{
+	struct st_collector *c = t->data;
+
+	c_correlate_expire(c, 0);
+	c_flush(c);
+}
+
+static void stop(struct st_collector *c)
+{
+	uv_stop(c->loop);
+}
+
+static void stop_cb(uv_timer_t *t) { stop(t->data); }
+static void sig_cb(uv_signal_t *s, int signum) { stop(s->data); }
+
+static const struct st_cmd_help help = {
+	.name = "stagetrace-collector",
+	.args = "[OPTIONS]",
+	.summary = "Receive host paths from agents, join them across hosts, serve latency matrices.",
+	.description =
+"Agents connect to --listen and send batches of host paths; each batch is\n"
+"stored in the SQLite inbox before it is acknowledged. Host paths with the\n"
+"same packet id from different hosts are joined (within --window) into\n"
+"end-to-end paths, and every stage interval is added to per-minute,\n"
+"mergeable log-linear histograms per (source, destination, stage). The CLI\n"
+"queries --query (JSON over nng REQ/REP). Stop with SIGINT/SIGTERM: pending\n"
+"packets are finalised and everything is flushed to the store.",
+	.examples =
+"  stagetrace-collector --listen tcp://0.0.0.0:7730 --db /var/lib/stagetrace/st.db\n"
+"  stagetrace matrix --collector tcp://127.0.0.1:7731",
+};
+
+int main(int argc, char **argv)
+{
+	static struct st_collector col;
+	struct st_collector *c = &col;
+	int first, rc, err;
+	struct st_opt opts[] = {
+		{ "listen", 'l', ST_OPT_STR, &c->cfg.listen, "URL", "agent ingest address (default tcp://0.0.0.0:7730)" },
+		{ "query", 'q', ST_OPT_STR, &c->cfg.query, "URL", "query address for the CLI (default tcp://127.0.0.1:7731)" },
+		{ "db", 0, ST_OPT_STR, &c->cfg.db, "PATH", "SQLite store (default ./stagetrace.db)" },
+		{ "window-ms", 'w', ST_OPT_U32, &c->cfg.window_ms, "MS", "correlation window per packet (default 2000)", 10, 600000 },
+		{ "flush-ms", 0, ST_OPT_U32, &c->cfg.flush_ms, "MS", "flush aggregates to the store this often (default 1000)", 10, 600000 },
+		{ "duration", 'd', ST_OPT_DURATION, &c->cfg.duration, "SEC", "exit after this long" },
+		{ "verbose", 'v', ST_OPT_FLAG, &c->cfg.verbose, NULL, "debug logging" },
+		ST_OPT_END,
+	};
+
+	st_log_init(argv[0], ST_LOG_INFO);
+	c->cfg.listen = "tcp://0.0.0.0:7730";
+	c->cfg.query = "tcp://127.0.0.1:7731";
+	c->cfg.db = "stagetrace.db";
+	c->cfg.window_ms = 2000;
+	c->cfg.flush_ms = 1000;
+	rc = st_opts_parse(argc, argv, opts, &help, &first);
+	if (rc)
+		return rc == ST_EXIT_HELP ? 0 : rc;
+	if (first < argc) {
+		fprintf(stderr, "error: unexpected argument '%s'\n", argv[first]);
+		return ST_EXIT_USAGE;
+	}
+	if (c->cfg.verbose)
+		st_log_set_level(ST_LOG_DEBUG);
+
+	c->loop = uv_default_loop();
+	st_u64map_init(&c->pending, 4096);
+	st_u64map_init(&c->turn, 256);
+	st_u64map_init(&c->ipnames, 256);
+	st_u64map_init(&c->cells, 256);
+	st_u64map_init(&c->pairs, 64);
+	c_stage_intern(c, "unknown");
+	if (c_store_open(c))
+		return ST_EXIT_FAIL;
+	c_store_replay(c);
+
+	c->ingest = st_repsrv_new(c->loop, c->cfg.listen, 8, c_ingest_handler, c, &err);
+	if (!c->ingest) {
+		fprintf(stderr, "error: --listen %s: %s\n", c->cfg.listen, nng_strerror(err));
+		return err == NNG_EADDRINVAL || err == NNG_ENOTSUP ? ST_EXIT_USAGE : ST_EXIT_FAIL;
+	}
+	c->queries = st_repsrv_new(c->loop, c->cfg.query, 2, c_query_handler, c, &err);
+	if (!c->queries) {
+		fprintf(stderr, "error: --query %s: %s\n", c->cfg.query, nng_strerror(err));
+		return err == NNG_EADDRINVAL || err == NNG_ENOTSUP ? ST_EXIT_USAGE : ST_EXIT_FAIL;
+	}
+	uv_timer_init(c->loop, &c->tick);
+	c->tick.data = c;
+	uv_timer_start(&c->tick, tick_cb, c->cfg.flush_ms, c->cfg.flush_ms);
+	uv_timer_init(c->loop, &c->stop_timer);
+	c->stop_timer.data = c;
+	if (c->cfg.duration > 0)
+		uv_timer_start(&c->stop_timer, stop_cb, (uint64_t)(c->cfg.duration * 1000), 0);
+	uv_signal_init(c->loop, &c->sigint);
+	c->sigint.data = c;
+	uv_signal_start(&c->sigint, sig_cb, SIGINT);
+	uv_signal_init(c->loop, &c->sigterm);
+	c->sigterm.data = c;
+	uv_signal_start(&c->sigterm, sig_cb, SIGTERM);
+	pr_info("listening for agents on %s, queries on %s, store %s", c->cfg.listen,
+		c->cfg.query, c->cfg.db);
+
+	uv_run(c->loop, UV_RUN_DEFAULT);
+
+	/* Shutdown: no new input; expire what is overdue and flush. Packets
+	 * still inside their window stay in the inbox and are replayed by the
+	 * next start, where their other halves may yet arrive. */
+	st_repsrv_free(c->ingest);
+	st_repsrv_free(c->queries);
+	c_correlate_expire(c, 0);
+	rc = c_flush(c);
+	pr_info("stopped: %lu batches (%lu duplicate, %lu rejected), %lu paths, "
+		"%lu matched, %lu local, %lu lost, %lu unmatched",
+		(unsigned long)c->c.batches, (unsigned long)c->c.batches_dup,
+		(unsigned long)c->c.batches_bad, (unsigned long)c->c.paths,
+		(unsigned long)c->c.matched, (unsigned long)c->c.local,
+		(unsigned long)c->c.lost, (unsigned long)c->c.unmatched_rx);
+	uv_close((uv_handle_t *)&c->tick, NULL);
+	uv_close((uv_handle_t *)&c->stop_timer, NULL);
+	uv_close((uv_handle_t *)&c->sigint, NULL);
+	uv_close((uv_handle_t *)&c->sigterm, NULL);
+	uv_run(c->loop, UV_RUN_NOWAIT);
+	uv_loop_close(c->loop);
+	c_store_close(c);
+	return rc ? ST_EXIT_FAIL : ST_EXIT_OK;
+}
