@@ -136,6 +136,7 @@ struct st_collector {
 
 	struct st_u64map pending;	/* packet id -> c_pending */
 	struct st_u64map turn;		/* reverse-flow key -> request time */
+	struct st_u64map flows;		/* symmetric flow hash -> client side */
 	struct st_u64map ipnames;	/* ipv4 -> VM name */
 	struct st_u64map cells;		/* -> c_cell_delta */
 	struct st_u64map pairs;		/* -> c_pair_delta */

@@ -69,6 +69,43 @@ static void part_free(struct st_collector *c, struct c_part *p)
 	free(p);
 }
 
+/*
+ * Which side of a flow asks and which answers. ICMP says so itself (echo
+ * request, type 8). For UDP/TCP the side that sent the first packet the
+ * collector saw is the client; the answer of a server is a turnaround, the
+ * client's next request after a reply is not.
+ */
+struct flow_dir {
+	uint32_t client_addr;
+	uint16_t client_port;
+	int64_t touched;
+};
+
+static int from_client(struct st_collector *c, const struct c_part *p)
+{
+	struct st_pkt_key k = { .saddr = p->saddr, .daddr = p->daddr,
+				.sport = p->sport, .dport = p->dport,
+				.proto = p->proto };
+	uint64_t fk = st_flow_hash_sym(&k);
+	struct flow_dir *f;
+
+	if (p->proto == 1)
+		return (p->dport & 0xff) == 8;
+	fk = fk ? fk : 1;
+	f = st_u64map_get(&c->flows, fk);
+	if (!f) {
+		f = calloc(1, sizeof(*f));
+		if (!f || st_u64map_put(&c->flows, fk, f)) {
+			free(f);
+			return 0;
+		}
+		f->client_addr = p->saddr;
+		f->client_port = p->sport;
+	}
+	f->touched = (int64_t)st_mono_ns();
+	return f->client_addr == p->saddr && f->client_port == p->sport;
+}
+
 /* A VM answered: charge the time since the matching request reached it. */
 static void turnaround_reply(struct st_collector *c, const struct c_part *r)
 {
@@ -77,7 +114,7 @@ static void turnaround_reply(struct st_collector *c, const struct c_part *r)
 	int64_t t_req, ta;
 	char buf[32];
 
-	if (!r->vm_in[0] || !r->n)
+	if (!r->vm_in[0] || !r->n || from_client(c, r))
 		return;
 	if (r->proto == 1)
 		k = flow_key(r->host, r->saddr, r->daddr, r->sport, 0, 1, r->disc1);
@@ -103,7 +140,8 @@ static void turnaround_request(struct st_collector *c, const struct c_part *p)
 	uint64_t k;
 	struct turn_fifo *f;
 
-	if (p->end != ST_END_DELIVERED || !p->vm_out[0] || !p->n)
+	if (p->end != ST_END_DELIVERED || !p->vm_out[0] || !p->n ||
+	    !from_client(c, p))
 		return;
 	if (p->proto == 1)
 		k = flow_key(p->host, p->daddr, p->saddr, p->sport, 0, 1, p->disc1);
@@ -346,18 +384,16 @@ int c_correlate_batch(struct st_collector *c, int host, st_envelope *env,
 	return cb != NULL;
 }
 
-void c_correlate_expire(struct st_collector *c, int all)
+/* Keys of map entries older than max_age by their stamp (all: every key). */
+static size_t stale_keys(struct st_u64map *m, int64_t (*stamp)(void *), int64_t now,
+			 int64_t max_age, int all, uint64_t **out)
 {
-	int64_t now = (int64_t)st_mono_ns();
-	int64_t window = (int64_t)c->cfg.window_ms * 1000000;
 	uint64_t *ids = NULL, key;
 	size_t n = 0, cap = 0, it = 0;
 	void *v;
 
-	while (st_u64map_next(&c->pending, &it, &key, &v)) {
-		struct c_pending *pe = v;
-
-		if (!all && now - pe->first_seen < window)
+	while (st_u64map_next(m, &it, &key, &v)) {
+		if (!all && now - stamp(v) < max_age)
 			continue;
 		if (n == cap) {
 			uint64_t *ni = realloc(ids, (cap = cap ? cap * 2 : 256) * sizeof(*ids));
@@ -368,6 +404,22 @@ void c_correlate_expire(struct st_collector *c, int all)
 		}
 		ids[n++] = key;
 	}
+	*out = ids;
+	return n;
+}
+
+static int64_t pending_stamp(void *v) { return ((struct c_pending *)v)->first_seen; }
+static int64_t turn_stamp(void *v) { return ((struct turn_fifo *)v)->touched; }
+static int64_t flow_stamp(void *v) { return ((struct flow_dir *)v)->touched; }
+
+void c_correlate_expire(struct st_collector *c, int all)
+{
+	int64_t now = (int64_t)st_mono_ns();
+	uint64_t *ids;
+	size_t n;
+
+	n = stale_keys(&c->pending, pending_stamp, now,
+		       (int64_t)c->cfg.window_ms * 1000000, all, &ids);
 	for (size_t i = 0; i < n; i++) {
 		struct c_pending *pe = st_u64map_del(&c->pending, ids[i]);
 
@@ -375,27 +427,14 @@ void c_correlate_expire(struct st_collector *c, int all)
 			finalize(c, pe);
 	}
 	free(ids);
-
 	/* Requests nobody answered within the turnaround limit. */
-	n = 0;
-	it = 0;
-	ids = NULL;
-	cap = 0;
-	while (st_u64map_next(&c->turn, &it, &key, &v)) {
-		struct turn_fifo *f = v;
-
-		if (!all && now - f->touched < (int64_t)TURN_MAX_NS)
-			continue;
-		if (n == cap) {
-			uint64_t *ni = realloc(ids, (cap = cap ? cap * 2 : 256) * sizeof(*ids));
-
-			if (!ni)
-				break;
-			ids = ni;
-		}
-		ids[n++] = key;
-	}
+	n = stale_keys(&c->turn, turn_stamp, now, (int64_t)TURN_MAX_NS, all, &ids);
 	for (size_t i = 0; i < n; i++)
 		free(st_u64map_del(&c->turn, ids[i]));
+	free(ids);
+	/* Flows idle for a minute forget who their client was. */
+	n = stale_keys(&c->flows, flow_stamp, now, 60000000000LL, all, &ids);
+	for (size_t i = 0; i < n; i++)
+		free(st_u64map_del(&c->flows, ids[i]));
 	free(ids);
 }

@@ -82,6 +82,7 @@ int main(int argc, char **argv)
 	c->loop = uv_default_loop();
 	st_u64map_init(&c->pending, 4096);
 	st_u64map_init(&c->turn, 256);
+	st_u64map_init(&c->flows, 256);
 	st_u64map_init(&c->ipnames, 256);
 	st_u64map_init(&c->cells, 256);
 	st_u64map_init(&c->pairs, 64);
