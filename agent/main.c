@@ -37,6 +37,7 @@ static const char *counter_names[ST_C_MAX] = {
 	[ST_C_RINGBUF_FULL] = "bpf_paths_lost_ringbuf",
 	[ST_C_LRU_FAIL] = "bpf_paths_lost_lru",
 	[ST_C_END_NO_PATH] = "bpf_end_without_start",
+	[ST_C_XMIT_ERRORS] = "bpf_xmit_errors",
 };
 
 static void read_bpf_counters(struct st_agent *a, uint64_t out[ST_C_MAX])

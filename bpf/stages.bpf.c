@@ -118,7 +118,7 @@ static __always_inline void st_emit(struct st_path *p, __u64 id, __u8 end)
 static __always_inline int st_is_terminal_only(__u8 hook)
 {
 	return hook == ST_HOOK_SKB_COPY_DATAGRAM || hook == ST_HOOK_KFREE_SKB ||
-	       hook == ST_HOOK_CONSUME_SKB;
+	       hook == ST_HOOK_CONSUME_SKB || hook == ST_HOOK_NET_DEV_XMIT;
 }
 
 static __always_inline int st_stage(struct sk_buff *skb, __u8 hook, __u16 aux)
@@ -230,7 +230,11 @@ static __always_inline int st_stage(struct sk_buff *skb, __u8 hook, __u16 aux)
 
 	/* 5. Terminal hooks end the host path. */
 	switch (hook) {
-	case ST_HOOK_NET_DEV_XMIT:
+	case ST_HOOK_NET_DEV_START_XMIT:
+		/* Handed to the uplink's driver: the packet has left the host.
+		 * (net_dev_xmit comes too late: a veth has already moved the
+		 * skb into the peer's namespace, and other drivers may have
+		 * freed it.) */
 		if (role == ST_ROLE_UPLINK)
 			st_emit(p, id, ST_END_LEFT);
 		break;
@@ -273,7 +277,29 @@ ST_HOOK_PAIR(napi_gro_rx, napi_gro_receive_entry, ST_HOOK_NAPI_GRO_RX)
 ST_HOOK_PAIR(netif_receive_skb, netif_receive_skb, ST_HOOK_NETIF_RECEIVE_SKB)
 ST_HOOK_PAIR(net_dev_queue, net_dev_queue, ST_HOOK_NET_DEV_QUEUE)
 ST_HOOK_PAIR(net_dev_start_xmit, net_dev_start_xmit, ST_HOOK_NET_DEV_START_XMIT)
-ST_HOOK_PAIR(net_dev_xmit, net_dev_xmit, ST_HOOK_NET_DEV_XMIT)
+/*
+ * net_dev_xmit fires after the driver returned; the skb may already be
+ * freed or, for veth, belong to the peer namespace, so it is never parsed.
+ * It counts transmit failures per hook instead (rc != NETDEV_TX_OK).
+ */
+static __always_inline int st_xmit_done(__u64 *ctx)
+{
+	if ((int)ctx[1] != 0)
+		st_count(ST_C_XMIT_ERRORS);
+	return 0;
+}
+
+SEC("tp_btf/net_dev_xmit")
+int btf_net_dev_xmit(__u64 *ctx)
+{
+	return st_xmit_done(ctx);
+}
+
+SEC("raw_tp/net_dev_xmit")
+int raw_net_dev_xmit(__u64 *ctx)
+{
+	return st_xmit_done(ctx);
+}
 ST_HOOK_PAIR(skb_copy_datagram, skb_copy_datagram_iovec, ST_HOOK_SKB_COPY_DATAGRAM)
 ST_HOOK_PAIR(consume_skb, consume_skb, ST_HOOK_CONSUME_SKB)
 

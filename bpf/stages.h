@@ -44,7 +44,7 @@ enum st_role {
 
 /* Why a host path was emitted. */
 enum st_end {
-	ST_END_LEFT = 1,	/* left the host on an uplink */
+	ST_END_LEFT = 1,	/* handed to an uplink's driver */
 	ST_END_DELIVERED = 2,	/* read by a VM (tap) or a socket */
 	ST_END_DROPPED = 3,	/* kfree_skb */
 	ST_END_FREED = 4,	/* consume_skb before any other end */
@@ -128,6 +128,7 @@ enum st_counter {
 	ST_C_RINGBUF_FULL,	/* path lost: ring buffer had no room */
 	ST_C_LRU_FAIL,		/* path lost: could not insert */
 	ST_C_END_NO_PATH,	/* terminal hook for a packet we never saw start */
+	ST_C_XMIT_ERRORS,	/* net_dev_xmit returned an error */
 	ST_C_MAX,
 };
 

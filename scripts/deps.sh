@@ -1,0 +1,33 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Install the Debian 12 packages stagetrace needs to build, test and run the
+# demo. Idempotent: when everything is present it changes nothing and does
+# not touch the network; otherwise it runs apt-get update once and installs
+# what is missing.
+set -eu
+
+PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
+libnng-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev libcmocka-dev \
+libsqlite3-dev sqlite3 libjson-c-dev pkg-config iproute2 jq xz-utils procps \
+coreutils"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+if [ -z "$missing" ]; then
+	echo "deps: all packages present"
+	exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: error: need root to install:$missing" >&2
+	exit 1
+fi
+echo "deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
+echo "deps: done"
