@@ -307,6 +307,8 @@ void st_sender_flush(struct st_sender *s)
 	b.host = (char *)a->cfg.host;
 	b.instance = a->instance;
 	b.seq = ++s->seq;
+	b.sample_k = a->cfg.sample_k;
+	b.sample_n = a->cfg.sample_n;
 	for (uint32_t i = 0; i < npaths; i++) {
 		Stagetrace__V1__HostPath *hp = a->pending[i];
 

@@ -169,7 +169,7 @@ static __always_inline int st_stage(struct sk_buff *skb, __u8 hook, __u16 aux)
 
 	/* 3. Consistent sampling on the packet id. */
 	id = st_pkt_id(&key);
-	if (!st_sampled(id, c->sample_n, c->sample_k)) {
+	if (!st_sampled(st_sample_value(&key, id), c->sample_n, c->sample_k)) {
 		st_count(ST_C_SAMPLED_OUT);
 		return 0;
 	}

@@ -44,6 +44,7 @@ struct c_host {
 	int64_t mono_to_real;		/* realtime - monotonic, ns */
 	int64_t last_seen_ns;		/* collector realtime */
 	uint64_t batches, paths, restarts;
+	uint32_t sample_k, sample_n;
 	/* Latest health the agent reported. */
 	struct { char name[48]; uint64_t value; } counters[64];
 	int n_counters;

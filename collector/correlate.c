@@ -14,8 +14,10 @@
  *
  * Turnaround: a VM's reply is matched to the request it answers on the
  * same host (so no cross-host clock is involved): ICMP by echo id and
- * sequence, other protocols in FIFO order per flow, the order in which a
- * request/response server answers.
+ * sequence (agents sample an echo and its reply together), other protocols
+ * in FIFO order per flow, the order in which a request/response server
+ * answers — which is only sound when the host traces every packet, so
+ * FIFO matching is off on hosts that sample.
  */
 #include "collector.h"
 
@@ -106,6 +108,13 @@ static int from_client(struct st_collector *c, const struct c_part *p)
 	return f->client_addr == p->saddr && f->client_port == p->sport;
 }
 
+static int host_traces_all(const struct st_collector *c, uint16_t host)
+{
+	const struct c_host *h = &c->hosts[host];
+
+	return h->sample_n && h->sample_k == h->sample_n;
+}
+
 /* A VM answered: charge the time since the matching request reached it. */
 static void turnaround_reply(struct st_collector *c, const struct c_part *r)
 {
@@ -114,7 +123,8 @@ static void turnaround_reply(struct st_collector *c, const struct c_part *r)
 	int64_t t_req, ta;
 	char buf[32];
 
-	if (!r->vm_in[0] || !r->n || from_client(c, r))
+	if (!r->vm_in[0] || !r->n || from_client(c, r) ||
+	    (r->proto != 1 && !host_traces_all(c, r->host)))
 		return;
 	if (r->proto == 1)
 		k = flow_key(r->host, r->saddr, r->daddr, r->sport, 0, 1, r->disc1);
@@ -141,7 +151,7 @@ static void turnaround_request(struct st_collector *c, const struct c_part *p)
 	struct turn_fifo *f;
 
 	if (p->end != ST_END_DELIVERED || !p->vm_out[0] || !p->n ||
-	    !from_client(c, p))
+	    !from_client(c, p) || (p->proto != 1 && !host_traces_all(c, p->host)))
 		return;
 	if (p->proto == 1)
 		k = flow_key(p->host, p->daddr, p->saddr, p->sport, 0, 1, p->disc1);

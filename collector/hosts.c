@@ -43,6 +43,8 @@ void c_host_update(struct st_collector *c, int h, const st_batch *b)
 			(unsigned long)b->instance);
 	}
 	ho->instance = b->instance;
+	ho->sample_k = b->sample_k;
+	ho->sample_n = b->sample_n;
 	ho->last_seq = b->seq;
 	ho->batches++;
 	ho->paths += b->n_paths;

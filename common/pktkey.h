@@ -73,6 +73,25 @@ static __always_inline int st_sampled(__u64 id, __u32 n, __u32 k)
 }
 
 /*
+ * The value sampling is decided on. Usually the packet id; for ICMP echo a
+ * direction-independent hash of the addresses and echo id/sequence, so a
+ * request and its reply are traced together and the destination's reply
+ * time can be measured even at 1/N sampling.
+ */
+static __always_inline __u64 st_sample_value(const struct st_pkt_key *k, __u64 id)
+{
+	__u32 a = k->saddr, b = k->daddr;
+
+	if (k->proto != 1)
+		return id;
+	if (a > b) {
+		__u32 t = a; a = b; b = t;
+	}
+	return st_mix64((((__u64)a << 32) | b) ^
+			st_mix64(((__u64)k->sport << 32) | k->disc1));
+}
+
+/*
  * A direction-independent flow hash: both directions of a flow give the
  * same value, so a future sharded collector sees request and reply of a
  * pair on one node.
