@@ -460,11 +460,12 @@ int main(int argc, char **argv)
 		st_sender_counters(a->sender, &sent, &acked, &retries, &db, &dp, &q);
 		read_bpf_counters(a, bc);
 		pr_info("done: paths %lu (timed out %lu), batches acked %lu, retried %lu, "
-			"dropped %lu batches / %lu paths, bpf lost %lu ringbuf + %lu lru",
+			"dropped %lu batches / %lu paths, undelivered %lu batches, "
+			"bpf lost %lu ringbuf + %lu lru",
 			(unsigned long)a->paths_in, (unsigned long)a->paths_timeout,
 			(unsigned long)acked, (unsigned long)retries, (unsigned long)db,
-			(unsigned long)(dp + q), (unsigned long)bc[ST_C_RINGBUF_FULL],
-			(unsigned long)bc[ST_C_LRU_FAIL]);
+			(unsigned long)dp, (unsigned long)q,
+			(unsigned long)bc[ST_C_RINGBUF_FULL], (unsigned long)bc[ST_C_LRU_FAIL]);
 		err = (dp + q) ? ST_EXIT_FAIL : ST_EXIT_OK;
 		if (q)
 			pr_warn("collector unreachable at exit: %lu batch(es) undelivered",

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# make test: unit tests, BPF load tests, the testbed's own self-test and the
+# live end-to-end tests. Needs root (BPF, network namespaces). Every suite
+# runs even if an earlier one failed; the last line is the summary.
+set -u
+O=${1:-build}
+cd "$(dirname "$0")/.."
+if [[ $(id -u) -ne 0 ]]; then
+	echo "make test needs root (BPF programs, network namespaces)" >&2
+	exit 1
+fi
+# tracefs is not needed (tp_btf/raw_tp), BPF statistics are toggled by the
+# tests that read them.
+declare -a names results
+run() {
+	local name=$1
+	shift
+	echo
+	echo "######## $name"
+	if "$@"; then results+=(pass); else results+=(FAIL); fi
+	names+=("$name")
+}
+run unit make -s unit O="$O"
+run bpf tests/bpf/run.sh "$O"
+run testbed env ST_TOOLS_DIR="$PWD/$O/tests/tools" tests/testbed/selftest.sh
+run e2e tests/e2e/run.sh "$O"
+echo
+pass=0
+fail=0
+for i in "${!names[@]}"; do
+	printf '%-8s %s\n' "${results[$i]}" "${names[$i]}"
+	[[ ${results[$i]} == pass ]] && pass=$((pass + 1)) || fail=$((fail + 1))
+done
+echo "$pass passed, $fail failed"
+[[ $fail -eq 0 ]]
