@@ -726,9 +726,15 @@ static void send_probe(struct run *r)
 
 /* Credits an echoed probe to its run, or counts it as late if no run claims it. */
 static void match_probe(enum proto p, uint32_t src, const uint8_t *pl, uint64_t rx_ns,
-			uint32_t tcp_next_ack)
+			uint32_t tcp_next_ack, const uint8_t *icmp)
 {
 	uint32_t tag = get32(pl + 8), seq = get32(pl + 12);
+
+	/* An echo reply must also carry the identifier and sequence we sent. */
+	if (icmp && (get16(icmp + 4) != (uint16_t)tag || get16(icmp + 6) != (uint16_t)seq)) {
+		vm.st.rx_bad++;
+		return;
+	}
 
 	for (int i = 0; i < MAX_RUNS; i++) {
 		struct run *r = &vm.runs[i];
@@ -875,7 +881,7 @@ static void handle_ipv4(const uint8_t *f, size_t len, uint64_t rx_ns)
 			return;
 		}
 		if (l4[0] == 0 && is_own_probe(l4 + ICMP_HDR, l4len - ICMP_HDR)) {
-			match_probe(P_ICMP, src, l4 + ICMP_HDR, rx_ns, 0);
+			match_probe(P_ICMP, src, l4 + ICMP_HDR, rx_ns, 0, l4);
 			return;
 		}
 		vm.st.rx_ignored++;
@@ -889,7 +895,7 @@ static void handle_ipv4(const uint8_t *f, size_t len, uint64_t rx_ns)
 		if (ulen < UDP_HDR || ulen > l4len)
 			break;
 		if (is_own_probe(l4 + UDP_HDR, ulen - UDP_HDR)) {
-			match_probe(P_UDP, src, l4 + UDP_HDR, rx_ns, 0);
+			match_probe(P_UDP, src, l4 + UDP_HDR, rx_ns, 0, NULL);
 			return;
 		}
 		if (ETH_HDR + IP_HDR + ulen > sizeof(out))
@@ -924,7 +930,7 @@ static void handle_ipv4(const uint8_t *f, size_t len, uint64_t rx_ns)
 			return;
 		}
 		if (is_own_probe(pl, plen)) {
-			match_probe(P_TCP, src, pl, rx_ns, their_next);
+			match_probe(P_TCP, src, pl, rx_ns, their_next, NULL);
 			return;
 		}
 		if (ETH_HDR + IP_HDR + TCP_HDR + plen > sizeof(out))
@@ -1140,7 +1146,7 @@ static void ctl_command(int ci, char *line, uint64_t now)
 	char out[1024], macb[18], ipb[16];
 
 	if (!verb) {
-		ctl_error(ci, "empty command (try: ping, stats, traffic, set)");
+		ctl_error(ci, "empty command (try: ping, stats, garp, traffic, set)");
 		return;
 	}
 	snprintf(macb, sizeof(macb), "%02x:%02x:%02x:%02x:%02x:%02x", vm.mac[0], vm.mac[1],
@@ -1165,6 +1171,14 @@ static void ctl_command(int ci, char *line, uint64_t now)
 			 vm.st.probe_replies, vm.st.late_replies, vm.st.rx_ignored, vm.st.rx_bad,
 			 vm.st.reply_drops, vm.rq_len);
 		ctl_answer(ci, out);
+	} else if (!strcmp(verb, "garp")) {
+		/*
+		 * Re-announcing on demand lets the test bed teach the bridges our
+		 * MAC once their ports are forwarding; the announcement sent at
+		 * start-up can be lost while a port is still coming up.
+		 */
+		arp_send(1, bcast_mac, bcast_mac, vm.ip);
+		ctl_answer(ci, "{\"ok\":true}");
 	} else if (!strcmp(verb, "set")) {
 		char *tok;
 		uint64_t v;
@@ -1214,7 +1228,7 @@ static void ctl_command(int ci, char *line, uint64_t now)
 			if (vm.runs[i].state != R_FREE && vm.runs[i].ctl == ci)
 				vm.ctl[ci].run = i;
 	} else {
-		ctl_error(ci, "unknown command (try: ping, stats, traffic, set)");
+		ctl_error(ci, "unknown command (try: ping, stats, garp, traffic, set)");
 	}
 }
 
@@ -1453,7 +1467,7 @@ static void usage(FILE *out)
 "  --arp-timeout-ms MS    give up resolving the peer after MS (default 3000)\n"
 "\n"
 "Control commands (one line, answered with one JSON line):\n"
-"  ping | stats | set reply_delay_us=N |\n"
+"  ping | stats | garp | set reply_delay_us=N |\n"
 "  traffic peer=IP [proto= rate= count=|duration= dport= sport= size= wait_ms= arp_timeout_ms=]\n"
 "\n"
 "Output of a run: {\"sent\":N,\"received\":N,\"lost\":N,\"rtt_us\":{\"min\":..,\"p50\":..,\n"
@@ -1500,7 +1514,7 @@ int main(int argc, char **argv)
 		[O_WAIT - O_PEER] = "wait_ms", [O_ARPTO - O_PEER] = "arp_timeout_ms",
 	};
 	const char *tap = NULL, *ctl_path = NULL, *ctl_client = NULL;
-	bool have_mac = false, have_ip = false, garp = true, client = false;
+	bool have_mac = false, have_ip = false, garp = true, client = false, client_opt = false;
 	struct run_spec spec;
 	struct pollfd pfd[2 + MAX_CTL];
 	uint8_t *rxbuf;
@@ -1581,6 +1595,8 @@ int main(int argc, char **argv)
 					die(2, "--%s", err);
 				if (c == O_PEER)
 					client = true;
+				else
+					client_opt = true;
 				break;
 			}
 			die(2, "internal: unhandled option");
@@ -1592,6 +1608,15 @@ int main(int argc, char **argv)
 		die(2, "unexpected argument '%s' (see -h)", argv[optind]);
 	if (!tap || !have_mac || !have_ip)
 		die(2, "--tap, --mac and --ip are required (see -h)");
+	if (client_opt && !client)
+		die(2, "client options (--proto, --rate, ...) need --peer");
+	if (client) {
+		/* Checked against a 1500-byte MTU now and the tap's real MTU below. */
+		const char *err = spec_check(&spec);
+
+		if (err)
+			die(2, "%s", err);
+	}
 
 	vm.tap = tap_open(tap);
 	snprintf(vm.tap_name, sizeof(vm.tap_name), "%s", tap);
