@@ -36,7 +36,7 @@ static const char *counter_names[ST_C_MAX] = {
 	[ST_C_EMITTED] = "bpf_paths_emitted",
 	[ST_C_RINGBUF_FULL] = "bpf_paths_lost_ringbuf",
 	[ST_C_LRU_FAIL] = "bpf_paths_lost_lru",
-	[ST_C_END_NO_PATH] = "bpf_end_without_start",
+	[ST_C_END_NO_PATH] = "bpf_terminal_no_open_path",
 	[ST_C_XMIT_ERRORS] = "bpf_xmit_errors",
 };
 

@@ -284,8 +284,17 @@ ST_HOOK_PAIR(net_dev_start_xmit, net_dev_start_xmit, ST_HOOK_NET_DEV_START_XMIT)
  */
 static __always_inline int st_xmit_done(__u64 *ctx)
 {
-	if ((int)ctx[1] != 0)
-		st_count(ST_C_XMIT_ERRORS);
+	__u32 zero = 0;
+	struct st_config *c = bpf_map_lookup_elem(&cfg, &zero);
+	struct net_device *dev = (struct net_device *)ctx[2];
+	__u32 netns;
+
+	if (!c || (int)ctx[1] == 0 || !dev)
+		return 0;
+	netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	if ((c->flags & ST_F_NETNS) && !bpf_map_lookup_elem(&netns_allow, &netns))
+		return 0;
+	st_count(ST_C_XMIT_ERRORS);
 	return 0;
 }
 

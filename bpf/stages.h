@@ -127,7 +127,8 @@ enum st_counter {
 	ST_C_EMITTED,
 	ST_C_RINGBUF_FULL,	/* path lost: ring buffer had no room */
 	ST_C_LRU_FAIL,		/* path lost: could not insert */
-	ST_C_END_NO_PATH,	/* terminal hook for a packet we never saw start */
+	ST_C_END_NO_PATH,	/* terminal hook, no open path: normal after an
+				 * emit (the skb is freed after the VM read it) */
 	ST_C_XMIT_ERRORS,	/* net_dev_xmit returned an error */
 	ST_C_MAX,
 };
