@@ -125,9 +125,7 @@ $(O)/tests/%_test: $(O)/tests/unit/%_test.o $(AGENT_LIB_OBJS) $(COLLECTOR_LIB_OB
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
-# Per-tool extra libraries: LDLIBS_<tool>.
-LDLIBS_nfqdelay = -lnetfilter_queue -lmnl
-
+# Per-tool extra libraries, if a tool ever needs one: LDLIBS_<tool>.
 $(O)/tests/tools/%: $(O)/tests/tools/%.o $(O)/libcommon.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) $(LDLIBS_$*) -o $@
