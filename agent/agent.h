@@ -20,6 +20,7 @@
 
 struct stages_bpf;
 struct st_sender;
+struct st_clockprobe;
 
 struct st_agent_cfg {
 	const char *collector;
@@ -41,6 +42,17 @@ struct st_agent_cfg {
 	int json;
 	int verbose;
 	const char *force_method;	/* test/diagnostic: "raw_tp" or "tp_btf" */
+	uint32_t clock_probe_ms;
+	uint32_t poll_ms;
+	/* Test-only clock skew (see TestSkew in the proto). */
+	const char *test_offset_us, *test_drift_ppm;
+};
+
+struct st_skew {
+	int active;		/* test options given (even zero): report them */
+	int64_t offset_ns;
+	int64_t drift_ppb;
+	uint64_t origin;
 };
 
 #define ST_MAX_DEVS 1024
@@ -76,6 +88,8 @@ struct st_agent {
 	struct st_devtab devs;
 	struct st_probe probes[ST_HOOK_MAX];
 	struct st_sender *sender;
+	struct st_clockprobe *probe;
+	struct st_skew skew;
 	uint64_t instance;
 
 	/* Paths converted but not yet packed into a batch. */
@@ -86,7 +100,7 @@ struct st_agent {
 	uint64_t paths_in, paths_timeout, paths_dropped_full, ringbuf_lost;
 	uint64_t ring_polls;
 	uv_poll_t rb_poll;
-	uv_timer_t flush_timer, sweep_timer, rescan_timer, stop_timer;
+	uv_timer_t flush_timer, drain_timer, sweep_timer, rescan_timer, stop_timer;
 	uv_signal_t sigint, sigterm;
 	int stopping;
 };
@@ -116,6 +130,34 @@ void st_sender_counters(const struct st_sender *s, uint64_t *sent,
 			uint64_t *dropped_paths, uint64_t *queued);
 /* Try to send what is queued, up to timeout_ms; used at shutdown. */
 void st_sender_drain(struct st_sender *s, unsigned timeout_ms);
+
+/* clockprobe.c */
+#include <nng/nng.h>
+#include "stagetrace.pb-c.h"
+struct st_clockprobe *st_clockprobe_new(struct st_agent *a, nng_socket sock,
+					unsigned interval_ms);
+uint32_t st_clockprobe_take(struct st_clockprobe *p,
+			    Stagetrace__V1__ClockExchange *out, uint32_t max);
+void st_clockprobe_counters(struct st_clockprobe *p, uint64_t *sent,
+			    uint64_t *answered, uint64_t *failed);
+void st_clockprobe_free(struct st_clockprobe *p);
+nng_socket st_sender_socket(const struct st_sender *s);
+
+/*
+ * The agent's reported monotonic time: the kernel's, plus the test-only
+ * skew when one is configured. Every monotonic value that leaves the agent
+ * (stamps, clock triples, probe times) goes through this.
+ */
+static inline uint64_t st_agent_mono(const struct st_agent *a, uint64_t mono)
+{
+	const struct st_skew *s = &a->skew;
+
+	if (!s->offset_ns && !s->drift_ppb)
+		return mono;
+	return mono + (uint64_t)(s->offset_ns +
+				 (int64_t)(((__int128)(int64_t)(mono - s->origin) *
+					    s->drift_ppb) / 1000000000));
+}
 
 /* main.c helpers used by sender.c */
 void st_agent_counters_fill(struct st_agent *a, void ***out, size_t *n);

@@ -77,7 +77,7 @@ void *st_convert_path(const struct st_agent *a, const struct st_path *p)
 			goto oom;
 		stagetrace__v1__stamp__init(o);
 		o->stage = st_stage_id(s->hook, s->role);
-		o->ts_ns = s->ts;
+		o->ts_ns = st_agent_mono(a, s->ts);
 		o->ifindex = s->ifindex;
 		o->aux = s->aux;
 		o->dev = dupstr(d ? d->name : NULL);

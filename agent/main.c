@@ -83,6 +83,14 @@ void st_agent_counters_fill(struct st_agent *a, void ***out, size_t *n)
 	add_counter(out, n, "paths_received", a->paths_in);
 	add_counter(out, n, "paths_timed_out", a->paths_timeout);
 	add_counter(out, n, "paths_dropped_oom", a->paths_dropped_full);
+	if (a->probe) {
+		uint64_t ps, pa, pf;
+
+		st_clockprobe_counters(a->probe, &ps, &pa, &pf);
+		add_counter(out, n, "clock_probes_sent", ps);
+		add_counter(out, n, "clock_probes_answered", pa);
+		add_counter(out, n, "clock_probes_failed", pf);
+	}
 	if (a->sender) {
 		st_sender_counters(a->sender, &sent, &acked, &retries, &db, &dp, &q);
 		add_counter(out, n, "batches_sent", sent);
@@ -135,6 +143,13 @@ static void rb_cb(uv_poll_t *h, int status, int events)
 	struct st_agent *a = h->data;
 
 	a->ring_polls++;
+	ring_buffer__consume(a->rb);
+}
+
+static void drain_cb(uv_timer_t *t)
+{
+	struct st_agent *a = t->data;
+
 	ring_buffer__consume(a->rb);
 }
 
@@ -266,6 +281,17 @@ static const struct st_cmd_help help = {
 "  stagetrace-agent --probes --json",
 };
 
+static int parse_signed(const char *s, double limit, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end || !(v >= -limit && v <= limit))
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
 static int parse_sample(const char *s, uint32_t *n, uint32_t *k)
 {
 	uint64_t kk, nn;
@@ -308,11 +334,15 @@ int main(int argc, char **argv)
 		{ "batch", 0, ST_OPT_U32, &a->cfg.batch_max, "N", "paths per batch (default 512)", 1, 100000 },
 		{ "flush-ms", 0, ST_OPT_U32, &a->cfg.flush_ms, "MS", "send a batch at least this often (default 200)", 10, 60000 },
 		{ "queue", 0, ST_OPT_U32, &a->cfg.queue_max, "N", "batches kept while the collector is away (default 1024)", 1, 1000000 },
+		{ "poll-ms", 0, ST_OPT_U32, &a->cfg.poll_ms, "MS", "drain the ring buffer this often (default 20)", 1, 10000 },
 		{ "path-timeout-ms", 0, ST_OPT_U32, &a->cfg.path_timeout_ms, "MS", "emit unfinished host paths after this (default 1000)", 10, 600000 },
 		{ "duration", 'd', ST_OPT_DURATION, &a->cfg.duration, "SEC", "exit after this long (default: run until signalled)" },
 		{ "probes", 0, ST_OPT_FLAG, &a->cfg.probes_only, NULL, "print the attach plan result for every hook and exit" },
 		{ "json", 0, ST_OPT_FLAG, &a->cfg.json, NULL, "JSON output for --probes" },
 		{ "force-method", 0, ST_OPT_STR, &a->cfg.force_method, "M", "diagnostics: only try attach method M (tp_btf or raw_tp)" },
+		{ "clock-probe-ms", 0, ST_OPT_U32, &a->cfg.clock_probe_ms, "MS", "clock exchange with the collector this often (default 1000; 0: off)", 0, 3600000 },
+		{ "test-clock-offset-us", 0, ST_OPT_STR, &a->cfg.test_offset_us, "US", "TEST ONLY: add this offset to every time the agent reports" },
+		{ "test-clock-drift-ppm", 0, ST_OPT_STR, &a->cfg.test_drift_ppm, "PPM", "TEST ONLY: let the reported clock drift by this much" },
 		{ "verbose", 'v', ST_OPT_FLAG, &a->cfg.verbose, NULL, "debug logging" },
 		ST_OPT_END,
 	};
@@ -325,6 +355,8 @@ int main(int argc, char **argv)
 	a->cfg.flush_ms = 200;
 	a->cfg.queue_max = 1024;
 	a->cfg.path_timeout_ms = 1000;
+	a->cfg.clock_probe_ms = 1000;
+	a->cfg.poll_ms = 20;
 	rc = st_opts_parse(argc, argv, opts, &help, &first);
 	if (rc)
 		return rc == ST_EXIT_HELP ? 0 : rc;
@@ -358,6 +390,20 @@ int main(int argc, char **argv)
 			fprintf(stderr, "error: --vm: invalid value '%s' (expected DEV=NAME)\n", a->cfg.vms.v[i]);
 			return ST_EXIT_USAGE;
 		}
+	if (a->cfg.test_offset_us || a->cfg.test_drift_ppm) {
+		double off = 0, ppm = 0;
+
+		if ((a->cfg.test_offset_us && parse_signed(a->cfg.test_offset_us, 1e9, &off)) ||
+		    (a->cfg.test_drift_ppm && parse_signed(a->cfg.test_drift_ppm, 1e5, &ppm))) {
+			fprintf(stderr, "error: --test-clock-offset-us/--test-clock-drift-ppm: "
+				"invalid value (expected a number, |offset| <= 1e9 us, |drift| <= 1e5 ppm)\n");
+			return ST_EXIT_USAGE;
+		}
+		a->skew.offset_ns = (int64_t)(off * 1000);
+		a->skew.drift_ppb = (int64_t)(ppm * 1000);
+		a->skew.origin = st_mono_ns();
+		a->skew.active = 1;
+	}
 	if (!a->cfg.host) {
 		gethostname(hostname, sizeof(hostname));
 		hostname[sizeof(hostname) - 1] = '\0';
@@ -415,12 +461,23 @@ int main(int argc, char **argv)
 	a->sender = st_sender_new(a);
 	if (!a->sender)
 		goto out;
+	if (a->cfg.clock_probe_ms)
+		a->probe = st_clockprobe_new(a, st_sender_socket(a->sender), a->cfg.clock_probe_ms);
+	if (a->skew.active)
+		pr_warn("TEST ONLY clock skew active: offset %+ld ns, drift %+ld ppb",
+			(long)a->skew.offset_ns, (long)a->skew.drift_ppb);
 	uv_poll_init(a->loop, &a->rb_poll, ring_buffer__epoll_fd(a->rb));
 	a->rb_poll.data = a;
 	uv_poll_start(&a->rb_poll, UV_READABLE, rb_cb);
 	uv_timer_init(a->loop, &a->flush_timer);
 	a->flush_timer.data = a;
 	uv_timer_start(&a->flush_timer, flush_cb, a->cfg.flush_ms, a->cfg.flush_ms);
+	/* The BPF side does not wake us per path (see st_emit): drain the
+	 * ring every poll interval; the poll handle still catches the forced
+	 * wake-ups of a filling ring. */
+	uv_timer_init(a->loop, &a->drain_timer);
+	a->drain_timer.data = a;
+	uv_timer_start(&a->drain_timer, drain_cb, a->cfg.poll_ms, a->cfg.poll_ms);
 	uv_timer_init(a->loop, &a->sweep_timer);
 	a->sweep_timer.data = a;
 	uv_timer_start(&a->sweep_timer, sweep_cb, 250, 250);
@@ -446,6 +503,7 @@ int main(int argc, char **argv)
 	/* Shutdown: collect what is left in BPF, send it, report losses. */
 	uv_poll_stop(&a->rb_poll);
 	uv_timer_stop(&a->flush_timer);
+	uv_timer_stop(&a->drain_timer);
 	uv_timer_stop(&a->sweep_timer);
 	uv_timer_stop(&a->rescan_timer);
 	uv_timer_stop(&a->stop_timer);
@@ -473,11 +531,14 @@ int main(int argc, char **argv)
 	}
 	uv_close((uv_handle_t *)&a->rb_poll, NULL);
 	uv_close((uv_handle_t *)&a->flush_timer, NULL);
+	uv_close((uv_handle_t *)&a->drain_timer, NULL);
 	uv_close((uv_handle_t *)&a->sweep_timer, NULL);
 	uv_close((uv_handle_t *)&a->rescan_timer, NULL);
 	uv_close((uv_handle_t *)&a->stop_timer, NULL);
 	uv_close((uv_handle_t *)&a->sigint, NULL);
 	uv_close((uv_handle_t *)&a->sigterm, NULL);
+	st_clockprobe_free(a->probe);
+	a->probe = NULL;
 	st_sender_free(a->sender);
 	a->sender = NULL;
 	uv_run(a->loop, UV_RUN_NOWAIT);

@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timex.h>
 
 #include "log.h"
 #include "stage_names.h"
@@ -297,6 +298,9 @@ void st_sender_flush(struct st_sender *s)
 	Stagetrace__V1__ProbeStatus pst[ST_HOOK_MAX], *pstp[ST_HOOK_MAX];
 	uint8_t used[ST_HOOK_MAX * ST_ROLE_MAX] = { 0 };
 	struct st_clock_triple ct;
+	Stagetrace__V1__ClockExchange xs[64], *xsp[64];
+	Stagetrace__V1__TestSkew ts = STAGETRACE__V1__TEST_SKEW__INIT;
+	uint32_t nx = 0;
 	void **counters = NULL;
 	size_t ncounters = 0, ndefs = 0;
 	uint8_t *buf;
@@ -328,11 +332,35 @@ void st_sender_flush(struct st_sender *s)
 	b.stages = defp;
 	b.n_stages = ndefs;
 	st_clock_triple_read(&ct);
-	cs.mono_ns = ct.mono_ns;
-	cs.realtime_ns = ct.real_ns;
-	cs.tai_ns = ct.tai_ns;
+	{
+		/* A skewed host's realtime is skewed alike: the whole host clock
+		 * is off, which is what a test of the estimator needs. */
+		int64_t d = (int64_t)(st_agent_mono(a, ct.mono_ns) - ct.mono_ns);
+		struct timex tx = { 0 };
+
+		cs.mono_ns = ct.mono_ns + (uint64_t)d;
+		cs.realtime_ns = ct.real_ns + d;
+		cs.tai_ns = ct.tai_ns + d;
+		/* esterror is the kernel's (NTP/PTP daemon's) own bound, in us;
+		 * an unsynchronised clock reports TIME_ERROR: bound unknown. */
+		if (adjtimex(&tx) != TIME_ERROR && tx.esterror > 0)
+			cs.est_error_ns = (uint64_t)tx.esterror * 1000;
+	}
 	b.clock = &csp;
 	b.n_clock = 1;
+	if (a->probe) {
+		nx = st_clockprobe_take(a->probe, xs, 64);
+		for (uint32_t i = 0; i < nx; i++)
+			xsp[i] = &xs[i];
+		b.exchanges = xsp;
+		b.n_exchanges = nx;
+	}
+	if (a->skew.active) {
+		ts.offset_ns = a->skew.offset_ns;
+		ts.drift_ppb = a->skew.drift_ppb;
+		ts.origin_mono = a->skew.origin;
+		b.test_skew = &ts;
+	}
 	b.paths = (Stagetrace__V1__HostPath **)a->pending;
 	b.n_paths = npaths;
 	st_agent_counters_fill(a, &counters, &ncounters);
@@ -370,6 +398,11 @@ void st_sender_flush(struct st_sender *s)
 		return;
 	}
 	enqueue(s, buf, len, npaths);
+}
+
+nng_socket st_sender_socket(const struct st_sender *s)
+{
+	return s->sock;
 }
 
 void st_sender_counters(const struct st_sender *s, uint64_t *sent, uint64_t *acked,

@@ -105,10 +105,22 @@ static __always_inline int st_filter_l34(const struct st_config *c,
 	return (c->flags & ST_F_EITHER) && st_match_l34(c, k, 1);
 }
 
+/*
+ * No wake-up per record: waking the agent costs microseconds inside the
+ * packet's path (and only when the agent happens to sleep, which skews
+ * one-way delays between directions). The agent drains the ring on a short
+ * timer; a ring filling up still forces a wake-up.
+ */
+#define ST_RB_WAKE_BYTES (512 << 10)
+
 static __always_inline void st_emit(struct st_path *p, __u64 id, __u8 end)
 {
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > ST_RB_WAKE_BYTES)
+		flags = BPF_RB_FORCE_WAKEUP;
 	p->end = end;
-	if (bpf_ringbuf_output(&events, p, sizeof(*p), 0))
+	if (bpf_ringbuf_output(&events, p, sizeof(*p), flags))
 		st_count(ST_C_RINGBUF_FULL);
 	else
 		st_count(ST_C_EMITTED);

@@ -19,5 +19,6 @@ const char *cli_collector_default(void);
 int cmd_matrix(int argc, char **argv);
 int cmd_hosts(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_clocks(int argc, char **argv);
 
 #endif /* ST_CLI_H */

@@ -17,6 +17,7 @@ static const struct {
 	{ "matrix", cmd_matrix, "VM-pair latency matrix with per-stage breakdown (collector)" },
 	{ "hosts", cmd_hosts, "agents known to the collector: health, counters, probes" },
 	{ "stats", cmd_stats, "collector counters: batches, matches, losses" },
+	{ "clocks", cmd_clocks, "per-host clock models: offset, drift, bound, source" },
 };
 
 static void usage(FILE *f)

@@ -95,17 +95,25 @@ static void print_cell(json_object *c)
 		printf("  %-16s %10s %10s %10s %10s %6s\n", "stage", "p50 us", "p99 us",
 		       "max us", "mean us", "share");
 		for (size_t i = 0; i < ns; i++) {
-			json_object *s = json_object_array_get_idx(stages, i);
+			json_object *s = json_object_array_get_idx(stages, i), *b;
 			double share = num(s, "share");
-			char bar[21];
+			char bar[21], bound[24] = "";
 			int w = (int)(share * 20 + 0.5);
 
 			memset(bar, '#', (size_t)w);
 			bar[w] = '\0';
-			printf("  %-16s %10.1f %10.1f %10.1f %10.1f %5.1f%% |%-20s|\n",
+			/* Cross-host intervals carry their clock bound. */
+			if (json_object_object_get_ex(s, "clock_bound_us", &b))
+				snprintf(bound, sizeof(bound), " (clock +-%.1f us)",
+					 json_object_get_double(b));
+			printf("  %-16s %10.1f %10.1f %10.1f %10.1f %5.1f%% |%-20s|%s\n",
 			       str(s, "stage"), num(s, "p50_us"), num(s, "p99_us"),
-			       num(s, "max_us"), num(s, "mean_us"), 100 * share, bar);
+			       num(s, "max_us"), num(s, "mean_us"), 100 * share, bar, bound);
 		}
+		if (json_object_object_get_ex(c, "clock_bound_large", &turn) &&
+		    json_object_get_boolean(turn))
+			printf("  ! clock bound is large next to the cross-host figures: "
+			       "see 'stagetrace clocks'\n");
 	}
 	if (json_object_object_get_ex(c, "turnaround", &turn) && turn)
 		printf("  %s answered %s: turnaround p50 %.1f  p99 %.1f us (%ld replies)\n",

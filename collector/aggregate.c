@@ -37,7 +37,7 @@ static int64_t minute_of(int64_t t_ns)
 }
 
 void c_agg_stage(struct st_collector *c, int64_t t_ns, const char *src,
-		 const char *dst, uint16_t stage, int ord, uint64_t v)
+		 const char *dst, uint16_t stage, int ord, uint64_t v, double bound)
 {
 	int64_t m = minute_of(t_ns);
 	uint64_t k = cell_key(m, src, dst, stage);
@@ -59,6 +59,8 @@ void c_agg_stage(struct st_collector *c, int64_t t_ns, const char *src,
 		d->dst = strdup(dst);
 		d->stage = stage;
 		d->ord = ord;
+		d->bound_sum = 0;
+		d->bound_n = 0;
 		st_hist_init(&d->h);
 		if (st_u64map_put(&c->cells, k, d)) {
 			free(d->src);
@@ -69,6 +71,10 @@ void c_agg_stage(struct st_collector *c, int64_t t_ns, const char *src,
 	}
 	if (ord > d->ord)
 		d->ord = ord;
+	if (bound >= 0) {
+		d->bound_sum += bound;
+		d->bound_n++;
+	}
 	st_hist_add(&d->h, v);
 }
 

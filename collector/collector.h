@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "clocks.h"
 #include "hist.h"
 #include "opts.h"
 #include "u64map.h"
@@ -50,10 +51,12 @@ struct c_host {
 	int n_counters;
 	struct { char hook[32], method[16], status[16], reason[160]; } probes[32];
 	int n_probes;
+	struct c_clock clk;
 };
 
 struct c_stamp {
-	int64_t t;		/* collector timeline, ns */
+	uint64_t mono;		/* the host's monotonic stamp */
+	int64_t t;		/* collector timeline, ns (mapped when used) */
 	uint16_t stage;		/* interned stage name */
 	uint8_t hook, role;
 };
@@ -96,6 +99,8 @@ struct c_cell_delta {
 	char *src, *dst;
 	uint16_t stage;
 	int ord;
+	double bound_sum;	/* clock bound of cross-host intervals, ns */
+	uint64_t bound_n;
 	struct st_hist h;
 };
 
@@ -110,6 +115,7 @@ struct c_counters {
 	uint64_t matched, local, lost, dropped, unmatched_rx, incomplete;
 	uint64_t extra_parts, negative_segments, turnarounds;
 	uint64_t flushes, flush_errors, replayed_batches;
+	uint64_t clock_probes, clock_steps;
 };
 
 struct c_cfg {
@@ -143,6 +149,13 @@ struct st_collector {
 	struct st_u64map pairs;		/* -> c_pair_delta */
 	struct c_batch *batches;
 	struct c_counters c;
+	int replaying;
+
+	/* Clock alignment (clocks.c). */
+	int64_t clk_base;
+	struct st_u64map dp;		/* host pair -> st_dp_est */
+	double clk_cov[ST_WLS_MAX][ST_WLS_MAX];
+	int clk_n;
 };
 
 /* hosts.c */
@@ -159,8 +172,9 @@ int c_correlate_batch(struct st_collector *c, int host, st_envelope *env,
 void c_correlate_expire(struct st_collector *c, int all);
 
 /* aggregate.c */
+/* bound: clock error bound (ns) of a cross-host interval, < 0 for none. */
 void c_agg_stage(struct st_collector *c, int64_t t_ns, const char *src,
-		 const char *dst, uint16_t stage, int ord, uint64_t v);
+		 const char *dst, uint16_t stage, int ord, uint64_t v, double bound);
 void c_agg_pair(struct st_collector *c, int64_t t_ns, const char *src,
 		const char *dst, int what);
 enum { C_PAIR_MATCHED, C_PAIR_LOST, C_PAIR_DROPPED, C_PAIR_UNMATCHED };
@@ -182,13 +196,13 @@ int c_store_add_pair(struct st_collector *c, const struct c_pair_delta *d);
 int c_store_inbox_retire(struct st_collector *c, struct c_batch *b);
 
 /* ingest.c */
-void c_ingest_handler(void *arg, const uint8_t *req, size_t len, uint8_t **resp,
-		      size_t *resp_len);
+void c_ingest_handler(void *arg, int64_t recv_ns, const uint8_t *req, size_t len,
+		      uint8_t **resp, size_t *resp_len);
 /* Feed a decoded batch (new or replayed) into hosts and correlation. */
 void c_ingest_batch(struct st_collector *c, st_envelope *env, int64_t inbox_id);
 
 /* query.c */
-void c_query_handler(void *arg, const uint8_t *req, size_t len, uint8_t **resp,
-		     size_t *resp_len);
+void c_query_handler(void *arg, int64_t recv_ns, const uint8_t *req, size_t len,
+		     uint8_t **resp, size_t *resp_len);
 
 #endif /* ST_COLLECTOR_H */

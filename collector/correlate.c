@@ -136,12 +136,13 @@ static void turnaround_reply(struct st_collector *c, const struct c_part *r)
 	t_req = f->t[f->head];
 	f->head = (uint8_t)((f->head + 1) % TURN_FIFO);
 	f->n--;
-	ta = r->st[0].t - t_req;
+	/* One host, one clock: raw monotonic stamps, no alignment needed. */
+	ta = (int64_t)r->st[0].mono - t_req;
 	if (ta < 0 || (uint64_t)ta > TURN_MAX_NS)
 		return;
 	c->c.turnarounds++;
-	c_agg_stage(c, t_req, c_ipname(c, r->daddr, buf, sizeof(buf)), r->vm_in,
-		    c_stage_intern(c, "vm_turnaround"), 1000, (uint64_t)ta);
+	c_agg_stage(c, r->st[0].t, c_ipname(c, r->daddr, buf, sizeof(buf)), r->vm_in,
+		    c_stage_intern(c, "vm_turnaround"), 1000, (uint64_t)ta, -1);
 }
 
 /* A request reached a VM: remember when, under the reply's flow key. */
@@ -170,15 +171,24 @@ static void turnaround_request(struct st_collector *c, const struct c_part *p)
 		f->head = (uint8_t)((f->head + 1) % TURN_FIFO);
 		f->n--;
 	}
-	f->t[(f->head + f->n) % TURN_FIFO] = p->st[p->n - 1].t;
+	f->t[(f->head + f->n) % TURN_FIFO] = (int64_t)p->st[p->n - 1].mono;
 	f->n++;
 	f->touched = (int64_t)st_mono_ns();
 }
 
+/*
+ * Causal order first: a part that left its host comes before the part
+ * that received the packet, whatever the clocks say (a clock error must
+ * show as a wrong wire time, not as a reversed path). Time breaks ties,
+ * e.g. between hops of a multi-host path.
+ */
 static int part_cmp(const void *a, const void *b)
 {
 	const struct c_part *x = *(struct c_part *const *)a, *y = *(struct c_part *const *)b;
+	int lx = x->end == ST_END_LEFT, ly = y->end == ST_END_LEFT;
 
+	if (lx != ly)
+		return lx ? -1 : 1;
 	return x->st[0].t < y->st[0].t ? -1 : x->st[0].t > y->st[0].t;
 }
 
@@ -197,6 +207,12 @@ static void finalize(struct st_collector *c, struct c_pending *pe)
 	char sb[32], db[32];
 	uint16_t wire = c_stage_intern(c, "wire"), total = c_stage_intern(c, "total");
 
+	/* Map every stamp with the clock models as they are now, which may be
+	 * better than when the part arrived. */
+	for (int i = 0; i < pe->n; i++)
+		for (int j = 0; j < pe->parts[i]->n; j++)
+			pe->parts[i]->st[j].t = c_clock_map(c, pe->parts[i]->host,
+							    pe->parts[i]->st[j].mono, NULL);
 	qsort(pe->parts, pe->n, sizeof(pe->parts[0]), part_cmp);
 	first = pe->parts[0];
 	last = pe->parts[pe->n - 1];
@@ -239,14 +255,19 @@ static void finalize(struct st_collector *c, struct c_pending *pe)
 				if (!is_chain_hook(s->hook))
 					continue;
 				if (prev) {
+					int cross = prev_host != p->host;
+
 					dt = s->t - prev->t;
 					if (dt < 0) {
 						c->c.negative_segments++;
 						dt = 0;
 					}
+					if (cross && pe->n == 2)
+						c_clock_wire(c, prev_host, prev->mono,
+							     p->host, s->mono);
 					c_agg_stage(c, first->st[0].t, src, dst,
-						    prev_host != p->host ? wire : s->stage,
-						    ++ord, (uint64_t)dt);
+						    cross ? wire : s->stage, ++ord, (uint64_t)dt,
+						    cross ? c_clock_pair_bound(c, prev_host, p->host) : -1);
 				}
 				prev = s;
 				prev_host = p->host;
@@ -255,7 +276,9 @@ static void finalize(struct st_collector *c, struct c_pending *pe)
 		if (prev)
 			c_agg_stage(c, first->st[0].t, src, dst, total, 0,
 				    (uint64_t)(prev->t - first->st[0].t > 0 ?
-					       prev->t - first->st[0].t : 0));
+					       prev->t - first->st[0].t : 0),
+				    first->host != last->host ?
+				    c_clock_pair_bound(c, first->host, last->host) : -1);
 	}
 	for (int i = 0; i < pe->n; i++)
 		part_free(c, pe->parts[i]);
@@ -319,13 +342,6 @@ int c_correlate_batch(struct st_collector *c, int host, st_envelope *env,
 	const st_batch *b = env->batch;
 	uint16_t stage_of[1024];
 	struct c_batch *cb = NULL;
-	int64_t off = c->hosts[host].mono_to_real;
-
-	/* The batch's own clock triple was read when its paths were packed:
-	 * use it, so replayed batches map exactly as they did live. */
-	if (b->n_clock)
-		off = b->clock[b->n_clock - 1]->realtime_ns -
-		      (int64_t)b->clock[b->n_clock - 1]->mono_ns;
 
 	if (inbox_id > 0 && b->n_paths) {
 		cb = calloc(1, sizeof(*cb));
@@ -374,7 +390,8 @@ int c_correlate_batch(struct st_collector *c, int host, st_envelope *env,
 			struct c_stamp *o = &p->st[p->n++];
 			uint32_t id = s->stage;
 
-			o->t = (int64_t)s->ts_ns + off;
+			o->mono = s->ts_ns;
+			o->t = c_clock_map(c, host, s->ts_ns, NULL);
 			o->stage = id < 1024 && stage_of[id] != 0xffff ? stage_of[id] :
 				   c_stage_intern(c, "unknown");
 			o->hook = id < ST_STAGE_PSEUDO_BASE ? (uint8_t)(id / ST_ROLE_MAX) : 0;

@@ -39,6 +39,9 @@ void c_host_update(struct st_collector *c, int h, const st_batch *b)
 
 	if (ho->instance && ho->instance != b->instance) {
 		ho->restarts++;
+		/* A new agent run: its clock history (and any test skew) is
+		 * not the old one's; the model starts over. */
+		c_clock_reset_host(c, h);
 		pr_info("host %s: agent restarted (instance %016lx)", ho->name,
 			(unsigned long)b->instance);
 	}

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "timeutil.h"
 
 static void reply_ack(uint64_t seq, uint32_t status, const char *error,
 		      uint8_t **resp, size_t *rlen)
@@ -42,15 +43,36 @@ void c_ingest_batch(struct st_collector *c, st_envelope *env, int64_t inbox_id)
 		st_wire_free(env);
 		return;
 	}
-	if (inbox_id >= 0)
+	if (!c->replaying) {
 		c_host_update(c, h, b);
+		c_clock_batch(c, h, b);
+	}
 	c->c.batches++;
 	if (!c_correlate_batch(c, h, env, inbox_id))
 		st_wire_free(env);
 }
 
-void c_ingest_handler(void *arg, const uint8_t *req, size_t len, uint8_t **resp,
-		      size_t *rlen)
+static void reply_echo(const Stagetrace__V1__ClockProbe *p, int64_t t2,
+		       uint8_t **resp, size_t *rlen)
+{
+	Stagetrace__V1__Envelope env = STAGETRACE__V1__ENVELOPE__INIT;
+	Stagetrace__V1__ClockEcho e = STAGETRACE__V1__CLOCK_ECHO__INIT;
+
+	e.t1 = p->t1;
+	e.t2 = t2;
+	env.version = ST_WIRE_VERSION;
+	env.body_case = STAGETRACE__V1__ENVELOPE__BODY_CLOCK_ECHO;
+	env.clock_echo = &e;
+	/* t3 as late as possible: just before packing the reply. */
+	e.t3 = (int64_t)st_real_ns();
+	if (st_wire_pack(&env, resp, rlen)) {
+		*resp = NULL;
+		*rlen = 0;
+	}
+}
+
+void c_ingest_handler(void *arg, int64_t recv_ns, const uint8_t *req, size_t len,
+		      uint8_t **resp, size_t *rlen)
 {
 	struct st_collector *c = arg;
 	st_envelope *env;
@@ -59,8 +81,14 @@ void c_ingest_handler(void *arg, const uint8_t *req, size_t len, uint8_t **resp,
 	int64_t id = 0;
 	int seen;
 
-	if (st_wire_unpack(req, len, &env, &why) ||
-	    env->body_case != STAGETRACE__V1__ENVELOPE__BODY_BATCH) {
+	if (st_wire_unpack(req, len, &env, &why) == 0 &&
+	    env->body_case == STAGETRACE__V1__ENVELOPE__BODY_CLOCK_PROBE) {
+		c->c.clock_probes++;
+		reply_echo(env->clock_probe, recv_ns, resp, rlen);
+		st_wire_free(env);
+		return;
+	}
+	if (why || env->body_case != STAGETRACE__V1__ENVELOPE__BODY_BATCH) {
 		if (!why) {
 			why = "not a batch";
 			st_wire_free(env);

@@ -18,6 +18,7 @@ static void tick_cb(uv_timer_t *t)
 {
 	struct st_collector *c = t->data;
 
+	c_clock_update(c);
 	c_correlate_expire(c, 0);
 	c_flush(c);
 }
@@ -87,6 +88,7 @@ int main(int argc, char **argv)
 	st_u64map_init(&c->cells, 256);
 	st_u64map_init(&c->pairs, 64);
 	c_stage_intern(c, "unknown");
+	c_clock_init(c);
 	if (c_store_open(c))
 		return ST_EXIT_FAIL;
 	c_store_replay(c);

@@ -23,6 +23,8 @@
 struct qcell {
 	char *src, *dst, *stage;
 	int ord;
+	double bound_sum;
+	int64_t bound_n;
 	struct st_hist h;
 };
 
@@ -44,6 +46,23 @@ static json_object *hist_json(const struct st_hist *h)
 	json_object_object_add(o, "p99_us", json_object_new_double(us(st_hist_quantile(h, 0.99))));
 	json_object_object_add(o, "max_us", json_object_new_double(us(h->count ? h->max : 0)));
 	return o;
+}
+
+/*
+ * A cross-host interval carries the mean clock bound of its samples. It is
+ * "large" when over a quarter of the interval's median: the figure is then
+ * more alignment than measurement.
+ */
+static void add_bound(json_object *o, const struct qcell *q, int *large)
+{
+	double b;
+
+	if (!q || q->bound_n <= 0)
+		return;
+	b = q->bound_sum / (double)q->bound_n;
+	json_object_object_add(o, "clock_bound_us", json_object_new_double(round(b / 10.0) / 100.0));
+	if (b > 0.25 * (double)st_hist_quantile(&q->h, 0.5) && b > 1000)
+		*large = 1;
 }
 
 static int qcell_cmp(const void *a, const void *b)
@@ -74,7 +93,7 @@ static json_object *query_matrix(struct st_collector *c, json_object *req)
 	if (json_object_object_get_ex(req, "until", &until_o))
 		until = json_object_get_int64(until_o) / 60;
 
-	if (sqlite3_prepare_v2(c->db, "SELECT src,dst,stage,ord,hist FROM hist"
+	if (sqlite3_prepare_v2(c->db, "SELECT src,dst,stage,ord,hist,bound_sum,bound_n FROM hist"
 			       " WHERE minute BETWEEN ? AND ? ORDER BY src,dst,stage",
 			       -1, &st, NULL) != SQLITE_OK)
 		return NULL;
@@ -98,10 +117,14 @@ static json_object *query_matrix(struct st_collector *c, json_object *req)
 			cur->dst = strdup(dst);
 			cur->stage = strdup(stage);
 			cur->ord = 0;
+			cur->bound_sum = 0;
+			cur->bound_n = 0;
 			st_hist_init(&cur->h);
 		}
 		if (sqlite3_column_int(st, 3) > cur->ord)
 			cur->ord = sqlite3_column_int(st, 3);
+		cur->bound_sum += sqlite3_column_double(st, 5);
+		cur->bound_n += sqlite3_column_int64(st, 6);
 		if (st_hist_merge_encoded(&cur->h, sqlite3_column_blob(st, 4),
 					  (size_t)sqlite3_column_bytes(st, 4)))
 			pr_warn("unreadable stored histogram %s->%s %s", src, dst, stage);
@@ -137,14 +160,18 @@ static json_object *query_matrix(struct st_collector *c, json_object *req)
 		json_object *cell = json_object_new_object(), *stages = json_object_new_array();
 		struct qpair *p = &qp[i];
 		const struct st_hist *total = NULL, *turn = NULL;
+		const struct qcell *total_cell = NULL;
+		int large = 0;
 		double sum_mean = 0;
 		uint64_t denom = p->matched + p->lost;
 
 		for (size_t j = 0; j < nqc; j++) {
 			if (strcmp(qc[j].src, p->src) || strcmp(qc[j].dst, p->dst))
 				continue;
-			if (!strcmp(qc[j].stage, "total"))
+			if (!strcmp(qc[j].stage, "total")) {
 				total = &qc[j].h;
+				total_cell = &qc[j];
+			}
 			else if (!strcmp(qc[j].stage, "vm_turnaround"))
 				turn = &qc[j].h;
 			else
@@ -159,6 +186,8 @@ static json_object *query_matrix(struct st_collector *c, json_object *req)
 		json_object_object_add(cell, "match_rate", denom ?
 				       json_object_new_double((double)p->matched / denom) : NULL);
 		json_object_object_add(cell, "latency", total ? hist_json(total) : NULL);
+		if (total)
+			add_bound(json_object_object_get(cell, "latency"), total_cell, &large);
 		for (size_t j = 0; j < nqc; j++) {
 			json_object *so;
 
@@ -168,6 +197,7 @@ static json_object *query_matrix(struct st_collector *c, json_object *req)
 				continue;
 			so = hist_json(&qc[j].h);
 			json_object_object_add(so, "stage", json_object_new_string(qc[j].stage));
+			add_bound(so, &qc[j], &large);
 			/* Share of the summed stage time: which stage the time goes to. */
 			json_object_object_add(so, "share", json_object_new_double(
 				sum_mean > 0 ? round(1000.0 * st_hist_mean(&qc[j].h) *
@@ -175,6 +205,8 @@ static json_object *query_matrix(struct st_collector *c, json_object *req)
 			json_object_array_add(stages, so);
 		}
 		json_object_object_add(cell, "stages", stages);
+		/* Cross-host figures whose clock bound is large next to them. */
+		json_object_object_add(cell, "clock_bound_large", json_object_new_boolean(large));
 		json_object_object_add(cell, "turnaround", turn ? hist_json(turn) : NULL);
 		json_object_array_add(cells, cell);
 	}
@@ -270,8 +302,8 @@ static void reply_error(const char *msg, uint8_t **resp, size_t *rlen)
 	reply(o, resp, rlen);
 }
 
-void c_query_handler(void *arg, const uint8_t *req, size_t len, uint8_t **resp,
-		     size_t *rlen)
+void c_query_handler(void *arg, int64_t recv_ns, const uint8_t *req, size_t len,
+		     uint8_t **resp, size_t *rlen)
 {
 	struct st_collector *c = arg;
 	struct json_tokener *tok = json_tokener_new();
@@ -303,6 +335,8 @@ void c_query_handler(void *arg, const uint8_t *req, size_t len, uint8_t **resp,
 	} else if (!strcmp(qn, "hosts")) {
 		out = json_object_new_object();
 		json_object_object_add(out, "hosts", hosts_json(c));
+	} else if (!strcmp(qn, "clocks")) {
+		out = c_clock_json(c);
 	} else if (!strcmp(qn, "stats")) {
 		out = json_object_new_object();
 		json_object_object_add(out, "collector", stats_json(c));

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "timeutil.h"
 
 enum ctx_state { CX_RECV, CX_WAIT, CX_SEND };
 
@@ -18,6 +19,7 @@ struct repctx {
 	nng_aio *aio;
 	enum ctx_state state;
 	nng_msg *req;		/* handed to the loop */
+	int64_t recv_ns;
 	struct repctx *next;	/* ready queue link, under srv->mu */
 };
 
@@ -55,6 +57,7 @@ static void ctx_cb(void *p)
 			nng_ctx_recv(c->ctx, c->aio);
 		return;
 	}
+	c->recv_ns = (int64_t)st_real_ns();
 	c->req = nng_aio_get_msg(c->aio);
 	c->state = CX_WAIT;
 	pthread_mutex_lock(&s->mu);
@@ -81,8 +84,8 @@ static void wake_cb(uv_async_t *h)
 
 		list = c->next;
 		s->requests++;
-		s->handler(s->arg, nng_msg_body(c->req), nng_msg_len(c->req),
-			   &resp, &rlen);
+		s->handler(s->arg, c->recv_ns, nng_msg_body(c->req),
+			   nng_msg_len(c->req), &resp, &rlen);
 		nng_msg_free(c->req);
 		c->req = NULL;
 		if (nng_msg_alloc(&m, 0) || (rlen && nng_msg_append(m, resp, rlen))) {

@@ -22,8 +22,9 @@ struct st_repsrv;
 
 /* Fill *resp (malloc'd) and *resp_len. Returning non-zero closes nothing:
  * the handler must always produce a reply (an error reply if need be). */
-typedef void (*st_rep_handler)(void *arg, const uint8_t *req, size_t len,
-			       uint8_t **resp, size_t *resp_len);
+/* recv_ns: realtime when nng completed the receive (on its thread). */
+typedef void (*st_rep_handler)(void *arg, int64_t recv_ns, const uint8_t *req,
+			       size_t len, uint8_t **resp, size_t *resp_len);
 
 struct st_repsrv *st_repsrv_new(uv_loop_t *loop, const char *url, int nctx,
 				st_rep_handler h, void *arg, int *err);

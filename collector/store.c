@@ -26,12 +26,13 @@ static const char *schema =
 	"PRAGMA journal_mode=WAL;"
 	"PRAGMA synchronous=NORMAL;"
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
-	"INSERT OR IGNORE INTO meta VALUES('schema_version','1');"
+	"INSERT OR IGNORE INTO meta VALUES('schema_version','2');"
 	"CREATE TABLE IF NOT EXISTS hist(tenant TEXT NOT NULL DEFAULT '',"
 	" minute INTEGER NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL,"
 	" stage TEXT NOT NULL, ord INTEGER NOT NULL, count INTEGER NOT NULL,"
-	" hist BLOB NOT NULL, PRIMARY KEY(tenant, minute, src, dst, stage))"
-	" WITHOUT ROWID;"
+	" hist BLOB NOT NULL, bound_sum REAL NOT NULL DEFAULT 0,"
+	" bound_n INTEGER NOT NULL DEFAULT 0,"
+	" PRIMARY KEY(tenant, minute, src, dst, stage)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS pair(tenant TEXT NOT NULL DEFAULT '',"
 	" minute INTEGER NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL,"
 	" matched INTEGER NOT NULL, lost INTEGER NOT NULL,"
@@ -43,6 +44,11 @@ static const char *schema =
 	"CREATE TABLE IF NOT EXISTS agent_seq(host TEXT NOT NULL,"
 	" instance INTEGER NOT NULL, seq INTEGER NOT NULL,"
 	" PRIMARY KEY(host, instance));";
+
+/* Schema 1 -> 2: clock bounds of cross-host intervals. */
+static const char *migrate_2 =
+	"ALTER TABLE hist ADD COLUMN bound_sum REAL NOT NULL DEFAULT 0;"
+	"ALTER TABLE hist ADD COLUMN bound_n INTEGER NOT NULL DEFAULT 0;";
 
 static int sql_err(struct st_collector *c, const char *what)
 {
@@ -64,6 +70,17 @@ int c_store_open(struct st_collector *c)
 		pr_err("store %s: %s", c->cfg.db, msg);
 		sqlite3_free(msg);
 		return -EIO;
+	}
+	/* A store written by schema 1 lacks the bound columns. */
+	if (sqlite3_exec(c->db, "SELECT bound_n FROM hist LIMIT 0", NULL, NULL, NULL) != SQLITE_OK) {
+		if (sqlite3_exec(c->db, migrate_2, NULL, NULL, &msg) != SQLITE_OK) {
+			pr_err("store %s: migration to schema 2: %s", c->cfg.db, msg);
+			sqlite3_free(msg);
+			return -EIO;
+		}
+		sqlite3_exec(c->db, "UPDATE meta SET value='2' WHERE key='schema_version'",
+			     NULL, NULL, NULL);
+		pr_info("store %s migrated to schema 2", c->cfg.db);
 	}
 	return 0;
 }
@@ -167,6 +184,7 @@ int c_store_replay(struct st_collector *c)
 	if (sqlite3_prepare_v2(c->db, "SELECT id, batch FROM inbox ORDER BY id", -1,
 			       &st, NULL) != SQLITE_OK)
 		return sql_err(c, "prepare replay");
+	c->replaying = 1;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const uint8_t *blob = sqlite3_column_blob(st, 1);
 		size_t len = (size_t)sqlite3_column_bytes(st, 1);
@@ -182,6 +200,7 @@ int c_store_replay(struct st_collector *c)
 		n++;
 	}
 	sqlite3_finalize(st);
+	c->replaying = 0;
 	c->c.replayed_batches += n;
 	if (n)
 		pr_info("replayed %d stored batch(es) from the inbox", n);
@@ -196,11 +215,13 @@ int c_store_merge_cell(struct st_collector *c, const struct c_cell_delta *d)
 	const char *stage = c->stage_names[d->stage];
 	size_t len;
 	int ord = d->ord, rc = -EIO;
+	double bsum = d->bound_sum;
+	int64_t bn = (int64_t)d->bound_n;
 
 	if (!h)
 		return -ENOMEM;
 	*h = d->h;
-	if (sqlite3_prepare_v2(c->db, "SELECT hist, ord FROM hist WHERE tenant='' AND"
+	if (sqlite3_prepare_v2(c->db, "SELECT hist, ord, bound_sum, bound_n FROM hist WHERE tenant='' AND"
 			       " minute=? AND src=? AND dst=? AND stage=?", -1, &st,
 			       NULL) != SQLITE_OK)
 		goto out;
@@ -215,13 +236,15 @@ int c_store_merge_cell(struct st_collector *c, const struct c_cell_delta *d)
 				d->src, d->dst, stage);
 		if (sqlite3_column_int(st, 1) > ord)
 			ord = sqlite3_column_int(st, 1);
+		bsum += sqlite3_column_double(st, 2);
+		bn += sqlite3_column_int64(st, 3);
 	}
 	sqlite3_finalize(st);
 	st = NULL;
 	len = st_hist_encode(h, buf, sizeof(buf));
 	if (!len)
 		goto out;
-	if (sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO hist VALUES('',?,?,?,?,?,?,?)",
+	if (sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO hist VALUES('',?,?,?,?,?,?,?,?,?)",
 			       -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, d->minute);
@@ -231,6 +254,8 @@ int c_store_merge_cell(struct st_collector *c, const struct c_cell_delta *d)
 	sqlite3_bind_int(st, 5, ord);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)h->count);
 	sqlite3_bind_blob(st, 7, buf, (int)len, SQLITE_STATIC);
+	sqlite3_bind_double(st, 8, bsum);
+	sqlite3_bind_int64(st, 9, bn);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
 out:
 	if (rc)

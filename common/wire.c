@@ -89,6 +89,8 @@ int st_wire_unpack(const uint8_t *buf, size_t len, st_envelope **out,
 			goto bad;
 		break;
 	case STAGETRACE__V1__ENVELOPE__BODY_ACK:
+	case STAGETRACE__V1__ENVELOPE__BODY_CLOCK_PROBE:
+	case STAGETRACE__V1__ENVELOPE__BODY_CLOCK_ECHO:
 		break;
 	default:
 		*why = "empty envelope";
