@@ -216,7 +216,7 @@ void c_clock_update(struct st_collector *c)
 			 * (same clock here) plus the injected skew. */
 			double u = P - K;
 			double ms = u + k->skew_off +
-				    (u - ((double)k->skew_origin - 0)) * k->skew_ppb / 1e9;
+				    (u - (double)k->skew_origin) * k->skew_ppb / 1e9;
 			double truth = P - ms;
 
 			k->err = (k->o + k->d * (ms - k->m0) / 1e9) - truth;
@@ -287,11 +287,12 @@ void *c_clock_json(struct st_collector *c)
 		json_object_object_add(j, "host", json_object_new_string(c->hosts[h].name));
 		json_object_object_add(j, "source", json_object_new_string(
 			k->valid ? k->source : k->hc_valid ? "host-clock" : "none"));
-		/* Offset of the host's clock from the collector's, now. */
+		/* How far the host's clock is ahead of the collector's (both as
+		 * monotonic clocks), and how fast it runs: positive = fast. The
+		 * model's offset is the correction, hence the signs. */
 		json_object_object_add(j, "offset_us", k->valid ?
-			num_or_null(k->o + c->clk_base - (double)(now - (int64_t)st_mono_ns()) +
-				    0, 1e3) : NULL);
-		json_object_object_add(j, "drift_ppm", k->valid ? num_or_null(k->d, 1e3) : NULL);
+			num_or_null((double)(now - (int64_t)st_mono_ns()) - c->clk_base - k->o, 1e3) : NULL);
+		json_object_object_add(j, "drift_ppm", k->valid ? num_or_null(-k->d, 1e3) : NULL);
 		json_object_object_add(j, "bound_us", num_or_null(k->valid ? k->bound :
 			k->hc_valid ? k->hc_bound : NAN, 1e3));
 		json_object_object_add(j, "age_s", k->valid ?
