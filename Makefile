@@ -63,7 +63,7 @@ CLI_LIB_OBJS       := $(filter-out $(MAIN_OBJS),$(CLI_OBJS))
 
 BINS := $(O)/stagetrace-agent $(O)/stagetrace-collector $(O)/stagetrace
 
-.PHONY: all deps test unit bpftest e2e bench demo clean tools
+.PHONY: all deps test unit bpftest e2e bench bench-clock demo clean tools
 all: $(BINS) tools
 
 tools: $(TOOL_BINS)
@@ -148,6 +148,9 @@ test: all
 
 bench: all
 	$(Q)tests/bench/run.sh $(O)
+
+bench-clock: all
+	$(Q)tests/bench/clock.sh $(O)
 
 demo: 
 	scripts/deps.sh
