@@ -120,6 +120,8 @@ int st_ctl_estimate(const struct st_ctl_est *c, struct st_line *l, double *bound
 	if (c->n < 3)
 		return -1;
 	for (int i = 0; i < c->n; i++) {
+		if (c->sus[i])
+			continue;
 		if (c->rtt[i] < minrtt)
 			minrtt = c->rtt[i];
 		if (c->m[i] > tmax)
@@ -128,7 +130,7 @@ int st_ctl_estimate(const struct st_ctl_est *c, struct st_line *l, double *bound
 	/* Only the exchanges whose round trip was near the best: their
 	 * offsets can be wrong by at most their RTT / 2. */
 	for (int i = 0; i < c->n; i++) {
-		if (c->rtt[i] > 2 * minrtt + 20000)
+		if (c->rtt[i] > 2 * minrtt + 20000 || c->sus[i])
 			continue;
 		t[m] = c->m[i];
 		y[m] = c->off[i];
@@ -141,6 +143,21 @@ int st_ctl_estimate(const struct st_ctl_est *c, struct st_line *l, double *bound
 	return 0;
 }
 
+static void ctl_push(struct st_ctl_est *c, double mid, double off, double rtt, int sus)
+{
+	c->m[c->head] = mid;
+	c->off[c->head] = off;
+	c->rtt[c->head] = rtt;
+	c->sus[c->head] = (char)sus;
+	c->head = (c->head + 1) % ST_CTL_MAX;
+	if (c->n < ST_CTL_MAX)
+		c->n++;
+}
+
+/*
+ * A sample far from the fit is suspect and kept out of it: one alone is an
+ * outlier; three in a row are a step, and the model restarts from them.
+ */
 int st_ctl_add(struct st_ctl_est *c, uint64_t t1, int64_t t2, int64_t t3, uint64_t t4)
 {
 	double mid = ((double)t1 + (double)t4) / 2;
@@ -149,30 +166,38 @@ int st_ctl_add(struct st_ctl_est *c, uint64_t t1, int64_t t2, int64_t t3, uint64
 	double rtt = (double)(int64_t)(t4 - t1) - (double)(t3 - t2);
 	struct st_line l;
 	double bound;
-	int step = 0;
+	int sus = 0;
 
 	if (rtt < 0 || t4 < t1)
 		return 0;	/* impossible exchange: ignore */
 	if (c->n >= 5 && st_ctl_estimate(c, &l, &bound) == 0) {
 		double dev = fabs(off - (l.a + l.b * (mid - l.t0) / 1e9));
 
-		if (dev > fmax(20 * bound, 1e6) && dev > rtt)
-			c->outliers++;
-		else
-			c->outliers = 0;
-		if (c->outliers >= 3) {
-			c->steps++;
-			st_ctl_reset(c);
-			step = 1;
-		}
+		sus = dev > fmax(20 * bound, 1e6) && dev > rtt;
 	}
-	c->m[c->head] = mid;
-	c->off[c->head] = off;
-	c->rtt[c->head] = rtt;
-	c->head = (c->head + 1) % ST_CTL_MAX;
-	if (c->n < ST_CTL_MAX)
-		c->n++;
-	return step;
+	c->outliers = sus ? c->outliers + 1 : 0;
+	if (c->outliers >= 3) {
+		/* Keep the suspects: they are the clock as it is now. */
+		double sm[2], so[2], sr[2];
+		int k = 0;
+
+		for (int back = 2; back >= 1; back--) {
+			int i = (c->head - back + ST_CTL_MAX) % ST_CTL_MAX;
+
+			sm[k] = c->m[i];
+			so[k] = c->off[i];
+			sr[k] = c->rtt[i];
+			k++;
+		}
+		c->steps++;
+		st_ctl_reset(c);
+		for (int i = 0; i < 2; i++)
+			ctl_push(c, sm[i], so[i], sr[i], 0);
+		ctl_push(c, mid, off, rtt, 0);
+		return 1;
+	}
+	ctl_push(c, mid, off, rtt, sus);
+	return 0;
 }
 
 /* --- data plane ------------------------------------------------------------- */
@@ -207,7 +232,7 @@ static int dir_line(const struct st_dp_est *e, int d, int64_t newest, double t0,
 	for (int i = 0; i < ST_DP_BUCKETS; i++) {
 		int64_t k = e->dir[d].key[i];
 
-		if (k < 0 || k <= newest - ST_DP_BUCKETS)
+		if (k < 0 || k <= newest - ST_DP_BUCKETS || e->dir[d].sus[i])
 			continue;
 		t[m] = e->dir[d].t[i];
 		x[m] = e->dir[d].x[i];
@@ -253,6 +278,7 @@ int st_dp_add(struct st_dp_est *e, int dir, uint64_t tA, uint64_t tB)
 
 	e->samples[dir & 1]++;
 	if (d->key[slot] == key) {
+		/* A suspect bucket is judged by its first sample only. */
 		if (x < d->x[slot]) {
 			d->x[slot] = x;
 			d->t[slot] = t;
@@ -260,29 +286,28 @@ int st_dp_add(struct st_dp_est *e, int dir, uint64_t tA, uint64_t tB)
 		return 0;
 	}
 	/* A new bucket: judge the fit against this first sample of it. A
-	 * point far BELOW the lower envelope cannot be queueing: a step. */
+	 * point far BELOW the lower envelope cannot be queueing: suspect, kept
+	 * out of the fit; three suspect buckets in a row are a step. */
 	{
 		struct st_line r;
 		double bound;
+		int sus = 0;
 
 		if (st_dp_estimate(e, &r, &bound) == 0) {
 			struct st_line l;
 			int64_t nk = newest_key(e);
 
-			if (dir_line(e, dir & 1, nk, r.t0, &l) == 0) {
-				double below = (l.a + l.b * (t - l.t0) / 1e9) - x;
-
-				if (below > fmax(10 * bound, 100000))
-					e->outliers++;
-				else
-					e->outliers = 0;
-				if (e->outliers >= 3) {
-					e->resets++;
-					st_dp_reset(e);
-					step = 1;
-				}
-			}
+			if (dir_line(e, dir & 1, nk, r.t0, &l) == 0)
+				sus = (l.a + l.b * (t - l.t0) / 1e9) - x > fmax(10 * bound, 100000);
 		}
+		e->outliers[dir & 1] = sus ? e->outliers[dir & 1] + 1 : 0;
+		if (e->outliers[dir & 1] >= 3) {
+			e->resets++;
+			st_dp_reset(e);
+			step = 1;
+			sus = 0;
+		}
+		d->sus[slot] = (char)sus;
 	}
 	d->key[slot] = key;
 	d->x[slot] = x;

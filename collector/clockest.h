@@ -47,6 +47,7 @@ struct st_ctl_est {
 	 * owner sets once and every host shares. */
 	int64_t base;
 	double m[ST_CTL_MAX], off[ST_CTL_MAX], rtt[ST_CTL_MAX];
+	char sus[ST_CTL_MAX];	/* far off the fit: kept out of it */
 	int n, head;		/* ring */
 	int outliers;		/* consecutive samples far from the fit */
 	uint64_t steps;
@@ -65,11 +66,12 @@ int st_ctl_estimate(const struct st_ctl_est *c, struct st_line *l, double *bound
 struct st_dp_dir {
 	double t[ST_DP_BUCKETS], x[ST_DP_BUCKETS];
 	int64_t key[ST_DP_BUCKETS];	/* bucket number, -1 empty */
+	char sus[ST_DP_BUCKETS];	/* below the envelope: kept out of it */
 };
 struct st_dp_est {
 	struct st_dp_dir dir[2];	/* 0: A->B, 1: B->A */
 	uint64_t samples[2];
-	int outliers;
+	int outliers[2];	/* consecutive suspect buckets per direction */
 	uint64_t resets;
 };
 

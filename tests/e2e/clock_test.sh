@@ -47,8 +47,11 @@ ctl=$(absmed "$E2E_TMP/err1" 2)
 check "data plane beats the control channel alone (median $dp vs $ctl us)" \
 	awk -v a="$dp" -v b="$ctl" 'BEGIN { exit !(a < b) }'
 "$O/stagetrace" clocks -C "$E2E_QUERY" --json >"$E2E_TMP/clocks.json"
-check_range "hv2 drift recovered (ppm, injected 50)" \
-	"$(jq '[.hosts[] | select(.host=="hv2") | .drift_ppm] | first' "$E2E_TMP/clocks.json")" 49.5 50.5
+# The drift of hv2 relative to hv1 (absolute drifts are only as good as
+# the control channel's, which is noisy at the ppm level).
+check_range "hv2 drift relative to hv1 recovered (ppm, injected 50)" \
+	"$(jq '([.hosts[] | select(.host=="hv2") | .drift_ppm] | first) -
+		([.hosts[] | select(.host=="hv1") | .drift_ppm] | first)' "$E2E_TMP/clocks.json")" 49.8 50.2
 check "hv2 aligned by the data plane" \
 	test "$(jq -r '.hosts[] | select(.host=="hv2") | .source' "$E2E_TMP/clocks.json")" = data-plane
 wait "$tpid"
