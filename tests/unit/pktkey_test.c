@@ -1,0 +1,1247 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests for the packet key: the BPF-side parser (bpf/parse.bpf.h)
+ * compiled in user space, and the id, sampling and flow hash functions of
+ * common/pktkey.h.
+ *
+ * The parser only touches a handful of sk_buff fields and reads headers
+ * with bpf_probe_read_kernel, so a small shim is enough to run it here:
+ * reads are memcpy, but a read that reaches past the end of the crafted
+ * packet fails with -EFAULT and zeroes the destination, exactly like a
+ * faulting read in the kernel. Every packet is crafted byte by byte in a
+ * heap buffer of exactly its size, so an unchecked out-of-bounds read would
+ * also show up under AddressSanitizer.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/types.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "unit_stubs.h"
+
+/* ---- the BPF shim ------------------------------------------------------ */
+
+/* Bounds of the packet currently under test; reads outside them fault. */
+static const unsigned char *shim_lo, *shim_hi;
+static unsigned shim_faults;
+
+static long shim_probe_read(void *dst, unsigned sz, const void *src)
+{
+	const unsigned char *s = src;
+
+	if (s < shim_lo || s > shim_hi || sz > (size_t)(shim_hi - s)) {
+		/* The kernel helper zeroes the destination on failure. */
+		memset(dst, 0, sz);
+		shim_faults++;
+		return -EFAULT;
+	}
+	memcpy(dst, src, sz);
+	return 0;
+}
+
+#define bpf_probe_read_kernel(dst, sz, src) shim_probe_read((dst), (sz), (src))
+#define BPF_CORE_READ(s, f) ((s)->f)
+#define bpf_htons(x) htons(x)
+#define bpf_ntohs(x) ntohs(x)
+#define bpf_htonl(x) htonl(x)
+#define bpf_ntohl(x) ntohl(x)
+
+/* Only the fields the parser reads, with the kernel's types. */
+struct sk_buff {
+	unsigned char *head;
+	__u16 mac_header, network_header;
+	__u16 protocol, vlan_tci, vlan_proto;
+};
+
+/* The parser carries a clang loop pragma that gcc does not know. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunknown-pragmas"
+#include "bpf/parse.bpf.h"
+#pragma GCC diagnostic pop
+
+/* ---- packet crafting ---------------------------------------------------- */
+
+#define HEADROOM 32
+
+struct pkt {
+	unsigned char b[2048];
+	size_t len;
+};
+
+static void put8(struct pkt *p, unsigned v)
+{
+	assert_true(p->len < sizeof(p->b));
+	p->b[p->len++] = (unsigned char)v;
+}
+
+/* Multi-byte fields are written big-endian, as they appear on the wire. */
+static void put16(struct pkt *p, unsigned v)
+{
+	put8(p, v >> 8);
+	put8(p, v);
+}
+
+static void put32(struct pkt *p, uint32_t v)
+{
+	put16(p, v >> 16);
+	put16(p, v & 0xffff);
+}
+
+static void put_mac(struct pkt *p, unsigned last)
+{
+	static const unsigned char oui[5] = { 0x52, 0x54, 0x00, 0x12, 0x34 };
+
+	for (int i = 0; i < 5; i++)
+		put8(p, oui[i]);
+	put8(p, last);
+}
+
+static void eth(struct pkt *p, unsigned type)
+{
+	put_mac(p, 0x02);
+	put_mac(p, 0x01);
+	put16(p, type);
+}
+
+static void vlan_tag(struct pkt *p, unsigned tci, unsigned next)
+{
+	put16(p, tci);
+	put16(p, next);
+}
+
+#define IP(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (d))
+
+struct ip_spec {
+	uint32_t saddr, daddr;	/* host order */
+	unsigned proto;
+	unsigned id;
+	unsigned frag;		/* flags and offset exactly as in the header */
+	unsigned ttl;
+	unsigned ihl;		/* in 32-bit words; 0 means 5 */
+	unsigned version;	/* 0 means 4 */
+	unsigned l4len;		/* bytes after the IP header (for tot_len) */
+};
+
+/* Appends an IPv4 header with a correct checksum; returns its offset. */
+static size_t ipv4(struct pkt *p, const struct ip_spec *s)
+{
+	size_t at = p->len;
+	unsigned ihl = s->ihl ? s->ihl : 5;
+	uint32_t sum = 0;
+
+	put8(p, (s->version ? s->version : 4) << 4 | ihl);
+	put8(p, 0);
+	put16(p, ihl * 4 + s->l4len);
+	put16(p, s->id);
+	put16(p, s->frag);
+	put8(p, s->ttl ? s->ttl : 64);
+	put8(p, s->proto);
+	put16(p, 0);
+	put32(p, s->saddr);
+	put32(p, s->daddr);
+	/* Options, when asked for, are NOPs ending in an end-of-list. */
+	for (unsigned i = 20; i < ihl * 4; i++)
+		put8(p, i + 1 == ihl * 4 ? 0 : 1);
+	for (size_t i = at; i < at + ihl * 4; i += 2)
+		sum += (uint32_t)p->b[i] << 8 | p->b[i + 1];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	p->b[at + 10] = (unsigned char)(~sum >> 8);
+	p->b[at + 11] = (unsigned char)~sum;
+	return at;
+}
+
+static void payload(struct pkt *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		put8(p, 'a' + i % 26);
+}
+
+static void udp(struct pkt *p, unsigned sport, unsigned dport, size_t paylen)
+{
+	put16(p, sport);
+	put16(p, dport);
+	put16(p, 8 + paylen);
+	put16(p, 0);
+}
+
+/* TCP header with optlen bytes of options (a multiple of 4). */
+static void tcp(struct pkt *p, unsigned sport, unsigned dport, uint32_t seq,
+		uint32_t ack, unsigned optlen)
+{
+	put16(p, sport);
+	put16(p, dport);
+	put32(p, seq);
+	put32(p, ack);
+	put8(p, ((20 + optlen) / 4) << 4);
+	put8(p, 0x18);		/* PSH, ACK */
+	put16(p, 64240);
+	put16(p, 0);
+	put16(p, 0);
+	/* MSS, then NOP padding and a timestamp-sized filler. */
+	if (optlen >= 4) {
+		put8(p, 2);
+		put8(p, 4);
+		put16(p, 1460);
+		for (unsigned i = 4; i < optlen; i++)
+			put8(p, 1);
+	}
+}
+
+static void icmp_echo(struct pkt *p, unsigned type, unsigned id, unsigned seq)
+{
+	put8(p, type);
+	put8(p, 0);
+	put16(p, 0x1234);	/* checksum: not checked by the parser */
+	put16(p, id);
+	put16(p, seq);
+}
+
+static void vxlan(struct pkt *p, unsigned flags, uint32_t vni)
+{
+	put8(p, flags);
+	put8(p, 0);
+	put16(p, 0);
+	put32(p, vni << 8);
+}
+
+/* The reference flow used throughout: 10.0.0.1:40000 -> 10.0.0.2:5201. */
+#define A_ADDR IP(10, 0, 0, 1)
+#define B_ADDR IP(10, 0, 0, 2)
+#define A_PORT 40000
+#define B_PORT 5201
+#define UDP_PAY 100
+#define UDP_IPID 0x4d2e
+
+/* An inner or plain UDP packet (no L2): IP + UDP + payload. */
+static void udp_ip(struct pkt *p, uint32_t s, uint32_t d, unsigned sp, unsigned dp,
+		   unsigned id, size_t paylen)
+{
+	struct ip_spec ip = { .saddr = s, .daddr = d, .proto = 17, .id = id,
+			      .l4len = 8 + paylen };
+
+	ipv4(p, &ip);
+	udp(p, sp, dp, paylen);
+	payload(p, paylen);
+}
+
+/* ---- running the parser ----------------------------------------------- */
+
+struct skb_spec {
+	int no_mac;		/* mac_header unset (0xffff) */
+	unsigned nh;		/* network header offset into the frame */
+	unsigned protocol;	/* skb->protocol, host order */
+	unsigned vlan_tci, vlan_proto;
+};
+
+struct parsed {
+	int rc;
+	struct st_pkt_key key;
+	struct st_parse_out po;
+	uint64_t id;
+};
+
+/*
+ * Copies the frame into a heap buffer of exactly HEADROOM + len bytes, the
+ * frame starting after the headroom like in a real skb, and runs the
+ * parser on it.
+ */
+static struct parsed run_parser(const unsigned char *frame, size_t len,
+				const struct skb_spec *ss)
+{
+	unsigned char *buf = malloc(HEADROOM + len);
+	struct sk_buff skb = { 0 };
+	struct parsed r;
+
+	assert_non_null(buf);
+	memset(buf, 0xee, HEADROOM);
+	memcpy(buf + HEADROOM, frame, len);
+	shim_lo = buf;
+	shim_hi = buf + HEADROOM + len;
+	skb.head = buf;
+	skb.mac_header = ss->no_mac ? 0xffff : HEADROOM;
+	skb.network_header = (__u16)(HEADROOM + ss->nh);
+	skb.protocol = htons((uint16_t)ss->protocol);
+	skb.vlan_tci = (__u16)ss->vlan_tci;
+	skb.vlan_proto = ss->vlan_proto ? htons((uint16_t)ss->vlan_proto) : 0;
+	/* Garbage in the key proves the parser writes every field it owns. */
+	memset(&r, 0, sizeof(r));
+	memset(&r.key, 0xa5, sizeof(r.key));
+	memset(r.key.pad, 0, sizeof(r.key.pad));
+	r.rc = st_parse_skb(&skb, &r.key, &r.po);
+	r.id = st_pkt_id(&r.key);
+	free(buf);
+	shim_lo = shim_hi = NULL;
+	return r;
+}
+
+static struct parsed parse_frame(const struct pkt *p, unsigned nh)
+{
+	struct skb_spec ss = { .nh = nh };
+
+	return run_parser(p->b, p->len, &ss);
+}
+
+static struct st_pkt_key expect_key(uint32_t s, uint32_t d, unsigned sp, unsigned dp,
+				    unsigned proto, uint32_t disc1, uint32_t disc2)
+{
+	struct st_pkt_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.saddr = htonl(s);
+	k.daddr = htonl(d);
+	k.sport = htons((uint16_t)sp);
+	k.dport = htons((uint16_t)dp);
+	k.proto = (__u8)proto;
+	k.disc1 = disc1;
+	k.disc2 = disc2;
+	return k;
+}
+
+static void assert_key(const struct st_pkt_key *got, const struct st_pkt_key *want)
+{
+	assert_int_equal(got->saddr, want->saddr);
+	assert_int_equal(got->daddr, want->daddr);
+	assert_int_equal(got->sport, want->sport);
+	assert_int_equal(got->dport, want->dport);
+	assert_int_equal(got->proto, want->proto);
+	assert_int_equal(got->disc1, want->disc1);
+	assert_int_equal(got->disc2, want->disc2);
+	assert_int_equal(st_pkt_id(got), st_pkt_id(want));
+}
+
+/* The reference UDP packet as it leaves the sending VM. */
+static void plain_udp(struct pkt *p)
+{
+	memset(p, 0, sizeof(*p));
+	eth(p, 0x0800);
+	udp_ip(p, A_ADDR, B_ADDR, A_PORT, B_PORT, UDP_IPID, UDP_PAY);
+}
+
+static struct st_pkt_key plain_udp_key(void)
+{
+	return expect_key(A_ADDR, B_ADDR, A_PORT, B_PORT, 17,
+			  (uint32_t)UDP_IPID << 16, 20 + 8 + UDP_PAY);
+}
+
+/* ---- parser tests ------------------------------------------------------ */
+
+static void test_udp_plain(void **state)
+{
+	struct pkt p;
+	struct parsed r;
+	struct st_pkt_key want = plain_udp_key();
+
+	plain_udp(&p);
+	r = parse_frame(&p, 14);
+	assert_int_equal(r.rc, 0);
+	assert_key(&r.key, &want);
+	/* Nothing about encapsulation is reported for a plain frame. */
+	assert_int_equal(r.po.encap, 0);
+	assert_int_equal(r.po.vlan, 0);
+	assert_int_equal(r.po.vni, 0);
+	assert_int_equal(r.po.outer_saddr, 0);
+	assert_int_equal(r.po.outer_daddr, 0);
+	/* The key's pad bytes are not part of the parser's output. */
+	assert_memory_equal(r.key.pad, "\0\0\0", 3);
+}
+
+static void test_udp_ip_options(void **state)
+{
+	struct pkt p = { .len = 0 };
+	struct ip_spec ip = { .saddr = A_ADDR, .daddr = B_ADDR, .proto = 17,
+			      .id = 7, .ihl = 7, .l4len = 8 + 10 };
+	struct st_pkt_key want = expect_key(A_ADDR, B_ADDR, 1111, 2222, 17,
+					    7u << 16, 28 + 8 + 10);
+	struct parsed r;
+
+	eth(&p, 0x0800);
+	ipv4(&p, &ip);
+	udp(&p, 1111, 2222, 10);
+	payload(&p, 10);
+	r = parse_frame(&p, 14);
+	assert_int_equal(r.rc, 0);
+	/* The L4 header is found after the 8 option bytes. */
+	assert_key(&r.key, &want);
+}
+
+static void test_tcp_options(void **state)
+{
+	struct pkt p = { .len = 0 };
+	const unsigned optlen = 12, pay = 333;
+	struct ip_spec ip = { .saddr = A_ADDR, .daddr = B_ADDR, .proto = 6,
+			      .id = 0x1111, .frag = 0x4000 /* DF */,
+			      .l4len = 20 + optlen + pay };
+	struct st_pkt_key want = expect_key(A_ADDR, B_ADDR, 51000, 443, 6,
+					    0xdeadbeef, pay);
+	struct parsed r;
+
+	eth(&p, 0x0800);
+	ipv4(&p, &ip);
+	tcp(&p, 51000, 443, 0xdeadbeef, 0x01020304, optlen);
+	payload(&p, pay);
+	r = parse_frame(&p, 14);
+	assert_int_equal(r.rc, 0);
+	/* seq in host order; disc2 is the payload length, options excluded. */
+	assert_key(&r.key, &want);
+
+	/* A pure ACK (no payload) has disc2 0. */
+	memset(&p, 0, sizeof(p));
+	ip.l4len = 20;
+	eth(&p, 0x0800);
+	ipv4(&p, &ip);
+	tcp(&p, 51000, 443, 5, 6, 0);
+	r = parse_frame(&p, 14);
+	want = expect_key(A_ADDR, B_ADDR, 51000, 443, 6, 5, 0);
+	assert_int_equal(r.rc, 0);
+	assert_key(&r.key, &want);
+}
+
+static struct parsed parse_icmp(uint32_t s, uint32_t d, unsigned type, unsigned id,
+				unsigned seq)
+{
+	struct pkt p = { .len = 0 };
+	struct ip_spec ip = { .saddr = s, .daddr = d, .proto = 1, .id = 0x3333,
+			      .l4len = 8 + 56 };
+
+	eth(&p, 0x0800);
+	ipv4(&p, &ip);
+	icmp_echo(&p, type, id, seq);
+	payload(&p, 56);
+	return parse_frame(&p, 14);
+}
+
+static void test_icmp_echo(void **state)
+{
+	struct parsed req = parse_icmp(A_ADDR, B_ADDR, 8, 0x0bad, 17);
+	struct parsed rep = parse_icmp(B_ADDR, A_ADDR, 0, 0x0bad, 17);
+	struct parsed next = parse_icmp(A_ADDR, B_ADDR, 8, 0x0bad, 18);
+	struct st_pkt_key k;
+
+	assert_int_equal(req.rc, 0);
+	assert_int_equal(rep.rc, 0);
+	/* sport holds the echo id as read (network order), dport the type and
+	 * code bytes as read, disc1 the sequence in host order. */
+	assert_int_equal(req.key.saddr, htonl(A_ADDR));
+	assert_int_equal(req.key.daddr, htonl(B_ADDR));
+	assert_int_equal(req.key.proto, 1);
+	assert_int_equal(req.key.sport, htons(0x0bad));
+	assert_memory_equal(&req.key.dport, "\x08\x00", 2);
+	assert_int_equal(req.key.disc1, 17);
+	assert_int_equal(req.key.disc2, 20 + 8 + 56);
+
+	assert_int_equal(rep.key.saddr, htonl(B_ADDR));
+	assert_int_equal(rep.key.daddr, htonl(A_ADDR));
+	assert_int_equal(rep.key.sport, htons(0x0bad));
+	assert_memory_equal(&rep.key.dport, "\x00\x00", 2);
+	assert_int_equal(rep.key.disc1, 17);
+
+	/* Request and reply, and consecutive requests, are different packets. */
+	assert_int_not_equal(req.id, rep.id);
+	assert_int_not_equal(req.id, next.id);
+	assert_int_equal(next.key.disc1, 18);
+
+	/* The reply with the request's addresses reversed back is still not the
+	 * request: the type byte tells them apart. */
+	k = rep.key;
+	k.saddr = req.key.saddr;
+	k.daddr = req.key.daddr;
+	assert_int_not_equal(st_pkt_id(&k), req.id);
+}
+
+static void test_udp_request_reply_differ(void **state)
+{
+	struct pkt req, rep = { .len = 0 };
+	struct parsed a, b;
+
+	plain_udp(&req);
+	eth(&rep, 0x0800);
+	udp_ip(&rep, B_ADDR, A_ADDR, B_PORT, A_PORT, UDP_IPID, UDP_PAY);
+	a = parse_frame(&req, 14);
+	b = parse_frame(&rep, 14);
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(b.rc, 0);
+	assert_int_equal(b.key.saddr, a.key.daddr);
+	assert_int_equal(b.key.sport, a.key.dport);
+	/* Same IP id and length, reversed direction: a different packet. */
+	assert_int_not_equal(a.id, b.id);
+	/* But the same flow for the symmetric hash. */
+	assert_int_equal(st_flow_hash_sym(&a.key), st_flow_hash_sym(&b.key));
+}
+
+static void test_fragments(void **state)
+{
+	struct pkt first = { .len = 0 }, later = { .len = 0 };
+	struct ip_spec ip1 = { .saddr = A_ADDR, .daddr = B_ADDR, .proto = 17,
+			       .id = 0xabcd, .frag = 0x2000 /* MF, offset 0 */,
+			       .l4len = 1480 };
+	struct ip_spec ip2 = { .saddr = A_ADDR, .daddr = B_ADDR, .proto = 17,
+			       .id = 0xabcd, .frag = 185 /* offset 1480/8 */,
+			       .l4len = 520 };
+	struct st_pkt_key w1 = expect_key(A_ADDR, B_ADDR, 7000, 8000, 17,
+					  0xabcdu << 16, 1500);
+	struct st_pkt_key w2 = expect_key(A_ADDR, B_ADDR, 0, 0, 17,
+					  0xabcdu << 16 | 185, 540);
+	struct parsed r1, r2;
+
+	eth(&first, 0x0800);
+	ipv4(&first, &ip1);
+	udp(&first, 7000, 8000, 2000 - 8);
+	payload(&first, 1480 - 8);
+	/* A non-first fragment: the bytes after the IP header are payload, not
+	 * a UDP header, and must not be read as ports. */
+	eth(&later, 0x0800);
+	ipv4(&later, &ip2);
+	payload(&later, 520);
+	r1 = parse_frame(&first, 14);
+	r2 = parse_frame(&later, 14);
+	assert_int_equal(r1.rc, 0);
+	assert_int_equal(r2.rc, 0);
+	assert_key(&r1.key, &w1);
+	assert_key(&r2.key, &w2);
+	assert_int_not_equal(r1.id, r2.id);
+
+	/* A non-first fragment needs only the IP header to be readable. */
+	later.len = 14 + 20;
+	r2 = parse_frame(&later, 14);
+	assert_int_equal(r2.rc, 0);
+	assert_key(&r2.key, &w2);
+
+	/* The fragment of a TCP segment is keyed the same way. */
+	later.b[14 + 9] = 6;
+	r2 = parse_frame(&later, 14);
+	assert_int_equal(r2.rc, 0);
+	assert_int_equal(r2.key.proto, 6);
+	assert_int_equal(r2.key.disc1, 0xabcdu << 16 | 185);
+	assert_int_equal(r2.key.sport, 0);
+}
+
+static void test_vlan_8021q(void **state)
+{
+	struct pkt p = { .len = 0 }, plain;
+	struct st_pkt_key want = plain_udp_key();
+	struct parsed r, rp;
+
+	eth(&p, 0x8100);
+	vlan_tag(&p, 0x6000 | 123 /* PCP 3 */, 0x0800);
+	udp_ip(&p, A_ADDR, B_ADDR, A_PORT, B_PORT, UDP_IPID, UDP_PAY);
+	r = parse_frame(&p, 18);
+	assert_int_equal(r.rc, 0);
+	assert_key(&r.key, &want);
+	assert_int_equal(r.po.vlan, 123);
+	assert_int_equal(r.po.encap, ST_ENC_VLAN);
+	assert_int_equal(r.po.vni, 0);
+
+	plain_udp(&plain);
+	rp = parse_frame(&plain, 14);
+	assert_int_equal(rp.rc, 0);
+	assert_int_equal(r.id, rp.id);
+}
+
+static void test_vlan_qinq(void **state)
+{
+	struct pkt p = { .len = 0 };
+	struct st_pkt_key want = plain_udp_key();
+	struct parsed r;
+
+	eth(&p, 0x88a8);
+	vlan_tag(&p, 100, 0x8100);
+	vlan_tag(&p, 200, 0x0800);
+	udp_ip(&p, A_ADDR, B_ADDR, A_PORT, B_PORT, UDP_IPID, UDP_PAY);
+	r = parse_frame(&p, 22);
+	assert_int_equal(r.rc, 0);
+	assert_key(&r.key, &want);
+	/* The outermost (service) tag is the one reported. */
+	assert_int_equal(r.po.vlan, 100);
+	assert_int_equal(r.po.encap, ST_ENC_VLAN | ST_ENC_QINQ);
+
+	/* A third tag is beyond what the parser peels: not keyed. */
+	memset(&p, 0, sizeof(p));
+	eth(&p, 0x88a8);
+	vlan_tag(&p, 100, 0x8100);
+	vlan_tag(&p, 200, 0x8100);
+	vlan_tag(&p, 300, 0x0800);
+	udp_ip(&p, A_ADDR, B_ADDR, A_PORT, B_PORT, UDP_IPID, UDP_PAY);
+	r = parse_frame(&p, 26);
+	assert_int_not_equal(r.rc, 0);
+}
+
+/* Outer Ethernet/IPv4/UDP(4789)/VXLAN around an inner frame. */
+static void vxlan_wrap(struct pkt *p, const struct pkt *inner, unsigned flags,
+		       uint32_t vni)
+{
+	struct ip_spec ip = { .saddr = IP(192, 168, 50, 11), .daddr = IP(192, 168, 50, 12),
+			      .proto = 17, .id = 0x0101, .frag = 0x4000,
+			      .l4len = (unsigned)(8 + 8 + inner->len) };
+
+	memset(p, 0, sizeof(*p));
+	eth(p, 0x0800);
+	ipv4(p, &ip);
+	udp(p, 49152 + 77, 4789, 8 + inner->len);
+	vxlan(p, flags, vni);
+	memcpy(p->b + p->len, inner->b, inner->len);
+	p->len += inner->len;
+}
+
+static void test_vxlan(void **state)
+{
+	struct pkt inner, outer;
+	struct st_pkt_key want = plain_udp_key();
+	struct parsed r, rp;
+
+	plain_udp(&inner);
+	vxlan_wrap(&outer, &inner, 0x08, 42);
+	r = parse_frame(&outer, 14);
+	assert_int_equal(r.rc, 0);
+	/* The key is the inner packet's ... */
+	assert_key(&r.key, &want);
+	/* ... and the tunnel is described in the parse output. */
+	assert_int_equal(r.po.outer_saddr, htonl(IP(192, 168, 50, 11)));
+	assert_int_equal(r.po.outer_daddr, htonl(IP(192, 168, 50, 12)));
+	assert_int_equal(r.po.vni, 42);
+	assert_int_equal(r.po.encap, ST_ENC_VXLAN);
+	assert_int_equal(r.po.vlan, 0);
+
+	/* The cross-host promise: the same id as the plain packet. */
+	rp = parse_frame(&inner, 14);
+	assert_int_equal(rp.rc, 0);
+	assert_int_equal(r.id, rp.id);
+
+	/* A large VNI survives the 24-bit shift. */
+	vxlan_wrap(&outer, &inner, 0x08, 0xfedcba);
+	r = parse_frame(&outer, 14);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.po.vni, 0xfedcba);
+	assert_int_equal(r.id, rp.id);
+}
+
+static void test_vxlan_inner_vlan(void **state)
+{
+	struct pkt inner = { .len = 0 }, outer, plain;
+	struct st_pkt_key want = plain_udp_key();
+	struct parsed r, rp;
+
+	eth(&inner, 0x8100);
+	vlan_tag(&inner, 77, 0x0800);
+	udp_ip(&inner, A_ADDR, B_ADDR, A_PORT, B_PORT, UDP_IPID, UDP_PAY);
+	vxlan_wrap(&outer, &inner, 0x08, 42);
+	r = parse_frame(&outer, 14);
+	assert_int_equal(r.rc, 0);
+	assert_key(&r.key, &want);
+	assert_int_equal(r.po.vni, 42);
+	assert_int_equal(r.po.vlan, 77);
+	assert_int_equal(r.po.encap, ST_ENC_VXLAN | ST_ENC_VLAN);
+	assert_int_equal(r.po.outer_saddr, htonl(IP(192, 168, 50, 11)));
+
+	plain_udp(&plain);
+	rp = parse_frame(&plain, 14);
+	assert_int_equal(r.id, rp.id);
+}
+
+static void test_vxlan_outer_vlan(void **state)
+{
+	struct pkt inner, vx, outer = { .len = 0 };
+	struct parsed r;
+
+	/* Outer frame tagged (VLAN 10) carrying VXLAN: the tag and the tunnel
+	 * are both reported, the key is still the inner packet's. */
+	plain_udp(&inner);
+	vxlan_wrap(&vx, &inner, 0x08, 9);
+	eth(&outer, 0x8100);
+	vlan_tag(&outer, 10, 0x0800);
+	memcpy(outer.b + outer.len, vx.b + 14, vx.len - 14);
+	outer.len += vx.len - 14;
+	r = parse_frame(&outer, 18);
+	assert_int_equal(r.rc, 0);
+	{
+		struct st_pkt_key want = plain_udp_key();
+
+		assert_key(&r.key, &want);
+	}
+	assert_int_equal(r.po.vlan, 10);
+	assert_int_equal(r.po.vni, 9);
+	assert_int_equal(r.po.encap, ST_ENC_VXLAN | ST_ENC_VLAN);
+}
+
+static void test_vxlan_rejects(void **state)
+{
+	struct pkt inner, outer;
+	struct parsed r;
+
+	/* The I flag is mandatory. */
+	plain_udp(&inner);
+	vxlan_wrap(&outer, &inner, 0x00, 42);
+	r = parse_frame(&outer, 14);
+	assert_int_not_equal(r.rc, 0);
+
+	/* The inner frame must be IPv4 (here: ARP). */
+	memset(&inner, 0, sizeof(inner));
+	eth(&inner, 0x0806);
+	payload(&inner, 28);
+	vxlan_wrap(&outer, &inner, 0x08, 42);
+	r = parse_frame(&outer, 14);
+	assert_int_not_equal(r.rc, 0);
+
+	/* Nested VXLAN is not followed: the inner UDP 4789 datagram is keyed
+	 * as the plain UDP packet it is. */
+	{
+		struct pkt in2 = { .len = 0 }, mid;
+
+		eth(&in2, 0x0800);
+		udp_ip(&in2, A_ADDR, B_ADDR, 1234, 4789, 9, 30);
+		vxlan_wrap(&mid, &in2, 0x08, 5);
+		r = parse_frame(&mid, 14);
+		assert_int_equal(r.rc, 0);
+		assert_int_equal(r.key.saddr, htonl(A_ADDR));
+		assert_int_equal(r.key.dport, htons(4789));
+		assert_int_equal(r.key.disc2, 20 + 8 + 30);
+		assert_int_equal(r.po.vni, 5);
+	}
+}
+
+static void test_ipv6_rejected(void **state)
+{
+	struct pkt p = { .len = 0 };
+	struct parsed r;
+	struct skb_spec ss = { .no_mac = 1, .nh = 0, .protocol = 0x86dd };
+
+	eth(&p, 0x86dd);
+	put32(&p, 0x60000000);
+	put16(&p, 8);
+	put8(&p, 17);
+	put8(&p, 64);
+	for (int i = 0; i < 32; i++)
+		put8(&p, i);
+	udp(&p, 1, 2, 0);
+	r = parse_frame(&p, 14);
+	assert_int_not_equal(r.rc, 0);
+
+	/* The same through skb->protocol. */
+	r = run_parser(p.b + 14, p.len - 14, &ss);
+	assert_int_not_equal(r.rc, 0);
+
+	/* An IPv4 ethertype with a version 6 header is not keyed either. */
+	memset(&p, 0, sizeof(p));
+	eth(&p, 0x0800);
+	{
+		struct ip_spec ip = { .saddr = A_ADDR, .daddr = B_ADDR, .proto = 17,
+				      .version = 6, .l4len = 8 };
+
+		ipv4(&p, &ip);
+	}
+	udp(&p, 1, 2, 0);
+	r = parse_frame(&p, 14);
+	assert_int_not_equal(r.rc, 0);
+
+	/* Nor is an IPv4 header with IHL below 5. */
+	p.b[14] = 0x44;
+	r = parse_frame(&p, 14);
+	assert_int_not_equal(r.rc, 0);
+
+	/* Nor ARP. */
+	memset(&p, 0, sizeof(p));
+	eth(&p, 0x0806);
+	payload(&p, 28);
+	r = parse_frame(&p, 14);
+	assert_int_not_equal(r.rc, 0);
+}
+
+/* Headers the parser must read for each shape, and the frame itself. */
+struct trunc_case {
+	const char *name;
+	struct pkt p;
+	size_t need;	/* shortest length the parser can key */
+	unsigned nh;
+};
+
+static void truncations(const struct trunc_case *tc)
+{
+	struct parsed full = parse_frame(&tc->p, tc->nh);
+
+	assert_int_equal(full.rc, 0);
+	for (size_t len = 0; len < tc->p.len; len++) {
+		struct skb_spec ss = { .nh = tc->nh };
+		struct parsed r;
+
+		shim_faults = 0;
+		r = run_parser(tc->p.b, len, &ss);
+		if (len < tc->need) {
+			if (r.rc == 0)
+				fail_msg("%s: keyed although truncated to %zu of %zu bytes",
+					 tc->name, len, tc->need);
+			/* The rejection came from a failed (bounded) read. */
+			assert_true(shim_faults > 0);
+		} else {
+			if (r.rc != 0)
+				fail_msg("%s: not keyed at %zu bytes (needs %zu)",
+					 tc->name, len, tc->need);
+			assert_int_equal(r.id, full.id);
+			assert_int_equal(shim_faults, 0);
+		}
+	}
+}
+
+static void test_truncated(void **state)
+{
+	static struct trunc_case tc[6];
+	struct pkt inner;
+
+	memset(tc, 0, sizeof(tc));
+	tc[0].name = "udp";
+	plain_udp(&tc[0].p);
+	tc[0].need = 14 + 20 + 8;
+	tc[0].nh = 14;
+
+	tc[1].name = "tcp";
+	{
+		struct ip_spec ip = { .saddr = A_ADDR, .daddr = B_ADDR, .proto = 6,
+				      .id = 1, .l4len = 32 + 10 };
+
+		eth(&tc[1].p, 0x0800);
+		ipv4(&tc[1].p, &ip);
+		tcp(&tc[1].p, 1000, 2000, 99, 0, 12);
+		payload(&tc[1].p, 10);
+	}
+	/* The parser reads the first 14 bytes of TCP: ports, seq, ack, doff. */
+	tc[1].need = 14 + 20 + 14;
+	tc[1].nh = 14;
+
+	tc[2].name = "icmp";
+	{
+		struct ip_spec ip = { .saddr = A_ADDR, .daddr = B_ADDR, .proto = 1,
+				      .id = 1, .l4len = 8 + 8 };
+
+		eth(&tc[2].p, 0x0800);
+		ipv4(&tc[2].p, &ip);
+		icmp_echo(&tc[2].p, 8, 1, 2);
+		payload(&tc[2].p, 8);
+	}
+	tc[2].need = 14 + 20 + 8;
+	tc[2].nh = 14;
+
+	tc[3].name = "qinq";
+	eth(&tc[3].p, 0x88a8);
+	vlan_tag(&tc[3].p, 100, 0x8100);
+	vlan_tag(&tc[3].p, 200, 0x0800);
+	udp_ip(&tc[3].p, A_ADDR, B_ADDR, A_PORT, B_PORT, UDP_IPID, 20);
+	tc[3].need = 22 + 20 + 8;
+	tc[3].nh = 22;
+
+	tc[4].name = "vxlan";
+	plain_udp(&inner);
+	vxlan_wrap(&tc[4].p, &inner, 0x08, 42);
+	tc[4].need = 14 + 20 + 8 + 8 + 14 + 20 + 8;
+	tc[4].nh = 14;
+
+	tc[5].name = "ip-options";
+	{
+		struct ip_spec ip = { .saddr = A_ADDR, .daddr = B_ADDR, .proto = 17,
+				      .id = 1, .ihl = 15, .l4len = 8 };
+
+		eth(&tc[5].p, 0x0800);
+		ipv4(&tc[5].p, &ip);
+		udp(&tc[5].p, 1, 2, 0);
+	}
+	tc[5].need = 14 + 60 + 8;
+	tc[5].nh = 14;
+
+	for (size_t i = 0; i < sizeof(tc) / sizeof(tc[0]); i++)
+		truncations(&tc[i]);
+}
+
+static void test_no_mac_header(void **state)
+{
+	struct pkt p;
+	struct st_pkt_key want = plain_udp_key();
+	struct skb_spec ss = { .no_mac = 1, .nh = 0, .protocol = 0x0800 };
+	struct parsed r;
+
+	/* Only the IP packet is in the buffer: the parser starts at the network
+	 * header and takes the L3 protocol from skb->protocol. */
+	plain_udp(&p);
+	r = run_parser(p.b + 14, p.len - 14, &ss);
+	assert_int_equal(r.rc, 0);
+	assert_key(&r.key, &want);
+	assert_int_equal(r.po.encap, 0);
+
+	/* A VLAN tag that the driver stripped into skb->vlan_tci is reported. */
+	ss.vlan_tci = 0x2000 | 321;
+	ss.vlan_proto = 0x8100;
+	r = run_parser(p.b + 14, p.len - 14, &ss);
+	assert_int_equal(r.rc, 0);
+	assert_key(&r.key, &want);
+	assert_int_equal(r.po.vlan, 321);
+	assert_int_equal(r.po.encap, ST_ENC_VLAN);
+
+	/* A non-IP skb->protocol is rejected without parsing the bytes. */
+	ss.protocol = 0x0806;
+	r = run_parser(p.b + 14, p.len - 14, &ss);
+	assert_int_not_equal(r.rc, 0);
+
+	/* mac_header equal to network_header (an L3 device) also means "no
+	 * Ethernet header": the frame starts with IP. */
+	{
+		struct skb_spec l3 = { .nh = 0, .protocol = 0x0800 };
+
+		r = run_parser(p.b + 14, p.len - 14, &l3);
+		assert_int_equal(r.rc, 0);
+		assert_key(&r.key, &want);
+	}
+
+	/* With the MAC header set, skb->protocol is ignored in favour of the
+	 * Ethernet type actually in the frame. */
+	{
+		struct skb_spec mac = { .nh = 14, .protocol = 0x86dd };
+
+		r = run_parser(p.b, p.len, &mac);
+		assert_int_equal(r.rc, 0);
+		assert_key(&r.key, &want);
+	}
+}
+
+static void test_hop_invariance(void **state)
+{
+	struct pkt a, b;
+	struct parsed ra, rb;
+
+	/* What a router or bridge rewrites (MACs, TTL, checksum) and the
+	 * payload bytes must not change the id. */
+	plain_udp(&a);
+	b = a;
+	b.b[0] ^= 0xff;
+	b.b[6] ^= 0xff;
+	b.b[14 + 8] -= 3;	/* TTL */
+	b.b[14 + 10] ^= 0x55;	/* IP checksum */
+	b.b[14 + 20 + 6] ^= 0x77;	/* UDP checksum */
+	b.b[b.len - 1] ^= 0x01;	/* payload */
+	b.b[14 + 1] = 0xb8;	/* DSCP EF */
+	ra = parse_frame(&a, 14);
+	rb = parse_frame(&b, 14);
+	assert_int_equal(ra.rc, 0);
+	assert_int_equal(rb.rc, 0);
+	assert_int_equal(ra.id, rb.id);
+
+	/* The IP id does distinguish two otherwise equal datagrams. */
+	b = a;
+	b.b[14 + 5] ^= 1;
+	rb = parse_frame(&b, 14);
+	assert_int_not_equal(ra.id, rb.id);
+	assert_int_equal(rb.key.disc1, (uint32_t)(UDP_IPID ^ 1) << 16);
+}
+
+/* ---- id, sampling and flow hash properties ------------------------------- */
+
+static uint64_t rng_state = 0x1234567887654321ull;
+
+static uint64_t rng(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static struct st_pkt_key random_key(void)
+{
+	struct st_pkt_key k;
+	uint64_t a = rng(), b = rng(), c = rng();
+
+	memset(&k, 0, sizeof(k));
+	k.saddr = (uint32_t)a;
+	k.daddr = (uint32_t)(a >> 32);
+	k.sport = (uint16_t)b;
+	k.dport = (uint16_t)(b >> 16);
+	k.proto = (uint8_t)(b >> 32);
+	k.disc1 = (uint32_t)c;
+	k.disc2 = (uint32_t)(c >> 32);
+	return k;
+}
+
+static void test_id_deterministic_nonzero(void **state)
+{
+	struct st_pkt_key k = plain_udp_key(), k2;
+
+	/* Recomputing, and copying the key, give the same id. */
+	assert_int_equal(st_pkt_id(&k), st_pkt_id(&k));
+	k2 = k;
+	assert_int_equal(st_pkt_id(&k), st_pkt_id(&k2));
+	/* The pad bytes are not hashed. */
+	k2.pad[0] = 0xff;
+	k2.pad[2] = 0x11;
+	assert_int_equal(st_pkt_id(&k), st_pkt_id(&k2));
+
+	/* An all-zero key is a key like any other, and its id is not 0. */
+	memset(&k2, 0, sizeof(k2));
+	assert_int_not_equal(st_pkt_id(&k2), 0);
+
+	for (int i = 0; i < 100000; i++) {
+		k = random_key();
+		assert_int_not_equal(st_pkt_id(&k), 0);
+	}
+}
+
+/*
+ * mix64 is a bijection with mix64(0) == 0, so a key whose last mixing step
+ * sees 0 is constructible: choose disc1/disc2 equal to the state after the
+ * first two rounds. Its raw hash is 0 and st_pkt_id must map it to 1.
+ */
+static void test_id_zero_is_remapped(void **state)
+{
+	struct st_pkt_key k = plain_udp_key();
+	uint64_t w0 = ((uint64_t)k.saddr << 32) | k.daddr;
+	uint64_t w1 = ((uint64_t)k.sport << 48) | ((uint64_t)k.dport << 32) |
+		      ((uint64_t)k.proto << 24);
+	uint64_t h = st_mix64(st_mix64(0x5374616765547263ULL ^ w0) ^ w1);
+
+	assert_int_equal(st_mix64(0), 0);
+	k.disc1 = (uint32_t)(h >> 32);
+	k.disc2 = (uint32_t)h;
+	assert_int_equal(st_pkt_id(&k), 1);
+	/* One bit away it is an ordinary id again. */
+	k.disc2 ^= 1;
+	assert_true(st_pkt_id(&k) > 1);
+}
+
+static void test_id_every_field_matters(void **state)
+{
+	for (int round = 0; round < 200; round++) {
+		struct st_pkt_key base = random_key(), k;
+		uint64_t id = st_pkt_id(&base);
+		int flips = 0;
+
+#define FLIP(field, bits)                                                   \
+		for (unsigned b = 0; b < (bits); b++) {                     \
+			k = base;                                           \
+			k.field ^= (__typeof__(k.field))(1ull << b);        \
+			if (st_pkt_id(&k) == id)                            \
+				fail_msg("flipping bit %u of " #field       \
+					 " kept the id", b);                \
+			flips++;                                            \
+		}
+		FLIP(saddr, 32);
+		FLIP(daddr, 32);
+		FLIP(sport, 16);
+		FLIP(dport, 16);
+		FLIP(proto, 8);
+		FLIP(disc1, 32);
+		FLIP(disc2, 32);
+#undef FLIP
+		assert_int_equal(flips, 168);
+
+		/* Swapping the direction is a different packet too. */
+		k = base;
+		k.saddr = base.daddr;
+		k.daddr = base.saddr;
+		k.sport = base.dport;
+		k.dport = base.sport;
+		if (k.saddr != base.saddr || k.sport != base.sport)
+			assert_int_not_equal(st_pkt_id(&k), id);
+	}
+}
+
+static void test_id_avalanche(void **state)
+{
+	/* A single-bit change flips about half of the id's bits on average. */
+	double total = 0;
+	int n = 0;
+
+	for (int i = 0; i < 20000; i++) {
+		struct st_pkt_key k = random_key(), k2 = k;
+
+		k2.disc2 ^= 1u << (i % 32);
+		total += __builtin_popcountll(st_pkt_id(&k) ^ st_pkt_id(&k2));
+		n++;
+	}
+	assert_true(fabs(total / n - 32.0) < 0.5);
+}
+
+static void test_sampling(void **state)
+{
+	static const struct { unsigned k, n; } rates[] = {
+		{ 1, 1 }, { 1, 2 }, { 1, 16 }, { 3, 100 },
+	};
+	const int N = 1000000;
+	unsigned hits[4] = { 0 };
+
+	for (int i = 0; i < N; i++) {
+		struct st_pkt_key k = random_key();
+		uint64_t id = st_pkt_id(&k);
+
+		for (int r = 0; r < 4; r++)
+			hits[r] += (unsigned)st_sampled(id, rates[r].n, rates[r].k);
+		/* Disabled tracing samples nothing; k >= n samples everything. */
+		if (i < 1000) {
+			assert_false(st_sampled(id, 0, 0));
+			assert_false(st_sampled(id, 0, 5));
+			assert_true(st_sampled(id, 4, 4));
+			assert_false(st_sampled(id, 7, 0));
+		}
+	}
+	for (int r = 0; r < 4; r++) {
+		double p = (double)rates[r].k / rates[r].n;
+		double sigma = sqrt(N * p * (1 - p));
+		double dev = fabs(hits[r] - N * p);
+
+		if (dev > 3 * sigma)
+			fail_msg("rate %u/%u: %u of %d sampled (expected %.0f, 3 sigma %.1f)",
+				 rates[r].k, rates[r].n, hits[r], N, N * p, 3 * sigma);
+	}
+	assert_int_equal(hits[0], N);
+}
+
+static void test_sampling_consistent(void **state)
+{
+	/* Every host decides alone: the verdict is a function of the id, and
+	 * a packet kept at k/n is kept at any k'/n with k' > k. */
+	for (int i = 0; i < 100000; i++) {
+		struct st_pkt_key k = random_key(), copy = k;
+		uint64_t id = st_pkt_id(&k);
+
+		assert_int_equal(st_sampled(id, 100, 3), st_sampled(st_pkt_id(&copy), 100, 3));
+		assert_int_equal(st_sampled(id, 100, 3), (int)(id % 100 < 3));
+		if (st_sampled(id, 100, 3))
+			assert_true(st_sampled(id, 100, 50));
+	}
+}
+
+static void test_sample_value(void **state)
+{
+	const int N = 200000;
+	unsigned hits = 0, pairs_split = 0;
+
+	/* Anything but ICMP samples on its packet id. */
+	for (int i = 0; i < 10000; i++) {
+		struct st_pkt_key k = random_key();
+		uint64_t id;
+
+		if (k.proto == 1)
+			k.proto = 17;
+		id = st_pkt_id(&k);
+		assert_true(st_sample_value(&k, id) == id);
+	}
+
+	/* An echo request and its reply, parsed from real packets, have
+	 * different ids but one sample value: they are traced together. */
+	{
+		struct parsed req = parse_icmp(A_ADDR, B_ADDR, 8, 0x0bad, 17);
+		struct parsed rep = parse_icmp(B_ADDR, A_ADDR, 0, 0x0bad, 17);
+		struct parsed nxt = parse_icmp(A_ADDR, B_ADDR, 8, 0x0bad, 18);
+		struct parsed oid = parse_icmp(A_ADDR, B_ADDR, 8, 0x0bae, 17);
+		struct parsed oth = parse_icmp(A_ADDR, IP(10, 0, 0, 3), 8, 0x0bad, 17);
+		uint64_t v = st_sample_value(&req.key, req.id);
+
+		assert_int_not_equal(req.id, rep.id);
+		assert_true(st_sample_value(&rep.key, rep.id) == v);
+		assert_true(st_sample_value(&nxt.key, nxt.id) != v);
+		assert_true(st_sample_value(&oid.key, oid.id) != v);
+		assert_true(st_sample_value(&oth.key, oth.id) != v);
+	}
+
+	/* Over many echo exchanges: at 1/16 a request is kept exactly when
+	 * its reply is, and about 1/16 of them are kept. */
+	for (int i = 0; i < N; i++) {
+		struct st_pkt_key q = random_key(), r;
+
+		q.proto = 1;
+		q.dport = 8;	/* type 8 as read on a little-endian host */
+		r = q;
+		r.saddr = q.daddr;
+		r.daddr = q.saddr;
+		r.dport = 0;
+		r.disc2 = q.disc2;
+		{
+			int sq = st_sampled(st_sample_value(&q, st_pkt_id(&q)), 16, 1);
+			int sr = st_sampled(st_sample_value(&r, st_pkt_id(&r)), 16, 1);
+
+			hits += (unsigned)sq;
+			pairs_split += sq != sr;
+		}
+	}
+	assert_int_equal(pairs_split, 0);
+	{
+		double p = 1.0 / 16, sigma = sqrt(N * p * (1 - p));
+
+		assert_true(fabs(hits - N * p) <= 3 * sigma);
+	}
+}
+
+static void test_flow_hash_sym(void **state)
+{
+	int differs = 0;
+
+	for (int i = 0; i < 100000; i++) {
+		struct st_pkt_key k = random_key(), r = k, o;
+
+		r.saddr = k.daddr;
+		r.daddr = k.saddr;
+		r.sport = k.dport;
+		r.dport = k.sport;
+		/* The per-packet fields do not matter to the flow. */
+		r.disc1 = ~k.disc1;
+		r.disc2 = k.disc2 + 1;
+		assert_int_equal(st_flow_hash_sym(&k), st_flow_hash_sym(&r));
+
+		/* Another port or protocol is another flow. */
+		o = k;
+		o.sport ^= 1;
+		differs += st_flow_hash_sym(&o) != st_flow_hash_sym(&k);
+		o = k;
+		o.proto ^= 0x40;
+		differs += st_flow_hash_sym(&o) != st_flow_hash_sym(&k);
+	}
+	assert_int_equal(differs, 200000);
+
+	/* Equal addresses: the ports decide the order, both ways agree. */
+	{
+		struct st_pkt_key k = random_key(), r;
+
+		k.daddr = k.saddr;
+		k.sport = htons(1000);
+		k.dport = htons(2000);
+		r = k;
+		r.sport = k.dport;
+		r.dport = k.sport;
+		assert_int_equal(st_flow_hash_sym(&k), st_flow_hash_sym(&r));
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_udp_plain),
+		cmocka_unit_test(test_udp_ip_options),
+		cmocka_unit_test(test_tcp_options),
+		cmocka_unit_test(test_icmp_echo),
+		cmocka_unit_test(test_udp_request_reply_differ),
+		cmocka_unit_test(test_fragments),
+		cmocka_unit_test(test_vlan_8021q),
+		cmocka_unit_test(test_vlan_qinq),
+		cmocka_unit_test(test_vxlan),
+		cmocka_unit_test(test_vxlan_inner_vlan),
+		cmocka_unit_test(test_vxlan_outer_vlan),
+		cmocka_unit_test(test_vxlan_rejects),
+		cmocka_unit_test(test_ipv6_rejected),
+		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_no_mac_header),
+		cmocka_unit_test(test_hop_invariance),
+		cmocka_unit_test(test_id_deterministic_nonzero),
+		cmocka_unit_test(test_id_zero_is_remapped),
+		cmocka_unit_test(test_id_every_field_matters),
+		cmocka_unit_test(test_id_avalanche),
+		cmocka_unit_test(test_sampling),
+		cmocka_unit_test(test_sampling_consistent),
+		cmocka_unit_test(test_sample_value),
+		cmocka_unit_test(test_flow_hash_sym),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
