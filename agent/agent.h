@@ -159,7 +159,8 @@ static inline uint64_t st_agent_mono(const struct st_agent *a, uint64_t mono)
 					    s->drift_ppb) / 1000000000));
 }
 
-/* main.c helpers used by sender.c */
+/* counters.c */
 void st_agent_counters_fill(struct st_agent *a, void ***out, size_t *n);
+void st_read_bpf_counters(struct st_agent *a, uint64_t out[ST_C_MAX]);
 
 #endif /* ST_AGENT_H */

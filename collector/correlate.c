@@ -358,11 +358,9 @@ int c_correlate_batch(struct st_collector *c, int host, st_envelope *env,
 			c->batches = cb;
 		}
 	}
+	/* Stage names are interned only when a stamp uses them, so a batch
+	 * full of definitions cannot fill the table. */
 	memset(stage_of, 0xff, sizeof(stage_of));
-	for (size_t i = 0; i < b->n_stages; i++)
-		if (b->stages[i]->id < 1024)
-			stage_of[b->stages[i]->id] =
-				c_stage_intern(c, b->stages[i]->name);
 
 	for (size_t i = 0; i < b->n_paths; i++) {
 		const st_hostpath *hp = b->paths[i];
@@ -392,6 +390,13 @@ int c_correlate_batch(struct st_collector *c, int host, st_envelope *env,
 
 			o->mono = s->ts_ns;
 			o->t = c_clock_map(c, host, s->ts_ns, NULL);
+			if (id < 1024 && stage_of[id] == 0xffff) {
+				for (size_t d = 0; d < b->n_stages; d++)
+					if (b->stages[d]->id == id) {
+						stage_of[id] = c_stage_intern(c, b->stages[d]->name);
+						break;
+					}
+			}
 			o->stage = id < 1024 && stage_of[id] != 0xffff ? stage_of[id] :
 				   c_stage_intern(c, "unknown");
 			o->hook = id < ST_STAGE_PSEUDO_BASE ? (uint8_t)(id / ST_ROLE_MAX) : 0;

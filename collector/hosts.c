@@ -37,18 +37,19 @@ void c_host_update(struct st_collector *c, int h, const st_batch *b)
 {
 	struct c_host *ho = &c->hosts[h];
 
-	if (ho->instance && ho->instance != b->instance) {
+	if (ho->instance && ho->instance != b->instance && !c->replaying) {
 		ho->restarts++;
-		/* A new agent run: its clock history (and any test skew) is
-		 * not the old one's; the model starts over. */
-		c_clock_reset_host(c, h);
 		pr_info("host %s: agent restarted (instance %016lx)", ho->name,
 			(unsigned long)b->instance);
 	}
+	if (ho->instance != b->instance)
+		c_clock_reset_host(c, h);
 	ho->instance = b->instance;
 	ho->sample_k = b->sample_k;
 	ho->sample_n = b->sample_n;
 	ho->last_seq = b->seq;
+	if (c->replaying)
+		return;
 	ho->batches++;
 	ho->paths += b->n_paths;
 	ho->last_seen_ns = (int64_t)st_real_ns();

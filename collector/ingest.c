@@ -43,10 +43,10 @@ void c_ingest_batch(struct st_collector *c, st_envelope *env, int64_t inbox_id)
 		st_wire_free(env);
 		return;
 	}
-	if (!c->replaying) {
-		c_host_update(c, h, b);
-		c_clock_batch(c, h, b);
-	}
+	/* Replayed batches too: their clock triples and exchanges map their
+	 * own stamps (the collector has no other clock data after a start). */
+	c_host_update(c, h, b);
+	c_clock_batch(c, h, b);
 	c->c.batches++;
 	if (!c_correlate_batch(c, h, env, inbox_id))
 		st_wire_free(env);

@@ -87,11 +87,16 @@ int main(int argc, char **argv)
 	st_u64map_init(&c->ipnames, 256);
 	st_u64map_init(&c->cells, 256);
 	st_u64map_init(&c->pairs, 64);
+	/* The pseudo-stages first: they must never be crowded out. */
 	c_stage_intern(c, "unknown");
+	c_stage_intern(c, "wire");
+	c_stage_intern(c, "total");
+	c_stage_intern(c, "vm_turnaround");
 	c_clock_init(c);
 	if (c_store_open(c))
 		return ST_EXIT_FAIL;
 	c_store_replay(c);
+	c_clock_update(c);
 
 	c->ingest = st_repsrv_new(c->loop, c->cfg.listen, 8, c_ingest_handler, c, &err);
 	if (!c->ingest) {

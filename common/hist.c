@@ -288,8 +288,9 @@ static int check_header(const struct hist_header *hd)
 			0 : -EINVAL;
 	if (hd->min > hd->max)
 		return -EINVAL;
-	if (hd->sum < sat_mul(hd->count, hd->min) ||
-	    hd->sum > sat_mul(hd->count, hd->max))
+	/* One value is max and the others at least min (and vice versa). */
+	if (hd->sum < sat_add(hd->max, sat_mul(hd->count - 1, hd->min)) ||
+	    hd->sum > sat_add(hd->min, sat_mul(hd->count - 1, hd->max)))
 		return -EINVAL;
 	return 0;
 }

@@ -14,7 +14,8 @@ int st_parse_u64(const char *s, uint64_t *out)
 	char *end;
 	unsigned long long v;
 
-	if (!s || !*s || *s == '-' || *s == '+')
+	/* Digits only: strtoull would skip spaces and accept a sign. */
+	if (!s || *s < '0' || *s > '9')
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);
@@ -221,7 +222,9 @@ int st_opts_parse(int argc, char **argv, const struct st_opt *opts,
 	lopts[nl] = (struct option){ 0 };
 	sopts[ns] = '\0';
 
-	optind = 1;
+	/* 0, not 1: glibc only fully resets getopt's state (the '+' mode,
+	 * half-parsed option clusters) for 0, and a process may parse twice. */
+	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
 		if (c == 'h') {

@@ -39,7 +39,7 @@ void st_u64map_free(struct st_u64map *m)
 
 void *st_u64map_get(const struct st_u64map *m, uint64_t key)
 {
-	if (!m->cap)
+	if (!m->cap || !key)
 		return NULL;
 	for (size_t i = slot(m, key);; i = (i + 1) & (m->cap - 1)) {
 		if (m->keys[i] == key)
@@ -87,7 +87,8 @@ void *st_u64map_del(struct st_u64map *m, uint64_t key)
 	size_t i, j, mask = m->cap - 1;
 	void *v;
 
-	if (!m->cap)
+	/* Key 0 marks empty slots: it is never stored. */
+	if (!m->cap || !key)
 		return NULL;
 	for (i = slot(m, key); m->keys[i] != key; i = (i + 1) & mask)
 		if (!m->keys[i])

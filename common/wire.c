@@ -64,6 +64,49 @@ static int batch_ok(const st_batch *b, const char **why)
 	return 1;
 }
 
+/*
+ * Unknown fields are kept by protobuf-c and packed again when the
+ * collector rewrites an inbox row; one numbered 0 (invalid in protobuf,
+ * yet accepted by the parser in some encodings) would be re-packed into
+ * bytes the parser then rejects, and the row would be lost. Such messages
+ * are refused here, at every nesting level.
+ */
+static int bad_unknown(const ProtobufCMessage *m, int depth)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const char *base = (const char *)m;
+
+	if (depth > 8)
+		return 1;
+	for (unsigned i = 0; i < m->n_unknown_fields; i++)
+		if (m->unknown_fields[i].tag == 0)
+			return 1;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)(base + f->quantifier_offset);
+			ProtobufCMessage *const *v = *(ProtobufCMessage *const **)(base + f->offset);
+
+			for (size_t j = 0; j < n; j++)
+				if (v[j] && bad_unknown(v[j], depth + 1))
+					return 1;
+		} else {
+			const ProtobufCMessage *sub;
+
+			if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+			    *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+				continue;
+			sub = *(ProtobufCMessage *const *)(base + f->offset);
+			if (sub && bad_unknown(sub, depth + 1))
+				return 1;
+		}
+	}
+	return 0;
+}
+
 int st_wire_unpack(const uint8_t *buf, size_t len, st_envelope **out,
 		   const char **why)
 {
@@ -78,6 +121,10 @@ int st_wire_unpack(const uint8_t *buf, size_t len, st_envelope **out,
 	if (!env) {
 		*why = "not a valid protobuf envelope";
 		return -EINVAL;
+	}
+	if (bad_unknown(&env->base, 0)) {
+		*why = "field number 0";
+		goto bad;
 	}
 	if (env->version != ST_WIRE_VERSION) {
 		*why = "unsupported wire version";

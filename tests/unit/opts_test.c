@@ -12,8 +12,8 @@
  * stderr are captured into temporary files, which keeps the test output
  * readable and lets the tests check what was printed.
  *
- * Tests guarded by ST_TEST_KNOWN_BUGS demonstrate defects that are
- * reported but not fixed yet; build with -DST_TEST_KNOWN_BUGS to run them.
+
+
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -639,12 +639,11 @@ static void test_first_arg_fresh_process(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-#ifdef ST_TEST_KNOWN_BUGS
 /*
  * Known bug: st_parse_u64 rejects a leading sign, but strtoull skips
  * leading white space first, so " -5" parses as 2^64 - 5.
  */
-static void test_known_bug_u64_space_sign(void **state)
+static void test_fixed_u64_space_sign(void **state)
 {
 	uint64_t v = 0;
 
@@ -658,7 +657,7 @@ static void test_known_bug_u64_space_sign(void **state)
  * that stopped in the middle of "-Zv", the next parse continues with the
  * stale rest of the old argv.
  */
-static void test_known_bug_getopt_state(void **state)
+static void test_fixed_getopt_state(void **state)
 {
 	int first = -1;
 	char *a1[] = { "prog", "-Zv", NULL };
@@ -671,7 +670,6 @@ static void test_known_bug_getopt_state(void **state)
 	assert_int_equal(g.verbose, 0);
 	assert_int_equal(first, 1);
 }
-#endif
 
 int main(int argc, char **argv)
 {
@@ -693,10 +691,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_parse_ipv4),
 		cmocka_unit_test(test_parse_cidr),
 		cmocka_unit_test(test_parse_duration),
-#ifdef ST_TEST_KNOWN_BUGS
-		cmocka_unit_test_setup_teardown(test_known_bug_u64_space_sign, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_known_bug_getopt_state, setup, teardown),
-#endif
+		cmocka_unit_test_setup_teardown(test_fixed_u64_space_sign, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fixed_getopt_state, setup, teardown),
 	};
 
 	if (argc == 2 && !strcmp(argv[1], CHILD_ORDER_ARG))

@@ -388,13 +388,12 @@ static void test_null_values(void **state)
 	st_u64map_free(&m);
 }
 
-#ifdef ST_TEST_KNOWN_BUGS
 /*
  * Known bug: st_u64map_del(m, 0) treats the first empty slot of the probe
  * run as the match (empty slots hold key 0) and decrements len, which
  * wraps to SIZE_MAX on an empty map; the map then never grows and fills.
  */
-static void test_known_bug_del_zero(void **state)
+static void test_fixed_del_zero(void **state)
 {
 	struct st_u64map m;
 
@@ -404,7 +403,6 @@ static void test_known_bug_del_zero(void **state)
 	assert_int_equal(m.len, 1);
 	st_u64map_free(&m);
 }
-#endif
 
 int main(void)
 {
@@ -415,9 +413,7 @@ int main(void)
 		cmocka_unit_test(test_iteration_exactly_once),
 		cmocka_unit_test(test_key_zero_rejected),
 		cmocka_unit_test(test_null_values),
-#ifdef ST_TEST_KNOWN_BUGS
-		cmocka_unit_test(test_known_bug_del_zero),
-#endif
+		cmocka_unit_test(test_fixed_del_zero),
 	};
 
 	return cmocka_run_group_tests(tests, universe_setup, universe_teardown);

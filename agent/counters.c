@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The agent's counters: the BPF side's per-CPU counters summed, plus user
+ * space's own. Sent in every batch (the collector shows them per host) and
+ * logged at exit.
+ */
+#include "agent.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stages.skel.h"
+#include "wire.h"
+
+static const char *counter_names[ST_C_MAX] = {
+	[ST_C_HOOK_CALLS] = "bpf_hook_calls",
+	[ST_C_FILTER_NETNS] = "bpf_filtered_netns",
+	[ST_C_FILTER_DEV] = "bpf_filtered_dev",
+	[ST_C_PARSE_SKIP] = "bpf_not_keyed",
+	[ST_C_FILTER_L34] = "bpf_filtered_l34",
+	[ST_C_SAMPLED_OUT] = "bpf_sampled_out",
+	[ST_C_PATH_NEW] = "bpf_paths_started",
+	[ST_C_STAMP] = "bpf_stamps",
+	[ST_C_STAMP_OVERFLOW] = "bpf_stamps_overflow",
+	[ST_C_EMITTED] = "bpf_paths_emitted",
+	[ST_C_RINGBUF_FULL] = "bpf_paths_lost_ringbuf",
+	[ST_C_LRU_FAIL] = "bpf_paths_lost_lru",
+	[ST_C_END_NO_PATH] = "bpf_terminal_no_open_path",
+	[ST_C_XMIT_ERRORS] = "bpf_xmit_errors",
+};
+
+void st_read_bpf_counters(struct st_agent *a, uint64_t out[ST_C_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t vals[ncpu > 0 ? ncpu : 1];
+	int fd = bpf_map__fd(a->skel->maps.counters);
+
+	for (uint32_t i = 0; i < ST_C_MAX; i++) {
+		out[i] = 0;
+		if (bpf_map_lookup_elem(fd, &i, vals))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			out[i] += vals[c];
+	}
+}
+
+static void add_counter(void ***v, size_t *n, const char *name, uint64_t val)
+{
+	Stagetrace__V1__Counter *c = calloc(1, sizeof(*c));
+	void **nv = realloc(*v, (*n + 1) * sizeof(void *));
+
+	if (!c || !nv) {
+		free(c);
+		if (nv)
+			*v = nv;
+		return;
+	}
+	stagetrace__v1__counter__init(c);
+	c->name = strdup(name);
+	c->value = val;
+	*v = nv;
+	(*v)[(*n)++] = c;
+}
+
+void st_agent_counters_fill(struct st_agent *a, void ***out, size_t *n)
+{
+	uint64_t bc[ST_C_MAX], sent, acked, retries, db, dp, q;
+
+	st_read_bpf_counters(a, bc);
+	for (int i = 0; i < ST_C_MAX; i++)
+		add_counter(out, n, counter_names[i], bc[i]);
+	add_counter(out, n, "paths_received", a->paths_in);
+	add_counter(out, n, "paths_timed_out", a->paths_timeout);
+	add_counter(out, n, "paths_dropped_oom", a->paths_dropped_full);
+	if (a->probe) {
+		uint64_t ps, pa, pf;
+
+		st_clockprobe_counters(a->probe, &ps, &pa, &pf);
+		add_counter(out, n, "clock_probes_sent", ps);
+		add_counter(out, n, "clock_probes_answered", pa);
+		add_counter(out, n, "clock_probes_failed", pf);
+	}
+	if (a->sender) {
+		st_sender_counters(a->sender, &sent, &acked, &retries, &db, &dp, &q);
+		add_counter(out, n, "batches_sent", sent);
+		add_counter(out, n, "batches_acked", acked);
+		add_counter(out, n, "batches_retried", retries);
+		add_counter(out, n, "batches_dropped", db);
+		add_counter(out, n, "paths_dropped_send", dp);
+		add_counter(out, n, "batches_queued", q);
+	}
+}
+
