@@ -127,8 +127,11 @@ static void rescan_cb(uv_timer_t *t)
 
 static void stop_loop(struct st_agent *a)
 {
-	if (a->stopping)
-		return;
+	if (a->stopping) {
+		/* A second signal while draining: the operator means it. */
+		pr_warn("second signal: exiting without draining");
+		_exit(ST_EXIT_FAIL);
+	}
 	a->stopping = 1;
 	uv_stop(a->loop);
 }

@@ -59,6 +59,8 @@ wait "$tpid"
 # --- restart hv2's agent with another skew ---------------------------------
 kill -INT "$E2E_AGENT_hv2_PID"
 timeout 15 tail --pid="$E2E_AGENT_hv2_PID" -f /dev/null
+check "hv2 agent exited on SIGINT" bash -c "! kill -0 $E2E_AGENT_hv2_PID 2>/dev/null"
+kill -KILL "$E2E_AGENT_hv2_PID" 2>/dev/null
 e2e_agent hv2 --test-clock-offset-us -1500 --test-clock-drift-ppm -20
 tb_traffic --from vma --to vmb --proto udp --rate 500 --duration 40 >/dev/null &
 tpid=$!
