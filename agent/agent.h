@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "loopstop.h"
 #include "opts.h"
 #include "../bpf/stages.h"
 
@@ -100,8 +101,8 @@ struct st_agent {
 	uint64_t paths_in, paths_timeout, paths_dropped_full, ringbuf_lost;
 	uint64_t ring_polls;
 	uv_poll_t rb_poll;
-	uv_timer_t flush_timer, drain_timer, sweep_timer, rescan_timer, stop_timer;
-	uv_signal_t sigint, sigterm;
+	uv_timer_t flush_timer, drain_timer, sweep_timer, rescan_timer;
+	struct st_loop_stop stop;
 	int stopping;
 };
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "loopstop.h"
 #include "stage_names.h"
 #include "stages.skel.h"
 #include "timeutil.h"
@@ -136,8 +137,7 @@ static void stop_loop(struct st_agent *a)
 	uv_stop(a->loop);
 }
 
-static void stop_cb(uv_timer_t *t) { stop_loop(t->data); }
-static void sig_cb(uv_signal_t *s, int sig) { stop_loop(s->data); }
+static void stop_cb(void *arg) { stop_loop(arg); }
 
 static int proto_number(const char *p)
 {
@@ -241,7 +241,7 @@ int main(int argc, char **argv)
 	struct st_agent *a = calloc(1, sizeof(*a));
 	const char *sample = "1/1";
 	char hostname[256];
-	int first, rc, err = ST_EXIT_FAIL;
+	int rc, err = ST_EXIT_FAIL;
 	struct st_opt opts[] = {
 		{ "collector", 'C', ST_OPT_STR, &a->cfg.collector, "URL", "collector address (default tcp://127.0.0.1:7730)" },
 		{ "host", 'H', ST_OPT_STR, &a->cfg.host, "NAME", "host name reported to the collector (default: hostname)" },
@@ -281,13 +281,8 @@ int main(int argc, char **argv)
 	a->cfg.path_timeout_ms = 1000;
 	a->cfg.clock_probe_ms = 1000;
 	a->cfg.poll_ms = 20;
-	rc = st_opts_parse(argc, argv, opts, &help, &first);
-	if (rc)
-		return rc == ST_EXIT_HELP ? 0 : rc;
-	if (first < argc) {
-		fprintf(stderr, "error: unexpected argument '%s'\n", argv[first]);
-		return ST_EXIT_USAGE;
-	}
+	if (st_opts_parse_noargs(argc, argv, opts, &help, &rc))
+		return rc;
 	if (parse_sample(sample, &a->cfg.sample_n, &a->cfg.sample_k)) {
 		fprintf(stderr, "error: --sample: invalid value '%s' (expected K/N with 1 <= K <= N)\n", sample);
 		return ST_EXIT_USAGE;
@@ -408,16 +403,7 @@ int main(int argc, char **argv)
 	uv_timer_init(a->loop, &a->rescan_timer);
 	a->rescan_timer.data = a;
 	uv_timer_start(&a->rescan_timer, rescan_cb, 2000, 2000);
-	uv_timer_init(a->loop, &a->stop_timer);
-	a->stop_timer.data = a;
-	if (a->cfg.duration > 0)
-		uv_timer_start(&a->stop_timer, stop_cb, (uint64_t)(a->cfg.duration * 1000), 0);
-	uv_signal_init(a->loop, &a->sigint);
-	a->sigint.data = a;
-	uv_signal_start(&a->sigint, sig_cb, SIGINT);
-	uv_signal_init(a->loop, &a->sigterm);
-	a->sigterm.data = a;
-	uv_signal_start(&a->sigterm, sig_cb, SIGTERM);
+	st_loop_stop_init(a->loop, &a->stop, a->cfg.duration, stop_cb, a);
 	pr_info("tracing: host %s, %d device(s) in %d netns, sample %u/%u, collector %s",
 		a->cfg.host, a->devs.n, a->devs.n_netns, a->cfg.sample_k,
 		a->cfg.sample_n, a->cfg.collector);
@@ -430,7 +416,7 @@ int main(int argc, char **argv)
 	uv_timer_stop(&a->drain_timer);
 	uv_timer_stop(&a->sweep_timer);
 	uv_timer_stop(&a->rescan_timer);
-	uv_timer_stop(&a->stop_timer);
+	st_loop_stop_disarm(&a->stop);
 	ring_buffer__consume(a->rb);
 	a->cfg.path_timeout_ms = 0;
 	sweep_cb(&a->sweep_timer);
@@ -458,9 +444,7 @@ int main(int argc, char **argv)
 	uv_close((uv_handle_t *)&a->drain_timer, NULL);
 	uv_close((uv_handle_t *)&a->sweep_timer, NULL);
 	uv_close((uv_handle_t *)&a->rescan_timer, NULL);
-	uv_close((uv_handle_t *)&a->stop_timer, NULL);
-	uv_close((uv_handle_t *)&a->sigint, NULL);
-	uv_close((uv_handle_t *)&a->sigterm, NULL);
+	st_loop_stop_close(&a->stop);
 	st_clockprobe_free(a->probe);
 	a->probe = NULL;
 	st_sender_free(a->sender);

@@ -16,6 +16,15 @@
 int cli_query(const char *url, double timeout_s, json_object *q, json_object **out);
 const char *cli_collector_default(void);
 
+struct st_cmd_help;
+/*
+ * A query command with only the common options (--collector, --json,
+ * --timeout): parse them, send {"query": query}. Returns 0 with *ans set,
+ * ST_EXIT_HELP after -h, or an exit status.
+ */
+int cli_simple_query(int argc, char **argv, const char *query,
+		     const struct st_cmd_help *help, json_object **ans, int *json);
+
 int cmd_matrix(int argc, char **argv);
 int cmd_hosts(int argc, char **argv);
 int cmd_stats(int argc, char **argv);

@@ -38,30 +38,11 @@ int cmd_clocks(int argc, char **argv)
 "With agents run with the test-only skew options, ERROR is the model's\n"
 "true error.",
 	};
-	const char *url = cli_collector_default();
-	double timeout = 5;
-	int json = 0, first, rc;
-	json_object *q, *ans, *hosts, *pairs;
-	struct st_opt opts[] = {
-		{ "collector", 'C', ST_OPT_STR, &url, "URL", "collector query address (default $STAGETRACE_COLLECTOR or " CLI_DEFAULT_COLLECTOR ")" },
-		{ "json", 'j', ST_OPT_FLAG, &json, NULL, "print the collector's JSON answer" },
-		{ "timeout", 't', ST_OPT_DURATION, &timeout, "DUR", "give up on the collector after this (default 5s)", 0.01, 3600 },
-		ST_OPT_END,
-	};
+	json_object *ans, *hosts, *pairs;
+	int json = 0, rc = cli_simple_query(argc, argv, "clocks", &help, &ans, &json);
 
-	rc = st_opts_parse(argc, argv, opts, &help, &first);
 	if (rc)
-		return rc == ST_EXIT_HELP ? 0 : rc;
-	if (first < argc) {
-		fprintf(stderr, "error: unexpected argument '%s'\n", argv[first]);
-		return ST_EXIT_USAGE;
-	}
-	q = json_object_new_object();
-	json_object_object_add(q, "query", json_object_new_string("clocks"));
-	rc = cli_query(url, timeout, q, &ans);
-	json_object_put(q);
-	if (rc)
-		return rc;
+		return rc == ST_EXIT_HELP ? ST_EXIT_OK : rc;
 	if (json) {
 		printf("%s\n", json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PRETTY));
 		json_object_put(ans);

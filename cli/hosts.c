@@ -8,34 +8,6 @@
 #include "cli.h"
 #include "opts.h"
 
-static int simple_query(int argc, char **argv, const char *query,
-			const struct st_cmd_help *help, json_object **ans, int *json)
-{
-	const char *url = cli_collector_default();
-	double timeout = 5;
-	int first, rc;
-	json_object *q;
-	struct st_opt opts[] = {
-		{ "collector", 'C', ST_OPT_STR, &url, "URL", "collector query address (default $STAGETRACE_COLLECTOR or " CLI_DEFAULT_COLLECTOR ")" },
-		{ "json", 'j', ST_OPT_FLAG, json, NULL, "print the collector's JSON answer" },
-		{ "timeout", 't', ST_OPT_DURATION, &timeout, "DUR", "give up on the collector after this (default 5s)", 0.01, 3600 },
-		ST_OPT_END,
-	};
-
-	rc = st_opts_parse(argc, argv, opts, help, &first);
-	if (rc)
-		return rc == ST_EXIT_HELP ? ST_EXIT_HELP : rc;
-	if (first < argc) {
-		fprintf(stderr, "error: unexpected argument '%s'\n", argv[first]);
-		return ST_EXIT_USAGE;
-	}
-	q = json_object_new_object();
-	json_object_object_add(q, "query", json_object_new_string(query));
-	rc = cli_query(url, timeout, q, ans);
-	json_object_put(q);
-	return rc;
-}
-
 int cmd_hosts(int argc, char **argv)
 {
 	static const struct st_cmd_help help = {
@@ -48,10 +20,10 @@ int cmd_hosts(int argc, char **argv)
 "attach result of every hook is listed too.",
 	};
 	json_object *ans, *hosts;
-	int json = 0, rc = simple_query(argc, argv, "hosts", &help, &ans, &json);
+	int json = 0, rc = cli_simple_query(argc, argv, "hosts", &help, &ans, &json);
 
 	if (rc)
-		return rc == ST_EXIT_HELP ? 0 : rc;
+		return rc == ST_EXIT_HELP ? ST_EXIT_OK : rc;
 	json_object_object_get_ex(ans, "hosts", &hosts);
 	if (json) {
 		printf("%s\n", json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PRETTY));
@@ -92,10 +64,10 @@ int cmd_stats(int argc, char **argv)
 "host), negative_segments (clock disagreement), flushes, flush_errors.",
 	};
 	json_object *ans, *col;
-	int json = 0, rc = simple_query(argc, argv, "stats", &help, &ans, &json);
+	int json = 0, rc = cli_simple_query(argc, argv, "stats", &help, &ans, &json);
 
 	if (rc)
-		return rc == ST_EXIT_HELP ? 0 : rc;
+		return rc == ST_EXIT_HELP ? ST_EXIT_OK : rc;
 	json_object_object_get_ex(ans, "collector", &col);
 	if (json) {
 		printf("%s\n", json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PRETTY));

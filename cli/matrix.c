@@ -127,7 +127,7 @@ int cmd_matrix(int argc, char **argv)
 	const char *url = cli_collector_default();
 	double last = 3600, timeout = 5;
 	uint64_t since = 0, until = 0;
-	int json = 0, first, rc;
+	int json = 0, rc;
 	json_object *q, *ans, *cells;
 	struct st_opt opts[] = {
 		{ "collector", 'C', ST_OPT_STR, &url, "URL", "collector query address (default $STAGETRACE_COLLECTOR or " CLI_DEFAULT_COLLECTOR ")" },
@@ -161,13 +161,8 @@ int cmd_matrix(int argc, char **argv)
 "  stagetrace matrix --json | jq '.cells[] | {src, dst, p99: .latency.p99_us}'",
 	};
 
-	rc = st_opts_parse(argc, argv, opts, &help, &first);
-	if (rc)
-		return rc == ST_EXIT_HELP ? 0 : rc;
-	if (first < argc) {
-		fprintf(stderr, "error: unexpected argument '%s'\n", argv[first]);
-		return ST_EXIT_USAGE;
-	}
+	if (st_opts_parse_noargs(argc, argv, opts, &help, &rc))
+		return rc;
 	if (!until)
 		until = (uint64_t)time(NULL);
 	if (!since)

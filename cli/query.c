@@ -64,3 +64,27 @@ int cli_query(const char *url, double timeout_s, json_object *q, json_object **o
 	*out = ans;
 	return 0;
 }
+
+int cli_simple_query(int argc, char **argv, const char *query,
+		     const struct st_cmd_help *help, json_object **ans, int *json)
+{
+	const char *url = cli_collector_default();
+	double timeout = 5;
+	int rc;
+	json_object *q;
+	struct st_opt opts[] = {
+		{ "collector", 'C', ST_OPT_STR, &url, "URL", "collector query address (default $STAGETRACE_COLLECTOR or " CLI_DEFAULT_COLLECTOR ")" },
+		{ "json", 'j', ST_OPT_FLAG, json, NULL, "print the collector's JSON answer" },
+		{ "timeout", 't', ST_OPT_DURATION, &timeout, "DUR", "give up on the collector after this (default 5s)", 0.01, 3600 },
+		ST_OPT_END,
+	};
+
+	*ans = NULL;
+	if (st_opts_parse_noargs(argc, argv, opts, help, &rc))
+		return rc == ST_EXIT_OK ? ST_EXIT_HELP : rc;
+	q = json_object_new_object();
+	json_object_object_add(q, "query", json_object_new_string(query));
+	rc = cli_query(url, timeout, q, ans);
+	json_object_put(q);
+	return rc;
+}

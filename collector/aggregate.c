@@ -112,7 +112,7 @@ void c_agg_pair(struct st_collector *c, int64_t t_ns, const char *src,
 	}
 }
 
-static void free_deltas(struct st_collector *c)
+void c_agg_free(struct st_collector *c)
 {
 	size_t it = 0;
 	uint64_t k;
@@ -135,6 +135,11 @@ static void free_deltas(struct st_collector *c)
 	}
 	st_u64map_free(&c->cells);
 	st_u64map_free(&c->pairs);
+}
+
+static void free_deltas(struct st_collector *c)
+{
+	c_agg_free(c);
 	st_u64map_init(&c->cells, 256);
 	st_u64map_init(&c->pairs, 64);
 }

@@ -27,6 +27,7 @@
 
 #include "clocks.h"
 #include "hist.h"
+#include "loopstop.h"
 #include "opts.h"
 #include "u64map.h"
 #include "wire.h"
@@ -133,8 +134,8 @@ struct st_collector {
 	uv_loop_t *loop;
 	sqlite3 *db;
 	struct st_repsrv *ingest, *queries;
-	uv_timer_t tick, stop_timer;
-	uv_signal_t sigint, sigterm;
+	uv_timer_t tick;
+	struct st_loop_stop stop;
 
 	struct c_host hosts[C_MAX_HOSTS];
 	int n_hosts;
@@ -179,6 +180,8 @@ void c_agg_pair(struct st_collector *c, int64_t t_ns, const char *src,
 		const char *dst, int what);
 enum { C_PAIR_MATCHED, C_PAIR_LOST, C_PAIR_DROPPED, C_PAIR_UNMATCHED };
 int c_flush(struct st_collector *c);
+/* Free every pending delta and the delta maps (shutdown, tests). */
+void c_agg_free(struct st_collector *c);
 
 /* store.c */
 int c_store_open(struct st_collector *c);

@@ -18,16 +18,7 @@
 static void reply_ack(uint64_t seq, uint32_t status, const char *error,
 		      uint8_t **resp, size_t *rlen)
 {
-	Stagetrace__V1__Envelope env = STAGETRACE__V1__ENVELOPE__INIT;
-	Stagetrace__V1__Ack ack = STAGETRACE__V1__ACK__INIT;
-
-	ack.seq = seq;
-	ack.status = status;
-	ack.error = (char *)(error ? error : "");
-	env.version = ST_WIRE_VERSION;
-	env.body_case = STAGETRACE__V1__ENVELOPE__BODY_ACK;
-	env.ack = &ack;
-	if (st_wire_pack(&env, resp, rlen)) {
+	if (st_wire_pack_ack(seq, status, error, resp, rlen)) {
 		*resp = NULL;
 		*rlen = 0;
 	}

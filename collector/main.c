@@ -23,13 +23,12 @@ static void tick_cb(uv_timer_t *t)
 	c_flush(c);
 }
 
-static void stop(struct st_collector *c)
+static void stop_cb(void *arg)
 {
+	struct st_collector *c = arg;
+
 	uv_stop(c->loop);
 }
-
-static void stop_cb(uv_timer_t *t) { stop(t->data); }
-static void sig_cb(uv_signal_t *s, int signum) { stop(s->data); }
 
 static const struct st_cmd_help help = {
 	.name = "stagetrace-collector",
@@ -52,7 +51,7 @@ int main(int argc, char **argv)
 {
 	static struct st_collector col;
 	struct st_collector *c = &col;
-	int first, rc, err;
+	int rc, err;
 	struct st_opt opts[] = {
 		{ "listen", 'l', ST_OPT_STR, &c->cfg.listen, "URL", "agent ingest address (default tcp://0.0.0.0:7730)" },
 		{ "query", 'q', ST_OPT_STR, &c->cfg.query, "URL", "query address for the CLI (default tcp://127.0.0.1:7731)" },
@@ -70,13 +69,8 @@ int main(int argc, char **argv)
 	c->cfg.db = "stagetrace.db";
 	c->cfg.window_ms = 2000;
 	c->cfg.flush_ms = 1000;
-	rc = st_opts_parse(argc, argv, opts, &help, &first);
-	if (rc)
-		return rc == ST_EXIT_HELP ? 0 : rc;
-	if (first < argc) {
-		fprintf(stderr, "error: unexpected argument '%s'\n", argv[first]);
-		return ST_EXIT_USAGE;
-	}
+	if (st_opts_parse_noargs(argc, argv, opts, &help, &rc))
+		return rc;
 	if (c->cfg.verbose)
 		st_log_set_level(ST_LOG_DEBUG);
 
@@ -111,16 +105,7 @@ int main(int argc, char **argv)
 	uv_timer_init(c->loop, &c->tick);
 	c->tick.data = c;
 	uv_timer_start(&c->tick, tick_cb, c->cfg.flush_ms, c->cfg.flush_ms);
-	uv_timer_init(c->loop, &c->stop_timer);
-	c->stop_timer.data = c;
-	if (c->cfg.duration > 0)
-		uv_timer_start(&c->stop_timer, stop_cb, (uint64_t)(c->cfg.duration * 1000), 0);
-	uv_signal_init(c->loop, &c->sigint);
-	c->sigint.data = c;
-	uv_signal_start(&c->sigint, sig_cb, SIGINT);
-	uv_signal_init(c->loop, &c->sigterm);
-	c->sigterm.data = c;
-	uv_signal_start(&c->sigterm, sig_cb, SIGTERM);
+	st_loop_stop_init(c->loop, &c->stop, c->cfg.duration, stop_cb, c);
 	pr_info("listening for agents on %s, queries on %s, store %s", c->cfg.listen,
 		c->cfg.query, c->cfg.db);
 
@@ -140,9 +125,7 @@ int main(int argc, char **argv)
 		(unsigned long)c->c.matched, (unsigned long)c->c.local,
 		(unsigned long)c->c.lost, (unsigned long)c->c.unmatched_rx);
 	uv_close((uv_handle_t *)&c->tick, NULL);
-	uv_close((uv_handle_t *)&c->stop_timer, NULL);
-	uv_close((uv_handle_t *)&c->sigint, NULL);
-	uv_close((uv_handle_t *)&c->sigterm, NULL);
+	st_loop_stop_close(&c->stop);
 	uv_run(c->loop, UV_RUN_NOWAIT);
 	uv_loop_close(c->loop);
 	c_store_close(c);

@@ -258,3 +258,21 @@ int st_opts_parse(int argc, char **argv, const struct st_opt *opts,
 	*first_arg = optind;
 	return 0;
 }
+
+int st_opts_parse_noargs(int argc, char **argv, const struct st_opt *opts,
+			 const struct st_cmd_help *help, int *exit_code)
+{
+	int first, rc = st_opts_parse(argc, argv, opts, help, &first);
+
+	if (rc) {
+		*exit_code = rc == ST_EXIT_HELP ? ST_EXIT_OK : rc;
+		return 1;
+	}
+	if (first < argc) {
+		fprintf(stderr, "error: unexpected argument '%s' (try %s -h)\n",
+			argv[first], help->name);
+		*exit_code = ST_EXIT_USAGE;
+		return 1;
+	}
+	return 0;
+}

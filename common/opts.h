@@ -75,6 +75,13 @@ struct st_cmd_help {
 int st_opts_parse(int argc, char **argv, const struct st_opt *opts,
 		  const struct st_cmd_help *help, int *first_arg);
 void st_opts_help(const struct st_opt *opts, const struct st_cmd_help *help);
+/*
+ * For commands that take no positional arguments (one is a usage error).
+ * Returns 1 when the caller should exit now with *exit_code (0 after -h),
+ * 0 to go on.
+ */
+int st_opts_parse_noargs(int argc, char **argv, const struct st_opt *opts,
+			 const struct st_cmd_help *help, int *exit_code);
 
 int st_parse_ipv4(const char *s, uint32_t *out);
 int st_parse_cidr(const char *s, struct st_cidr *out);

@@ -155,3 +155,18 @@ void st_wire_free(st_envelope *env)
 	if (env)
 		stagetrace__v1__envelope__free_unpacked(env, NULL);
 }
+
+int st_wire_pack_ack(uint64_t seq, uint32_t status, const char *error,
+		     uint8_t **buf, size_t *len)
+{
+	Stagetrace__V1__Envelope env = STAGETRACE__V1__ENVELOPE__INIT;
+	Stagetrace__V1__Ack ack = STAGETRACE__V1__ACK__INIT;
+
+	ack.seq = seq;
+	ack.status = status;
+	ack.error = (char *)(error ? error : "");
+	env.version = ST_WIRE_VERSION;
+	env.body_case = STAGETRACE__V1__ENVELOPE__BODY_ACK;
+	env.ack = &ack;
+	return st_wire_pack(&env, buf, len);
+}

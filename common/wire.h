@@ -34,5 +34,8 @@ int st_wire_pack(const st_envelope *env, uint8_t **buf, size_t *len);
 int st_wire_unpack(const uint8_t *buf, size_t len, st_envelope **env,
 		   const char **why);
 void st_wire_free(st_envelope *env);
+/* Pack an Ack envelope (status: 0 stored, 1 duplicate, 2 rejected). */
+int st_wire_pack_ack(uint64_t seq, uint32_t status, const char *error,
+		     uint8_t **buf, size_t *len);
 
 #endif /* ST_WIRE_H */

@@ -438,19 +438,11 @@ static int cmd_load(const char *url, double duration, uint32_t batch, uint32_t l
 
 static int sink_ack(nng_socket sock, uint64_t seq, uint32_t status, const char *error)
 {
-	Stagetrace__V1__Envelope env = STAGETRACE__V1__ENVELOPE__INIT;
-	Stagetrace__V1__Ack ack = STAGETRACE__V1__ACK__INIT;
 	uint8_t *buf;
 	size_t len;
 	int rv;
 
-	ack.seq = seq;
-	ack.status = status;
-	ack.error = (char *)(error ? error : "");
-	env.version = ST_WIRE_VERSION;
-	env.body_case = STAGETRACE__V1__ENVELOPE__BODY_ACK;
-	env.ack = &ack;
-	if (st_wire_pack(&env, &buf, &len))
+	if (st_wire_pack_ack(seq, status, error, &buf, &len))
 		return -1;
 	rv = nng_send(sock, buf, len, 0);
 	free(buf);

@@ -355,24 +355,7 @@ static void col_free(struct st_collector *c)
 	}
 	for (size_t m = 0; m < sizeof(maps) / sizeof(maps[0]); m++)
 		st_u64map_free(maps[m]);
-	it = 0;
-	while (st_u64map_next(&c->cells, &it, &k, &v)) {
-		struct c_cell_delta *d = v;
-
-		free(d->src);
-		free(d->dst);
-		free(d);
-	}
-	it = 0;
-	while (st_u64map_next(&c->pairs, &it, &k, &v)) {
-		struct c_pair_delta *d = v;
-
-		free(d->src);
-		free(d->dst);
-		free(d);
-	}
-	st_u64map_free(&c->cells);
-	st_u64map_free(&c->pairs);
+	c_agg_free(c);
 	it = 0;
 	while (st_u64map_next(&c->dp, &it, &k, &v))
 		free(v);
