@@ -161,12 +161,15 @@ static __always_inline int st_stage(struct sk_buff *skb, __u8 hook, __u16 aux)
 		st_count(ST_C_FILTER_NETNS);
 		return 0;
 	}
-	dv = bpf_map_lookup_elem(&dev_roles, &dk);
-	if (dv)
-		role = dv->role;
-	else if (c->flags & ST_F_DEV) {
-		st_count(ST_C_FILTER_DEV);
-		return 0;
+	/* The device filter needs the role map now; otherwise the lookup
+	 * waits until the packet is known to be sampled. */
+	dv = NULL;
+	if (c->flags & ST_F_DEV) {
+		dv = bpf_map_lookup_elem(&dev_roles, &dk);
+		if (!dv) {
+			st_count(ST_C_FILTER_DEV);
+			return 0;
+		}
 	}
 
 	/* 2. Key the packet and apply the header filters. */
@@ -187,6 +190,10 @@ static __always_inline int st_stage(struct sk_buff *skb, __u8 hook, __u16 aux)
 	}
 
 	now = bpf_ktime_get_ns();
+	if (!dv)
+		dv = bpf_map_lookup_elem(&dev_roles, &dk);
+	if (dv)
+		role = dv->role;
 	p = bpf_map_lookup_elem(&paths, &id);
 	if (!p) {
 		if (st_is_terminal_only(hook)) {
