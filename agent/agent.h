@@ -17,6 +17,7 @@
 
 #include "loopstop.h"
 #include "opts.h"
+#include "tls.h"
 #include "../bpf/stages.h"
 
 struct stages_bpf;
@@ -45,6 +46,7 @@ struct st_agent_cfg {
 	const char *force_method;	/* test/diagnostic: "raw_tp" or "tp_btf" */
 	uint32_t clock_probe_ms;
 	uint32_t poll_ms;
+	struct st_tls_opts tls;
 	/* Test-only clock skew (see TestSkew in the proto). */
 	const char *test_offset_us, *test_drift_ppm;
 };

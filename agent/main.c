@@ -267,6 +267,7 @@ int main(int argc, char **argv)
 		{ "clock-probe-ms", 0, ST_OPT_U32, &a->cfg.clock_probe_ms, "MS", "clock exchange with the collector this often (default 1000; 0: off)", 0, 3600000 },
 		{ "test-clock-offset-us", 0, ST_OPT_STR, &a->cfg.test_offset_us, "US", "TEST ONLY: add this offset to every time the agent reports" },
 		{ "test-clock-drift-ppm", 0, ST_OPT_STR, &a->cfg.test_drift_ppm, "PPM", "TEST ONLY: let the reported clock drift by this much" },
+		ST_TLS_OPTS(&a->cfg.tls),
 		{ "verbose", 'v', ST_OPT_FLAG, &a->cfg.verbose, NULL, "debug logging" },
 		ST_OPT_END,
 	};
@@ -274,7 +275,7 @@ int main(int argc, char **argv)
 	if (!a)
 		return ST_EXIT_FAIL;
 	st_log_init(argv[0], ST_LOG_INFO);
-	a->cfg.collector = "tcp://127.0.0.1:7730";
+	a->cfg.collector = "tcp://127.0.0.1:7730";	/* local: plaintext allowed */
 	a->cfg.batch_max = 512;
 	a->cfg.flush_ms = 200;
 	a->cfg.queue_max = 1024;
@@ -283,6 +284,15 @@ int main(int argc, char **argv)
 	a->cfg.poll_ms = 20;
 	if (st_opts_parse_noargs(argc, argv, opts, &help, &rc))
 		return rc;
+	{
+		char why[256];
+
+		if (!a->cfg.probes_only &&
+		    st_tls_check(a->cfg.collector, &a->cfg.tls, 0, why, sizeof(why))) {
+			fprintf(stderr, "error: --collector: %s\n", why);
+			return ST_EXIT_USAGE;
+		}
+	}
 	if (parse_sample(sample, &a->cfg.sample_n, &a->cfg.sample_k)) {
 		fprintf(stderr, "error: --sample: invalid value '%s' (expected K/N with 1 <= K <= N)\n", sample);
 		return ST_EXIT_USAGE;

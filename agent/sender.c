@@ -228,9 +228,9 @@ struct st_sender *st_sender_new(struct st_agent *a)
 		free(s);
 		return NULL;
 	}
-	/* Non-blocking dial: the agent starts even when the collector is not
-	 * up yet, and nng keeps redialling in the background. */
-	rv = nng_dial(s->sock, a->cfg.collector, &s->dialer, NNG_FLAG_NONBLOCK);
+	/* Non-blocking dial (st_tls_dial): the agent starts even when the
+	 * collector is not up yet, and nng keeps redialling in the background. */
+	rv = st_tls_dial(s->sock, a->cfg.collector, &a->cfg.tls, &s->dialer);
 	if (rv != 0) {
 		pr_err("collector address %s: %s", a->cfg.collector, nng_strerror(rv));
 		nng_aio_free(s->aio);

@@ -28,6 +28,7 @@
 #include "clocks.h"
 #include "hist.h"
 #include "loopstop.h"
+#include "tls.h"
 #include "opts.h"
 #include "u64map.h"
 #include "wire.h"
@@ -127,6 +128,7 @@ struct c_cfg {
 	uint32_t flush_ms;
 	double duration;
 	int verbose;
+	struct st_tls_opts tls;
 };
 
 struct st_collector {

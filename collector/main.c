@@ -52,19 +52,22 @@ int main(int argc, char **argv)
 	static struct st_collector col;
 	struct st_collector *c = &col;
 	int rc, err;
+	struct st_tls_opts qtls = { 0 };
+	char why[256];
 	struct st_opt opts[] = {
-		{ "listen", 'l', ST_OPT_STR, &c->cfg.listen, "URL", "agent ingest address (default tcp://0.0.0.0:7730)" },
+		{ "listen", 'l', ST_OPT_STR, &c->cfg.listen, "URL", "agent ingest address (default tls+tcp://0.0.0.0:7730)" },
 		{ "query", 'q', ST_OPT_STR, &c->cfg.query, "URL", "query address for the CLI (default tcp://127.0.0.1:7731)" },
 		{ "db", 0, ST_OPT_STR, &c->cfg.db, "PATH", "SQLite store (default ./stagetrace.db)" },
 		{ "window-ms", 'w', ST_OPT_U32, &c->cfg.window_ms, "MS", "correlation window per packet (default 2000)", 10, 600000 },
 		{ "flush-ms", 0, ST_OPT_U32, &c->cfg.flush_ms, "MS", "flush aggregates to the store this often (default 1000)", 10, 600000 },
 		{ "duration", 'd', ST_OPT_DURATION, &c->cfg.duration, "SEC", "exit after this long" },
+		ST_TLS_OPTS(&c->cfg.tls),
 		{ "verbose", 'v', ST_OPT_FLAG, &c->cfg.verbose, NULL, "debug logging" },
 		ST_OPT_END,
 	};
 
 	st_log_init(argv[0], ST_LOG_INFO);
-	c->cfg.listen = "tcp://0.0.0.0:7730";
+	c->cfg.listen = "tls+tcp://0.0.0.0:7730";
 	c->cfg.query = "tcp://127.0.0.1:7731";
 	c->cfg.db = "stagetrace.db";
 	c->cfg.window_ms = 2000;
@@ -73,6 +76,19 @@ int main(int argc, char **argv)
 		return rc;
 	if (c->cfg.verbose)
 		st_log_set_level(ST_LOG_DEBUG);
+	/* The query socket serves the local CLI: plaintext on loopback/ipc,
+	 * or the same certificates when it is tls+tcp:// too. */
+	qtls.insecure_plaintext = c->cfg.tls.insecure_plaintext;
+	if (!strncmp(c->cfg.query, "tls+", 4))
+		qtls = c->cfg.tls;
+	if (st_tls_check(c->cfg.listen, &c->cfg.tls, 1, why, sizeof(why))) {
+		fprintf(stderr, "error: --listen: %s\n", why);
+		return ST_EXIT_USAGE;
+	}
+	if (st_tls_check(c->cfg.query, &qtls, 1, why, sizeof(why))) {
+		fprintf(stderr, "error: --query: %s\n", why);
+		return ST_EXIT_USAGE;
+	}
 
 	c->loop = uv_default_loop();
 	st_u64map_init(&c->pending, 4096);
@@ -92,12 +108,12 @@ int main(int argc, char **argv)
 	c_store_replay(c);
 	c_clock_update(c);
 
-	c->ingest = st_repsrv_new(c->loop, c->cfg.listen, 8, c_ingest_handler, c, &err);
+	c->ingest = st_repsrv_new(c->loop, c->cfg.listen, &c->cfg.tls, 8, c_ingest_handler, c, &err);
 	if (!c->ingest) {
 		fprintf(stderr, "error: --listen %s: %s\n", c->cfg.listen, nng_strerror(err));
 		return err == NNG_EADDRINVAL || err == NNG_ENOTSUP ? ST_EXIT_USAGE : ST_EXIT_FAIL;
 	}
-	c->queries = st_repsrv_new(c->loop, c->cfg.query, 2, c_query_handler, c, &err);
+	c->queries = st_repsrv_new(c->loop, c->cfg.query, &qtls, 2, c_query_handler, c, &err);
 	if (!c->queries) {
 		fprintf(stderr, "error: --query %s: %s\n", c->cfg.query, nng_strerror(err));
 		return err == NNG_EADDRINVAL || err == NNG_ENOTSUP ? ST_EXIT_USAGE : ST_EXIT_FAIL;

@@ -25,6 +25,7 @@ struct repctx {
 
 struct st_repsrv {
 	nng_socket sock;
+	nng_listener listener;
 	uv_async_t wake;
 	pthread_mutex_t mu;
 	struct repctx *ready;	/* under mu */
@@ -102,7 +103,8 @@ static void wake_cb(uv_async_t *h)
 	}
 }
 
-struct st_repsrv *st_repsrv_new(uv_loop_t *loop, const char *url, int nctx,
+struct st_repsrv *st_repsrv_new(uv_loop_t *loop, const char *url,
+				const struct st_tls_opts *tls, int nctx,
 				st_rep_handler h, void *arg, int *err)
 {
 	struct st_repsrv *s = calloc(1, sizeof(*s));
@@ -120,7 +122,7 @@ struct st_repsrv *st_repsrv_new(uv_loop_t *loop, const char *url, int nctx,
 	pthread_mutex_init(&s->mu, NULL);
 	if ((rv = nng_rep0_open(&s->sock)) != 0 ||
 	    (rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, 16u << 20)) != 0 ||
-	    (rv = nng_listen(s->sock, url, NULL, 0)) != 0) {
+	    (rv = st_tls_listen(s->sock, url, tls, &s->listener)) != 0) {
 		*err = rv;
 		if (nng_socket_id(s->sock) > 0)
 			nng_close(s->sock);

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "tls.h"
+
 struct st_repsrv;
 
 /* Fill *resp (malloc'd) and *resp_len. Returning non-zero closes nothing:
@@ -26,7 +28,8 @@ struct st_repsrv;
 typedef void (*st_rep_handler)(void *arg, int64_t recv_ns, const uint8_t *req,
 			       size_t len, uint8_t **resp, size_t *resp_len);
 
-struct st_repsrv *st_repsrv_new(uv_loop_t *loop, const char *url, int nctx,
+struct st_repsrv *st_repsrv_new(uv_loop_t *loop, const char *url,
+				const struct st_tls_opts *tls, int nctx,
 				st_rep_handler h, void *arg, int *err);
 void st_repsrv_free(struct st_repsrv *s);
 uint64_t st_repsrv_requests(const struct st_repsrv *s);

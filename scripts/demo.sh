@@ -16,7 +16,7 @@ if [[ $(id -u) -ne 0 ]]; then
 	echo "demo: needs root (BPF programs, network namespaces)" >&2
 	exit 1
 fi
-e2e_begin
+e2e_begin || exit 1
 echo "demo: building the testbed (2 hypervisors, 4 VMs, 300 us wire)"
 TB_QUIET=1 tb_up --wire fwd --wire-delay-us 300 \
 	--vms "hv1:vma:10.10.0.1 hv1:vmc:10.10.0.3 hv2:vmb:10.10.0.2 hv2:vmd:10.10.0.4" \

@@ -20,7 +20,7 @@ export ST_TB=${ST_TB:-benchclk}
 . "$(dirname "$0")/../e2e/lib.sh"
 
 DUR=${CLOCK_BENCH_S:-60}
-e2e_begin
+e2e_begin || exit 1
 TB_QUIET=1 tb_up --wire veth || exit 1
 e2e_collector || exit 1
 e2e_agent hv1 --test-clock-offset-us 0

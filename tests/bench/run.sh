@@ -105,7 +105,7 @@ bench_cleanup() {
 	return $rc
 }
 
-e2e_begin
+e2e_begin || exit 1
 trap bench_cleanup EXIT
 LOAD_INGEST=tcp://127.0.0.1:$((E2E_PORT + 2))
 LOAD_QUERY=tcp://127.0.0.1:$((E2E_PORT + 3))

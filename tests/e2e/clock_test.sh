@@ -16,7 +16,7 @@ set -u
 export ST_TB=${ST_TB:-e2eclk}
 . "$(dirname "$0")/lib.sh"
 
-e2e_begin
+e2e_begin || exit 1
 TB_QUIET=1 tb_up --wire veth || exit 1
 e2e_collector || exit 1
 e2e_agent hv1 --test-clock-offset-us 0

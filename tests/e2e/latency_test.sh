@@ -24,7 +24,7 @@ DUR=${DUR:-4}
 
 tol() { awk -v v="$1" 'BEGIN { t = v * 0.05; if (t < 20) t = 20; print t }'; }
 
-e2e_begin
+e2e_begin || exit 1
 TB_QUIET=1 tb_up --wire fwd --wire-delay-us "$WIRE_US" \
 	--vm-opt "vmb:reply_delay_us=$REPLY_US" || exit 1
 e2e_collector || exit 1

@@ -12,6 +12,7 @@ O=${O:-$E2E_REPO/build}
 O=$(cd "$O" && pwd)
 export ST_TOOLS_DIR=$O/tests/tools
 . "$E2E_REPO/tests/testbed/testbed.sh"
+. "$E2E_REPO/tests/e2e/pki.sh"
 
 E2E_PASS=0
 E2E_FAIL=0
@@ -43,8 +44,18 @@ e2e_begin() {
 	local h
 	h=$(printf '%s' "$ST_TB" | cksum | cut -d' ' -f1)
 	E2E_PORT=$((20000 + h % 20000))
-	E2E_INGEST=tcp://127.0.0.1:$E2E_PORT
 	E2E_QUERY=tcp://127.0.0.1:$((E2E_PORT + 1))
+	# Agents and collector talk mutual TLS, as in production; the CLI's
+	# query socket stays on loopback.
+	E2E_PKI=$E2E_TMP/pki
+	pki_make "$E2E_PKI" || { e2e_log "cannot make test certificates (openssl)"; return 1; }
+	E2E_INGEST=tls+tcp://127.0.0.1:$E2E_PORT
+	E2E_COLLECTOR_TLS=(--tls-cert "$E2E_PKI/collector.pem" --tls-key "$E2E_PKI/collector.key"
+		--tls-ca "$E2E_PKI/ca.pem")
+	E2E_AGENT_TLS=(--tls-cert "$E2E_PKI/agent.pem" --tls-key "$E2E_PKI/agent.key"
+		--tls-ca "$E2E_PKI/ca.pem")
+	# Test tools (stsend, stloadgen) read their TLS material from here.
+	export ST_TLS_CERT=$E2E_PKI/agent.pem ST_TLS_KEY=$E2E_PKI/agent.key ST_TLS_CA=$E2E_PKI/ca.pem
 }
 
 e2e_end() {
@@ -85,7 +96,8 @@ check_range() {
 # Collector with a fresh store in the test's temp dir.
 e2e_collector() {
 	"$O/stagetrace-collector" --listen "$E2E_INGEST" --query "$E2E_QUERY" \
-		--db "${E2E_DB:-$E2E_TMP/st.db}" "$@" >>"$E2E_TMP/collector.log" 2>&1 &
+		"${E2E_COLLECTOR_TLS[@]}" --db "${E2E_DB:-$E2E_TMP/st.db}" "$@" \
+		>>"$E2E_TMP/collector.log" 2>&1 &
 	E2E_COLLECTOR_PID=$!
 	E2E_PIDS+=("$E2E_COLLECTOR_PID")
 	local i
@@ -107,7 +119,7 @@ e2e_agent() {
 		[[ $(tb_vm_hv "$vm") == "$hv" ]] && args+=(--vm "$(tb_vm_tap "$vm")=$vm")
 	done
 	"$O/stagetrace-agent" --netns "$ns" --host "$hv" --uplink eth0 "${args[@]}" \
-		-C "$E2E_INGEST" "$@" >>"$E2E_TMP/agent-$hv.log" 2>&1 &
+		-C "$E2E_INGEST" "${E2E_AGENT_TLS[@]}" "$@" >>"$E2E_TMP/agent-$hv.log" 2>&1 &
 	E2E_PIDS+=("$!")
 	eval "E2E_AGENT_${hv}_PID=$!"
 }

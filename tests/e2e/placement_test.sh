@@ -17,7 +17,7 @@ export ST_TB=${ST_TB:-e2eplace}
 . "$(dirname "$0")/lib.sh"
 
 NFQ_US=${NFQ_US:-1000}
-e2e_begin
+e2e_begin || exit 1
 
 scenario_begin() {
 	E2E_DB=$E2E_TMP/$1.db

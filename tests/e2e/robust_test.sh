@@ -16,7 +16,7 @@ set -u
 export ST_TB=${ST_TB:-e2erob}
 . "$(dirname "$0")/lib.sh"
 
-e2e_begin
+e2e_begin || exit 1
 TB_QUIET=1 tb_up --wire veth || exit 1
 E2E_DB=$E2E_TMP/st.db
 

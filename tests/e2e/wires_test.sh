@@ -15,7 +15,7 @@ export ST_TB=${ST_TB:-e2ewire}
 
 RATE=${RATE:-500}
 DUR=${DUR:-2}
-e2e_begin
+e2e_begin || exit 1
 
 run_wire() {
 	local wire=$1 sent M

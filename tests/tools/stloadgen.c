@@ -40,6 +40,7 @@
 #include "pktkey.h"
 #include "stage_names.h"
 #include "timeutil.h"
+#include "tls.h"
 #include "wire.h"
 
 #define LG_STAMPS 4
@@ -310,6 +311,8 @@ static void *lg_thread(void *arg)
 	struct lg_shared *sh = h->sh;
 	struct lg_batch b;
 	nng_socket sock;
+	nng_dialer dialer;
+	struct st_tls_opts tls;
 	int rv;
 
 	if (lg_batch_alloc(&b, sh->batch)) {
@@ -323,7 +326,8 @@ static void *lg_thread(void *arg)
 	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, 10000);
 	nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, 10000);
 	nng_socket_set_ms(sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	if ((rv = nng_dial(sock, sh->url, NULL, 0)) != 0) {
+	st_tls_from_env(&tls);
+	if ((rv = st_tls_dial(sock, sh->url, &tls, &dialer)) != 0) {
 		fprintf(stderr, "stloadgen: cannot reach %s: %s\n", sh->url, nng_strerror(rv));
 		goto fail;
 	}
@@ -452,10 +456,13 @@ static int sink_ack(nng_socket sock, uint64_t seq, uint32_t status, const char *
 static int cmd_sink(const char *url, double duration)
 {
 	nng_socket sock;
+	nng_listener lst;
+	struct st_tls_opts tls;
 	uint64_t t0 = st_mono_ns(), batches = 0, paths = 0, bad = 0;
 	int rv;
 
-	if ((rv = nng_rep0_open(&sock)) != 0 || (rv = nng_listen(sock, url, NULL, 0)) != 0) {
+	st_tls_from_env(&tls);
+	if ((rv = nng_rep0_open(&sock)) != 0 || (rv = st_tls_listen(sock, url, &tls, &lst)) != 0) {
 		fprintf(stderr, "stloadgen: cannot listen on %s: %s\n", url, nng_strerror(rv));
 		return 1;
 	}

@@ -9,6 +9,7 @@
  *   stsend URL empty            an envelope with no body
  *   stsend URL valid            one valid batch (host "stsend")
  *
+ * TLS material comes from ST_TLS_CERT/ST_TLS_KEY/ST_TLS_CA for tls+tcp://.
  * Prints one line per message: "ack seq=S status=T" or "noreply". Exits 0
  * when every message got an ack, 1 otherwise.
  */
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tls.h"
 #include "wire.h"
 
 static nng_socket sock;
@@ -84,12 +86,15 @@ int main(int argc, char **argv)
 	uint8_t *buf;
 	size_t len;
 	int fails = 0;
+	struct st_tls_opts tls;
+	nng_dialer d;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: stsend URL garbage N|truncated|version|empty|valid\n");
 		return 2;
 	}
-	if (nng_req0_open(&sock) || nng_dial(sock, argv[1], NULL, 0)) {
+	st_tls_from_env(&tls);
+	if (nng_req0_open(&sock) || st_tls_dial(sock, argv[1], &tls, &d)) {
 		fprintf(stderr, "stsend: cannot reach %s\n", argv[1]);
 		return 1;
 	}
