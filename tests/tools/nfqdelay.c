@@ -28,24 +28,23 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <linux/netlink.h>
 #include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#define TOOL_NAME "nfqdelay"
+#include "tool_util.h"
+
+#define Q_INIT 4096u
 #define Q_MAX (1u << 20)   /* more than the kernel queue can hold */
 #define RX_BATCH 64
 #define MAX_VERDICTS 64    /* verdict messages packed into one send() */
@@ -59,36 +58,11 @@ struct held {
 static struct {
 	int fd;
 	uint16_t queue;
-	struct held *q;
-	uint32_t cap, head, len;
+	struct tool_fifo q;  /* of struct held */
 	uint64_t delay_ns;
 	uint64_t packets, verdicts, errors;
 	uint32_t seq;
-} st;
-
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig) { stop_signal = sig; }
-
-static void die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("nfqdelay: error: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(code);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+} st = { .q = TOOL_FIFO_INIT(struct held, Q_INIT, Q_MAX) };
 
 /* ---------------------------------------------------------------------- */
 /* Netlink message building                                               */
@@ -186,11 +160,17 @@ static void verdict_msg(char *buf, size_t *off, uint16_t type, uint32_t id)
 	*off += NLMSG_ALIGN(nlh->nlmsg_len);
 }
 
+/* The packet id of the i-th held packet, counted from the oldest. */
+static uint32_t held_id(uint32_t i)
+{
+	return ((const struct held *)tool_fifo_at(&st.q, i))->id;
+}
+
 /* Accepts the first n held packets with as few messages as possible. */
 static void release(uint32_t n)
 {
 	static char buf[MAX_VERDICTS * 64] __attribute__((aligned(4)));
-	uint32_t first = st.q[st.head].id, last = st.q[(st.head + n - 1) % st.cap].id;
+	uint32_t first = held_id(0), last = held_id(n - 1);
 	size_t off = 0;
 
 	/*
@@ -209,7 +189,7 @@ static void release(uint32_t n)
 		uint32_t k = 0;
 
 		for (uint32_t i = 0; i < n; i++) {
-			verdict_msg(buf, &off, NFQNL_MSG_VERDICT, st.q[(st.head + i) % st.cap].id);
+			verdict_msg(buf, &off, NFQNL_MSG_VERDICT, held_id(i));
 			k++;
 			if (k == MAX_VERDICTS || i == n - 1) {
 				if (nl_send(buf, off))
@@ -221,38 +201,16 @@ static void release(uint32_t n)
 			}
 		}
 	}
-	st.head = (st.head + n) % st.cap;
-	st.len -= n;
+	tool_fifo_pop(&st.q, n);
 }
 
 static uint64_t flush_due(uint64_t now)
 {
-	uint32_t n = 0;
+	uint32_t n = tool_fifo_due(&st.q, now);
 
-	while (n < st.len && st.q[(st.head + n) % st.cap].due <= now)
-		n++;
 	if (n)
 		release(n);
-	return st.len ? st.q[st.head].due : UINT64_MAX;
-}
-
-static bool grow(void)
-{
-	uint32_t ncap = st.cap ? st.cap * 2 : 4096;
-	struct held *n;
-
-	if (ncap > Q_MAX)
-		return false;
-	n = malloc((size_t)ncap * sizeof(*n));
-	if (!n)
-		return false;
-	for (uint32_t i = 0; i < st.len; i++)
-		n[i] = st.q[(st.head + i) % st.cap];
-	free(st.q);
-	st.q = n;
-	st.cap = ncap;
-	st.head = 0;
-	return true;
+	return tool_fifo_next_due(&st.q);
 }
 
 static void accept_now(uint32_t id)
@@ -269,14 +227,15 @@ static void accept_now(uint32_t id)
 
 static void on_packet(uint32_t id, uint64_t now)
 {
+	struct held *h;
+
 	st.packets++;
-	if (!st.delay_ns || (st.len == st.cap && !grow())) {
+	if (!st.delay_ns || !(h = tool_fifo_push(&st.q))) {
 		/* Never hold a packet we cannot track: it would be stuck until exit. */
 		accept_now(id);
 		return;
 	}
-	st.q[(st.head + st.len) % st.cap] = (struct held){ .due = now + st.delay_ns, .id = id };
-	st.len++;
+	*h = (struct held){ .due = now + st.delay_ns, .id = id };
 }
 
 /* Walks one datagram of netlink messages and queues every packet in it. */
@@ -332,37 +291,18 @@ static void usage(FILE *out)
 "Prints packet counts as JSON on exit (SIGTERM/SIGINT).\n");
 }
 
-static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-' || *s == '+')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "queue", required_argument, 0, 'n' },
 		{ "delay-us", required_argument, 0, 'd' },
-		{ "pidfile", required_argument, 0, 'p' },
-		{ "quiet", no_argument, 0, 'q' },
-		{ "help", no_argument, 0, 'h' },
+		TOOL_COMMON_OPTIONS,
 		{ 0 },
 	};
-	const char *pidfile = NULL;
-	bool quiet = false, have_delay = false;
+	bool have_delay = false;
 	uint64_t v;
-	struct sigaction sa = { .sa_handler = on_signal };
 	struct sockaddr_nl local = { .nl_family = AF_NETLINK };
-	sigset_t block, empty;
+	sigset_t empty;
 	static char buf[1 << 16] __attribute__((aligned(4)));
 	int c, one = 1, rcvbuf = 16 << 20;
 
@@ -380,27 +320,15 @@ int main(int argc, char **argv)
 			st.delay_ns = v * 1000;
 			have_delay = true;
 			break;
-		case 'p':
-			pidfile = optarg;
-			break;
-		case 'q':
-			quiet = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case ':':
-			die(2, "option '%s' needs an argument (see -h)", argv[optind - 1]);
-			break;
 		default:
-			die(2, "unknown option '%s' (see -h)", argv[optind - 1]);
+			tool_option(c, argv, usage);
 		}
 	}
 	if (optind < argc)
 		die(2, "unexpected argument '%s' (see -h)", argv[optind]);
 	if (!have_delay)
 		die(2, "--delay-us is required (see -h)");
-	if (!grow())
+	if (!tool_fifo_grow(&st.q))
 		die(1, "out of memory");
 
 	st.fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
@@ -426,47 +354,17 @@ int main(int argc, char **argv)
 	}
 	fcntl(st.fd, F_SETFL, fcntl(st.fd, F_GETFL) | O_NONBLOCK);
 
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigprocmask(SIG_BLOCK, &block, NULL);
-	sigemptyset(&empty);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	/* Default timer slack would add up to 50 us of jitter to every verdict. */
-	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-
-	if (pidfile) {
-		char tmp[PATH_MAX];
-		FILE *f;
-
-		/* Written once the queue is bound: its existence means "ready". */
-		snprintf(tmp, sizeof(tmp), "%s.tmp", pidfile);
-		f = fopen(tmp, "w");
-		if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) || rename(tmp, pidfile))
-			die(1, "write pidfile %s: %s", pidfile, strerror(errno));
-	}
-	if (!quiet)
-		fprintf(stderr, "nfqdelay: queue %u, delay %" PRIu64 " us\n", st.queue,
-			st.delay_ns / 1000);
+	tool_loop_setup(&empty, false);
+	/* Written once the queue is bound: its existence means "ready". */
+	tool_write_pidfile();
+	tool_log("queue %u, delay %" PRIu64 " us", st.queue, st.delay_ns / 1000);
 
 	while (!stop_signal) {
 		uint64_t now = now_ns(), next = flush_due(now);
 		struct pollfd pfd = { .fd = st.fd, .events = POLLIN };
-		struct timespec ts, *tsp = NULL;
 
-		if (next != UINT64_MAX) {
-			uint64_t d = next > now ? next - now : 0;
-
-			ts.tv_sec = (time_t)(d / 1000000000ull);
-			ts.tv_nsec = (long)(d % 1000000000ull);
-			tsp = &ts;
-		}
-		if (ppoll(&pfd, 1, tsp, &empty) < 0) {
-			if (errno == EINTR)
-				continue;
-			die(1, "ppoll: %s", strerror(errno));
-		}
+		if (!tool_ppoll(&pfd, 1, now, next, &empty))
+			continue;
 		if (!(pfd.revents & POLLIN))
 			continue;
 		for (int i = 0; i < RX_BATCH; i++) {
@@ -483,15 +381,14 @@ int main(int argc, char **argv)
 		}
 	}
 	/* Let everything still held go at once rather than have unbinding drop it. */
-	if (st.len)
-		release(st.len);
+	if (st.q.len)
+		release(st.q.len);
 	printf("{\"event\":\"exit\",\"packets\":%" PRIu64 ",\"accepted\":%" PRIu64
 	       ",\"errors\":%" PRIu64 "}\n",
 	       st.packets, st.verdicts, st.errors);
 	fflush(stdout);
 	close(st.fd);  /* closing the socket unbinds the queue */
-	if (pidfile)
-		unlink(pidfile);
-	free(st.q);
+	tool_remove_pidfile();
+	tool_fifo_free(&st.q);
 	return 0;
 }

@@ -34,29 +34,26 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <net/if.h>
-#include <linux/if_tun.h>
 #include <math.h>
+#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
+
+#define TOOL_NAME "vmsim"
+#include "tool_util.h"
 
 #define ETH_HDR 14
 #define IP_HDR 20
@@ -83,14 +80,6 @@ static const char *proto_name[] = { "udp", "tcp", "icmp" };
 /* ---------------------------------------------------------------------- */
 /* Small helpers                                                          */
 /* ---------------------------------------------------------------------- */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Byte-wise accessors: frame buffers are not aligned for 32-bit fields. */
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
@@ -137,33 +126,6 @@ static uint64_t pseudo_sum(uint32_t src, uint32_t dst, uint8_t proto, uint16_t l
 	return csum_add(0, ph, sizeof(ph));
 }
 
-static bool quiet;
-
-static void logmsg(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (quiet)
-		return;
-	va_start(ap, fmt);
-	fputs("vmsim: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
-static void die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("vmsim: error: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(code);
-}
-
 static bool parse_mac(const char *s, uint8_t mac[6])
 {
 	unsigned v[6];
@@ -194,22 +156,6 @@ static const char *ip_str(uint32_t ip, char buf[16])
 {
 	snprintf(buf, 16, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
 	return buf;
-}
-
-/* Strict unsigned parse: rejects empty strings, signs, junk and overflow. */
-static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || !*s || *s == '-' || *s == '+')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v > max)
-		return false;
-	*out = v;
-	return true;
 }
 
 static bool parse_seconds(const char *s, double *out)
@@ -300,19 +246,13 @@ static struct {
 	struct stats st;
 	struct arp_entry arp[ARP_CACHE];
 	unsigned arp_n, arp_next_slot;
-	struct rq_entry *rq;
-	uint32_t rq_cap, rq_head, rq_len;
+	struct tool_fifo rq;  /* delayed replies, of struct rq_entry */
 	struct run runs[MAX_RUNS];
 	struct ctl_client ctl[MAX_CTL];
 	char *ctl_path;
-	char *pidfile;
 	bool cli_run_done;
 	int exit_code;
-} vm;
-
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig) { stop_signal = sig; }
+} vm = { .rq = TOOL_FIFO_INIT(struct rq_entry, 256, RQ_MAX) };
 
 /* ---------------------------------------------------------------------- */
 /* Transmit path                                                          */
@@ -369,26 +309,6 @@ static void l4_checksum(uint8_t *f, size_t l4len, uint8_t proto, uint32_t dst)
 	put16(l4 + off, c);
 }
 
-/* Grows the delayed-reply ring by doubling, keeping FIFO order intact. */
-static bool rq_grow(void)
-{
-	uint32_t ncap = vm.rq_cap ? vm.rq_cap * 2 : 256;
-	struct rq_entry *n;
-
-	if (ncap > RQ_MAX)
-		return false;
-	n = malloc((size_t)ncap * sizeof(*n));
-	if (!n)
-		return false;
-	for (uint32_t i = 0; i < vm.rq_len; i++)
-		n[i] = vm.rq[(vm.rq_head + i) % vm.rq_cap];
-	free(vm.rq);
-	vm.rq = n;
-	vm.rq_cap = ncap;
-	vm.rq_head = 0;
-	return true;
-}
-
 /*
  * Sends a reply now or queues it until rx_ns + reply delay.  The delay is
  * counted from the moment the request was read so that our own processing
@@ -402,15 +322,14 @@ static void emit_reply(const uint8_t *f, size_t len, uint64_t rx_ns)
 		tap_send(f, len);
 		return;
 	}
-	if (vm.rq_len == vm.rq_cap && !rq_grow()) {
+	e = tool_fifo_push(&vm.rq);
+	if (!e) {
 		vm.st.reply_drops++;
 		return;
 	}
-	e = &vm.rq[(vm.rq_head + vm.rq_len) % vm.rq_cap];
 	e->due = rx_ns + vm.reply_delay_ns;
 	e->len = (uint16_t)len;
 	memcpy(e->data, f, len);
-	vm.rq_len++;
 }
 
 /*
@@ -421,15 +340,14 @@ static void emit_reply(const uint8_t *f, size_t len, uint64_t rx_ns)
  */
 static void rq_flush(uint64_t now)
 {
-	while (vm.rq_len) {
-		struct rq_entry *e = &vm.rq[vm.rq_head];
+	uint32_t n = tool_fifo_due(&vm.rq, now);
 
-		if (e->due > now)
-			break;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct rq_entry *e = tool_fifo_at(&vm.rq, i);
+
 		tap_send(e->data, e->len);
-		vm.rq_head = (vm.rq_head + 1) % vm.rq_cap;
-		vm.rq_len--;
 	}
+	tool_fifo_pop(&vm.rq, n);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1016,7 +934,7 @@ static void ctl_answer(int ci, const char *line)
 		 * short blocking send cannot stall the loop in practice.
 		 */
 		if (send(c->fd, buf, n + 1, MSG_NOSIGNAL) < 0)
-			logmsg("control reply lost: %s", strerror(errno));
+			tool_log("control reply lost: %s", strerror(errno));
 	}
 	free(buf);
 	c->run = -1;  /* the run is being freed by the caller, do not free it again */
@@ -1169,7 +1087,7 @@ static void ctl_command(int ci, char *line, uint64_t now)
 			 vm.tap_name, vm.st.rx_frames, vm.st.tx_frames, vm.st.tx_errors,
 			 vm.st.arp_replies, vm.st.icmp_replies, vm.st.udp_replies, vm.st.tcp_replies,
 			 vm.st.probe_replies, vm.st.late_replies, vm.st.rx_ignored, vm.st.rx_bad,
-			 vm.st.reply_drops, vm.rq_len);
+			 vm.st.reply_drops, vm.rq.len);
 		ctl_answer(ci, out);
 	} else if (!strcmp(verb, "garp")) {
 		/*
@@ -1305,7 +1223,6 @@ static void ctl_read(int ci, uint64_t now)
 
 static int tap_open(const char *name)
 {
-	struct ifreq ifr = { 0 };
 	int fd, s;
 
 	/*
@@ -1316,28 +1233,15 @@ static int tap_open(const char *name)
 	if (!if_nametoindex(name))
 		die(1, "tap '%s' does not exist in this network namespace "
 		       "(create it first: ip tuntap add dev %s mode tap)", name, name);
-	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		die(1, "open /dev/net/tun: %s", strerror(errno));
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
-	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
-		die(1, "attach to tap '%s': %s", name, strerror(errno));
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
-		die(1, "fcntl: %s", strerror(errno));
+	fd = tool_tap_attach(name, "");
 
 	/* Bring the link up (harmless if it already is) and learn its MTU. */
+	if (tool_link_up(name) < 0)
+		tool_log("could not set %s up: %s", name, strerror(errno));
 	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s >= 0) {
 		struct ifreq q = { 0 };
 
-		snprintf(q.ifr_name, IFNAMSIZ, "%s", name);
-		if (ioctl(s, SIOCGIFFLAGS, &q) == 0 && !(q.ifr_flags & IFF_UP)) {
-			q.ifr_flags |= IFF_UP;
-			if (ioctl(s, SIOCSIFFLAGS, &q) < 0)
-				logmsg("could not set %s up: %s", name, strerror(errno));
-		}
-		memset(&q, 0, sizeof(q));
 		snprintf(q.ifr_name, IFNAMSIZ, "%s", name);
 		if (ioctl(s, SIOCGIFMTU, &q) == 0 && q.ifr_mtu >= 576 && q.ifr_mtu <= 1500)
 			vm.mtu = (unsigned)q.ifr_mtu;
@@ -1363,19 +1267,6 @@ static int ctl_listen(const char *path)
 	if (listen(fd, 16) < 0)
 		die(1, "listen %s: %s", path, strerror(errno));
 	return fd;
-}
-
-static void write_pidfile(const char *path)
-{
-	char tmp[PATH_MAX];
-	FILE *f;
-
-	/* Write-then-rename so a reader never sees a half-written pid. */
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		die(2, "--pidfile: path too long");
-	f = fopen(tmp, "w");
-	if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0 || rename(tmp, path) < 0)
-		die(1, "write pidfile %s: %s", path, strerror(errno));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1483,6 +1374,11 @@ enum {
 
 int main(int argc, char **argv)
 {
+	/*
+	 * --pidfile and --quiet keep codes of 256 and up rather than those of
+	 * TOOL_COMMON_OPTIONS: with a code below 256, "--quiet=1" would set
+	 * optopt and be reported as the short option "-q".
+	 */
 	static const struct option opts[] = {
 		{ "tap", required_argument, 0, O_TAP },
 		{ "mac", required_argument, 0, O_MAC },
@@ -1518,8 +1414,7 @@ int main(int argc, char **argv)
 	struct run_spec spec;
 	struct pollfd pfd[2 + MAX_CTL];
 	uint8_t *rxbuf;
-	sigset_t block, empty;
-	struct sigaction sa = { .sa_handler = on_signal };
+	sigset_t empty;
 	uint64_t v;
 	int c;
 
@@ -1565,27 +1460,16 @@ int main(int argc, char **argv)
 			ctl_path = optarg;
 			break;
 		case O_PIDFILE:
-			vm.pidfile = optarg;
+			tool_pidfile = optarg;
 			break;
 		case O_NOGARP:
 			garp = false;
 			break;
 		case O_QUIET:
-			quiet = true;
+			tool_quiet = true;
 			break;
 		case O_CTL:
 			ctl_client = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case '?':
-			if (optopt > 0 && optopt < 256)
-				die(2, "unknown option '-%c' (see -h)", optopt);
-			die(2, "unknown option '%s' (see -h)", argv[optind - 1]);
-			break;
-		case ':':
-			die(2, "option '%s' needs an argument (see -h)", argv[optind - 1]);
 			break;
 		default:
 			if (c >= O_PEER && c <= O_ARPTO) {
@@ -1599,7 +1483,15 @@ int main(int argc, char **argv)
 					client_opt = true;
 				break;
 			}
-			die(2, "internal: unhandled option");
+			/*
+			 * An unknown short option is named by optopt, because argv
+			 * may hold it inside a group such as -xh.  An unknown long
+			 * option leaves optopt at 0, and tool_option() names it
+			 * from argv.
+			 */
+			if (c == '?' && optopt > 0 && optopt < 256)
+				die(2, "unknown option '-%c' (see -h)", optopt);
+			tool_option(c, argv, usage);
 		}
 	}
 	if (ctl_client)
@@ -1646,32 +1538,20 @@ int main(int argc, char **argv)
 	if (!rxbuf)
 		die(1, "out of memory");
 
-	/*
-	 * Signals are blocked except inside ppoll(), so a SIGTERM can never slip
-	 * in between checking the flag and going to sleep.
-	 */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigprocmask(SIG_BLOCK, &block, NULL);
-	sigemptyset(&empty);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	tool_loop_setup(&empty, false);
 	signal(SIGPIPE, SIG_IGN);
-	/* The default 50 us timer slack would blur reply delays and pacing. */
-	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 
 	/* Announce ourselves so the bridges learn our port before any request. */
 	if (garp)
 		arp_send(1, bcast_mac, bcast_mac, vm.ip);
-	if (vm.pidfile)
-		write_pidfile(vm.pidfile);
+	/* Written after the announcement: its existence means "ready". */
+	tool_write_pidfile();
 	{
 		char ipb[16];
 
-		logmsg("%s up: %s/%d %02x:%02x:%02x:%02x:%02x:%02x reply delay %" PRIu64 " us",
-		       tap, ip_str(vm.ip, ipb), vm.prefix, vm.mac[0], vm.mac[1], vm.mac[2],
-		       vm.mac[3], vm.mac[4], vm.mac[5], vm.reply_delay_ns / 1000);
+		tool_log("%s up: %s/%d %02x:%02x:%02x:%02x:%02x:%02x reply delay %" PRIu64 " us",
+			 tap, ip_str(vm.ip, ipb), vm.prefix, vm.mac[0], vm.mac[1], vm.mac[2],
+			 vm.mac[3], vm.mac[4], vm.mac[5], vm.reply_delay_ns / 1000);
 	}
 	if (client) {
 		const char *err = run_start(&spec, -1, now_ns());
@@ -1682,21 +1562,13 @@ int main(int argc, char **argv)
 
 	while (!stop_signal && !vm.cli_run_done) {
 		uint64_t now = now_ns(), next = runs_tick(now);
-		struct timespec ts, *tsp = NULL;
 		int n = 0, nctl = 0, ctl_idx[MAX_CTL];
 
 		if (vm.cli_run_done)
 			break;
 		rq_flush(now);
-		if (vm.rq_len && vm.rq[vm.rq_head].due < next)
-			next = vm.rq[vm.rq_head].due;
-		if (next != UINT64_MAX) {
-			uint64_t d = next > now ? next - now : 0;
-
-			ts.tv_sec = (time_t)(d / 1000000000ull);
-			ts.tv_nsec = (long)(d % 1000000000ull);
-			tsp = &ts;
-		}
+		if (tool_fifo_next_due(&vm.rq) < next)
+			next = tool_fifo_next_due(&vm.rq);
 		pfd[n++] = (struct pollfd){ .fd = vm.tap, .events = POLLIN };
 		if (vm.listen_fd >= 0)
 			pfd[n++] = (struct pollfd){ .fd = vm.listen_fd, .events = POLLIN };
@@ -1705,11 +1577,8 @@ int main(int argc, char **argv)
 				ctl_idx[nctl++] = i;
 				pfd[n++] = (struct pollfd){ .fd = vm.ctl[i].fd, .events = POLLIN };
 			}
-		if (ppoll(pfd, (nfds_t)n, tsp, &empty) < 0) {
-			if (errno == EINTR)
-				continue;
-			die(1, "ppoll: %s", strerror(errno));
-		}
+		if (!tool_ppoll(pfd, (nfds_t)n, now, next, &empty))
+			continue;
 		if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL))
 			die(1, "tap %s went away", tap);
 		if (pfd[0].revents & POLLIN) {
@@ -1736,20 +1605,19 @@ int main(int argc, char **argv)
 	}
 
 	if (stop_signal)
-		logmsg("signal %d, exiting", (int)stop_signal);
-	logmsg("rx %" PRIu64 " tx %" PRIu64 " replies arp %" PRIu64 " icmp %" PRIu64
-	       " udp %" PRIu64 " tcp %" PRIu64 " probe-replies %" PRIu64 " drops %" PRIu64,
-	       vm.st.rx_frames, vm.st.tx_frames, vm.st.arp_replies, vm.st.icmp_replies,
-	       vm.st.udp_replies, vm.st.tcp_replies, vm.st.probe_replies, vm.st.reply_drops);
+		tool_log("signal %d, exiting", (int)stop_signal);
+	tool_log("rx %" PRIu64 " tx %" PRIu64 " replies arp %" PRIu64 " icmp %" PRIu64
+		 " udp %" PRIu64 " tcp %" PRIu64 " probe-replies %" PRIu64 " drops %" PRIu64,
+		 vm.st.rx_frames, vm.st.tx_frames, vm.st.arp_replies, vm.st.icmp_replies,
+		 vm.st.udp_replies, vm.st.tcp_replies, vm.st.probe_replies, vm.st.reply_drops);
 	for (int i = 0; i < MAX_CTL; i++)
 		if (vm.ctl[i].fd >= 0)
 			ctl_close(i);
 	if (vm.ctl_path)
 		unlink(vm.ctl_path);
-	if (vm.pidfile)
-		unlink(vm.pidfile);
+	tool_remove_pidfile();
 	free(rxbuf);
-	free(vm.rq);
+	tool_fifo_free(&vm.rq);
 	if (stop_signal && vm.exit_code == 0 && vm.cli_run_done == false && client)
 		return 130;  /* interrupted before the run could report */
 	return vm.exit_code;

@@ -24,22 +24,18 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <linux/if_tun.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+
+#define TOOL_NAME "wirefwd"
+#include "tool_util.h"
 
 #define SLOT 2048          /* largest frame we carry; taps here have MTU 1500 */
 #define Q_INIT 1024u
@@ -60,41 +56,9 @@ struct side {
 struct dir {
 	const char *name;
 	struct side *from, *to;
-	struct frame *q;
-	uint32_t cap, head, len;
+	struct tool_fifo q;  /* of struct frame */
 	uint64_t frames, bytes, dropped;
 };
-
-static volatile sig_atomic_t stop_signal, dump_request;
-static bool quiet;
-
-static void on_signal(int sig)
-{
-	if (sig == SIGUSR1)
-		dump_request = 1;
-	else
-		stop_signal = sig;
-}
-
-static void die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("wirefwd: error: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(code);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /*
  * Opens the tap named in "NETNS:TAP".  NETNS is a name under /var/run/netns,
@@ -102,10 +66,9 @@ static uint64_t now_ns(void)
  */
 static int open_side(const char *spec, int home_ns)
 {
-	char ns[PATH_MAX], path[PATH_MAX];
+	char ns[PATH_MAX], path[PATH_MAX], where[PATH_MAX + 8];
 	const char *colon = strrchr(spec, ':'), *tap;
-	struct ifreq ifr = { 0 };
-	int nsfd = -1, fd, s, err;
+	int nsfd = -1, fd;
 
 	if (!colon)
 		die(2, "'%s': expected NETNS:TAP", spec);
@@ -135,50 +98,13 @@ static int open_side(const char *spec, int home_ns)
 	/* Without this check TUNSETIFF would quietly create an unbridged tap. */
 	if (!if_nametoindex(tap))
 		die(1, "tap '%s' does not exist in namespace '%s'", tap, ns[0] ? ns : "(current)");
-	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		die(1, "open /dev/net/tun: %s", strerror(errno));
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
-	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", tap);
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-		err = errno;
-		die(1, "attach to tap '%s' in '%s': %s", tap, ns[0] ? ns : "(current)", strerror(err));
-	}
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	snprintf(where, sizeof(where), " in '%s'", ns[0] ? ns : "(current)");
+	fd = tool_tap_attach(tap, where);
 	/* Bring the tap up so the bridge port starts forwarding. */
-	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s >= 0) {
-		struct ifreq q = { 0 };
-
-		snprintf(q.ifr_name, IFNAMSIZ, "%s", tap);
-		if (ioctl(s, SIOCGIFFLAGS, &q) == 0 && !(q.ifr_flags & IFF_UP)) {
-			q.ifr_flags |= IFF_UP;
-			ioctl(s, SIOCSIFFLAGS, &q);
-		}
-		close(s);
-	}
+	tool_link_up(tap);
 	if (ns[0] && setns(home_ns, CLONE_NEWNET) < 0)
 		die(1, "setns back to the original namespace: %s", strerror(errno));
 	return fd;
-}
-
-static bool q_grow(struct dir *d)
-{
-	uint32_t ncap = d->cap ? d->cap * 2 : Q_INIT;
-	struct frame *n;
-
-	if (ncap > Q_MAX)
-		return false;
-	n = malloc((size_t)ncap * sizeof(*n));
-	if (!n)
-		return false;
-	for (uint32_t i = 0; i < d->len; i++)
-		n[i] = d->q[(d->head + i) % d->cap];
-	free(d->q);
-	d->q = n;
-	d->cap = ncap;
-	d->head = 0;
-	return true;
 }
 
 static void deliver(struct dir *d, const uint8_t *data, size_t len)
@@ -211,31 +137,28 @@ static void d_read(struct dir *d, uint64_t delay_ns)
 			continue;
 		}
 		t = now_ns();
-		if (n > SLOT || (d->len == d->cap && !q_grow(d))) {
+		if (n > SLOT || !(f = tool_fifo_push(&d->q))) {
 			d->dropped++;
 			continue;
 		}
-		f = &d->q[(d->head + d->len) % d->cap];
 		f->due = t + delay_ns;
 		f->len = (uint32_t)n;
 		memcpy(f->data, buf, (size_t)n);
-		d->len++;
 	}
 }
 
 /* Sends every queued frame whose time has come; returns the next due time. */
 static uint64_t d_flush(struct dir *d, uint64_t now)
 {
-	while (d->len) {
-		struct frame *f = &d->q[d->head];
+	uint32_t n = tool_fifo_due(&d->q, now);
 
-		if (f->due > now)
-			return f->due;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct frame *f = tool_fifo_at(&d->q, i);
+
 		deliver(d, f->data, f->len);
-		d->head = (d->head + 1) % d->cap;
-		d->len--;
 	}
-	return UINT64_MAX;
+	tool_fifo_pop(&d->q, n);
+	return tool_fifo_next_due(&d->q);
 }
 
 static void print_counts(struct dir *ab, struct dir *ba, const char *event)
@@ -244,7 +167,7 @@ static void print_counts(struct dir *ab, struct dir *ba, const char *event)
 	       ",\"a_to_b_bytes\":%" PRIu64 ",\"b_to_a_bytes\":%" PRIu64 ",\"dropped\":%" PRIu64
 	       ",\"queued\":%u}\n",
 	       event, ab->frames, ba->frames, ab->bytes, ba->bytes, ab->dropped + ba->dropped,
-	       ab->len + ba->len);
+	       ab->q.len + ba->q.len);
 	fflush(stdout);
 }
 
@@ -266,18 +189,16 @@ int main(int argc, char **argv)
 		{ "a", required_argument, 0, 'a' },
 		{ "b", required_argument, 0, 'b' },
 		{ "delay-us", required_argument, 0, 'd' },
-		{ "pidfile", required_argument, 0, 'p' },
-		{ "quiet", no_argument, 0, 'q' },
-		{ "help", no_argument, 0, 'h' },
+		TOOL_COMMON_OPTIONS,
 		{ 0 },
 	};
 	struct side a = { 0 }, b = { 0 };
-	struct dir ab = { .name = "a->b", .from = &a, .to = &b };
-	struct dir ba = { .name = "b->a", .from = &b, .to = &a };
-	const char *pidfile = NULL;
+	struct dir ab = { .name = "a->b", .from = &a, .to = &b,
+			  .q = TOOL_FIFO_INIT(struct frame, Q_INIT, Q_MAX) };
+	struct dir ba = { .name = "b->a", .from = &b, .to = &a,
+			  .q = TOOL_FIFO_INIT(struct frame, Q_INIT, Q_MAX) };
 	uint64_t delay_ns = 0;
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigset_t block, empty;
+	sigset_t empty;
 	int c, home;
 
 	opterr = 0;
@@ -300,20 +221,8 @@ int main(int argc, char **argv)
 			delay_ns = v * 1000;
 			break;
 		}
-		case 'p':
-			pidfile = optarg;
-			break;
-		case 'q':
-			quiet = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case ':':
-			die(2, "option '%s' needs an argument (see -h)", argv[optind - 1]);
-			break;
 		default:
-			die(2, "unknown option '%s' (see -h)", argv[optind - 1]);
+			tool_option(c, argv, usage);
 		}
 	}
 	if (optind < argc)
@@ -328,59 +237,26 @@ int main(int argc, char **argv)
 	b.fd = open_side(b.spec, home);
 	close(home);
 
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &block, NULL);
-	sigemptyset(&empty);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
-	/* Default timer slack (50 us) would make the delay visibly inexact. */
-	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-
-	if (pidfile) {
-		char tmp[PATH_MAX];
-		FILE *f;
-
-		/* Written only now, so its existence tells the caller both taps are attached. */
-		snprintf(tmp, sizeof(tmp), "%s.tmp", pidfile);
-		f = fopen(tmp, "w");
-		if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) || rename(tmp, pidfile))
-			die(1, "write pidfile %s: %s", pidfile, strerror(errno));
-	}
-	if (!quiet)
-		fprintf(stderr, "wirefwd: %s <-> %s, delay %" PRIu64 " us\n", a.spec, b.spec,
-			delay_ns / 1000);
+	tool_loop_setup(&empty, true);
+	/* Written only now, so its existence tells the caller both taps are attached. */
+	tool_write_pidfile();
+	tool_log("%s <-> %s, delay %" PRIu64 " us", a.spec, b.spec, delay_ns / 1000);
 
 	while (!stop_signal) {
 		struct pollfd pfd[2] = {
 			{ .fd = a.fd, .events = POLLIN },
 			{ .fd = b.fd, .events = POLLIN },
 		};
-		uint64_t now = now_ns(), n1, n2, next;
-		struct timespec ts, *tsp = NULL;
+		uint64_t now = now_ns(), n1, n2;
 
 		n1 = d_flush(&ab, now);
 		n2 = d_flush(&ba, now);
-		next = n1 < n2 ? n1 : n2;
-		if (next != UINT64_MAX) {
-			uint64_t d = next > now ? next - now : 0;
-
-			ts.tv_sec = (time_t)(d / 1000000000ull);
-			ts.tv_nsec = (long)(d % 1000000000ull);
-			tsp = &ts;
-		}
 		if (dump_request) {
 			dump_request = 0;
 			print_counts(&ab, &ba, "stats");
 		}
-		if (ppoll(pfd, 2, tsp, &empty) < 0) {
-			if (errno == EINTR)
-				continue;
-			die(1, "ppoll: %s", strerror(errno));
-		}
+		if (!tool_ppoll(pfd, 2, now, n1 < n2 ? n1 : n2, &empty))
+			continue;
 		if ((pfd[0].revents | pfd[1].revents) & (POLLERR | POLLHUP | POLLNVAL))
 			die(1, "a tap went away");
 		if (pfd[0].revents & POLLIN)
@@ -389,10 +265,9 @@ int main(int argc, char **argv)
 			d_read(&ba, delay_ns);
 	}
 	print_counts(&ab, &ba, "exit");
-	if (pidfile)
-		unlink(pidfile);
+	tool_remove_pidfile();
 	/* Frames still queued are dropped: the wire is being cut. */
-	free(ab.q);
-	free(ba.q);
+	tool_fifo_free(&ab.q);
+	tool_fifo_free(&ba.q);
 	return 0;
 }
