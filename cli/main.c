@@ -18,6 +18,7 @@ static const struct {
 	{ "hosts", cmd_hosts, "agents known to the collector: health, counters, probes" },
 	{ "stats", cmd_stats, "collector counters: batches, matches, losses" },
 	{ "clocks", cmd_clocks, "per-host clock models: offset, drift, bound, source" },
+	{ "drops", cmd_drops, "packet drops by location, reason, netns and device (local)" },
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What every local (single-host, in-process BPF) command shares.
+ *
+ * Options: the common flags of the tools stagetrace replaces (-i, -d, -c,
+ * --src-ip, --dst-ip, -p, -v, --json, --netns, --dev, --vm, --proto,
+ * --sport, --dport) are one st_opt table fragment writing into struct
+ * st_local_opts. A command appends the fragment to its own table and says
+ * which of the common options it implements; the others stay in the table
+ * so that using one is refused with a one-line error naming the command,
+ * instead of being silently ignored. st_local_validate() then resolves
+ * names (protocol, netns, device) and fills in defaults.
+ *
+ * Run-time helpers: the root check, attach-method probing by real load
+ * (tp_btf, then raw_tp; the same method as agent/attach.c, to move into
+ * common/ together with it), kernel symbols from /proc/kallsyms, enum value
+ * names from the running kernel's BTF, device names per (netns, ifindex),
+ * SIGINT/SIGTERM handling and wall-clock time stamps.
+ */
+#ifndef ST_CLI_LOCAL_H
+#define ST_CLI_LOCAL_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "opts.h"
+
+/* Which common options a command implements. */
+enum st_local_opt_bit {
+	ST_LO_INTERVAL = 1u << 0,
+	ST_LO_DURATION = 1u << 1,
+	ST_LO_COUNT    = 1u << 2,
+	ST_LO_SRC      = 1u << 3,
+	ST_LO_DST      = 1u << 4,
+	ST_LO_PID      = 1u << 5,
+	ST_LO_VERBOSE  = 1u << 6,
+	ST_LO_JSON     = 1u << 7,
+	ST_LO_NETNS    = 1u << 8,
+	ST_LO_DEV      = 1u << 9,
+	ST_LO_VM       = 1u << 10,
+	ST_LO_PROTO    = 1u << 11,
+	ST_LO_SPORT    = 1u << 12,
+	ST_LO_DPORT    = 1u << 13,
+	ST_LO_ALL      = (1u << 14) - 1,
+};
+
+/* Number of st_opt entries st_local_opts_table() appends. */
+#define ST_LOCAL_NOPTS 14
+
+struct st_local_opts {
+	/* As parsed. Unset: interval/duration < 0, count/pid/ports 0,
+	 * strings NULL, CIDRs .set == 0. */
+	double interval;	/* seconds; default 1 */
+	double duration;	/* seconds; 0 = until interrupted */
+	uint32_t count;		/* intervals; 0 = unlimited */
+	struct st_cidr src, dst;
+	uint32_t pid;
+	int verbose, json;
+	const char *netns;	/* name in /run/netns, a path, or an inode */
+	const char *dev;
+	const char *vm;
+	const char *proto;	/* tcp, udp, icmp or a number */
+	uint16_t sport, dport;	/* host order */
+
+	/* Resolved by st_local_validate(). */
+	int proto_set;
+	uint8_t proto_num;
+	int netns_set;
+	uint32_t netns_ino;
+	int dev_set;
+	uint32_t dev_netns;	/* netns inode the device lives in */
+	uint32_t dev_ifindex;
+};
+
+void st_local_opts_init(struct st_local_opts *o);
+/*
+ * Append the common options to tab[*n..] (cap entries in all) and advance
+ * *n. Options the command does not implement say so in their help text.
+ */
+void st_local_opts_table(struct st_local_opts *o, unsigned supported,
+			 const char *cmd, struct st_opt *tab, size_t *n, size_t cap);
+/*
+ * After st_opts_parse(): refuse options outside supported, resolve names,
+ * apply defaults. Returns 0 or ST_EXIT_USAGE (one line printed).
+ */
+int st_local_validate(struct st_local_opts *o, unsigned supported, const char *cmd);
+
+/* 0, or ST_EXIT_FAIL after "error: CMD needs root ...". */
+int st_local_require_root(const char *cmd);
+
+/*
+ * Find the attach method the running kernel accepts for a tracepoint by
+ * loading and attaching a trivial program: "tp_btf", else "raw_tp", else
+ * NULL with the reasons of both failures in why.
+ */
+const char *st_local_probe_tp(const char *tp, char *why, size_t wlen);
+
+/* Kernel symbols of /proc/kallsyms, sorted, for address -> symbol+off. */
+struct st_ksym {
+	uint64_t addr;
+	char *name;
+	char *module;		/* NULL for vmlinux */
+};
+struct st_ksyms {
+	struct st_ksym *v;
+	size_t n;
+};
+int st_ksyms_load(struct st_ksyms *ks);	/* 0 or -errno */
+const struct st_ksym *st_ksyms_find(const struct st_ksyms *ks, uint64_t addr);
+/* "sym+0xoff" (module symbols: "sym+0xoff [mod]"), or "0xaddr". */
+const char *st_ksyms_fmt(const struct st_ksyms *ks, uint64_t addr, char *buf,
+			 size_t len);
+void st_ksyms_free(struct st_ksyms *ks);
+
+/* Value -> name of an enum in the running kernel's BTF, prefix stripped. */
+struct st_enum_names {
+	struct { int64_t val; char *name; } *v;
+	size_t n;
+};
+int st_btf_enum_load(const char *enum_name, const char *strip_prefix,
+		     struct st_enum_names *out);	/* 0 or -errno */
+const char *st_enum_name(const struct st_enum_names *e, int64_t val);
+void st_enum_names_free(struct st_enum_names *e);
+
+/* Network namespaces and devices. */
+int st_local_netns_inode(const char *spec, uint32_t *ino);	/* 0 or -errno */
+uint32_t st_local_self_netns(void);
+/*
+ * Name of a device: "eth0" in our own netns, "veth1@ns2" in a netns named
+ * in /run/netns, "if7@4026532291" when it cannot be resolved, "-" for
+ * ifindex 0. Results are cached; the pointer stays valid until
+ * st_local_dev_names_free().
+ */
+const char *st_local_dev_name(uint32_t netns, uint32_t ifindex);
+/* The /run/netns name of a netns inode, or NULL. */
+const char *st_local_netns_name(uint32_t netns);
+void st_local_dev_names_free(void);
+
+/* Set by SIGINT/SIGTERM once st_local_signals() was called. */
+extern volatile sig_atomic_t st_local_stop;
+void st_local_signals(void);
+
+/* "HH:MM:SS" local time of now. */
+const char *st_local_hms(char *buf, size_t len);
+/* "HH:MM:SS.uuuuuu" local time of a CLOCK_MONOTONIC stamp. */
+const char *st_local_mono_hms(uint64_t mono_ns, char *buf, size_t len);
+
+#endif /* ST_CLI_LOCAL_H */
