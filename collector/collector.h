@@ -112,6 +112,15 @@ struct c_pair_delta {
 	uint64_t matched, lost, dropped, unmatched;
 };
 
+/* One stored drill-down path (paths.c). */
+struct c_path_rec {
+	int64_t t0, total;	/* first stamp (timeline) and end to end, ns */
+	uint64_t id;
+	double bound;		/* clock bound of the cross-host part, ns */
+	char flow[96];
+	char stages[640];	/* "stage=ns,stage=ns,..." in path order */
+};
+
 struct c_counters {
 	uint64_t batches, batches_dup, batches_bad, paths, paths_bad;
 	uint64_t matched, local, lost, dropped, unmatched_rx, incomplete;
@@ -150,6 +159,7 @@ struct st_collector {
 	struct st_u64map ipnames;	/* ipv4 -> VM name */
 	struct st_u64map cells;		/* -> c_cell_delta */
 	struct st_u64map pairs;		/* -> c_pair_delta */
+	struct st_u64map path_slots;	/* (minute, src, dst) -> slowest paths */
 	struct c_batch *batches;
 	struct c_counters c;
 	int replaying;
@@ -184,6 +194,13 @@ enum { C_PAIR_MATCHED, C_PAIR_LOST, C_PAIR_DROPPED, C_PAIR_UNMATCHED };
 int c_flush(struct st_collector *c);
 /* Free every pending delta and the delta maps (shutdown, tests). */
 void c_agg_free(struct st_collector *c);
+
+/* paths.c */
+void c_path_flow(const struct c_part *p, char *buf, size_t len);
+void c_paths_offer(struct st_collector *c, int64_t minute, const char *src,
+		   const char *dst, const struct c_path_rec *r);
+int c_paths_store(struct st_collector *c);
+void c_paths_clear(struct st_collector *c);
 
 /* store.c */
 int c_store_open(struct st_collector *c);

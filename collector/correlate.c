@@ -239,6 +239,14 @@ static void finalize(struct st_collector *c, struct c_pending *pe)
 		const struct c_stamp *prev = NULL;
 		uint16_t prev_host = 0;
 		int ord = 0;
+		struct c_path_rec rec;
+		size_t used = 0;
+
+		rec.t0 = first->st[0].t;
+		rec.id = pe->id;
+		rec.bound = -1;
+		rec.stages[0] = '\0';
+		c_path_flow(first, rec.flow, sizeof(rec.flow));
 
 		if (pe->n == 1)
 			c->c.local++;
@@ -268,17 +276,25 @@ static void finalize(struct st_collector *c, struct c_pending *pe)
 					c_agg_stage(c, first->st[0].t, src, dst,
 						    cross ? wire : s->stage, ++ord, (uint64_t)dt,
 						    cross ? c_clock_pair_bound(c, prev_host, p->host) : -1);
+					if (used < sizeof(rec.stages))
+						used += (size_t)snprintf(rec.stages + used,
+							sizeof(rec.stages) - used, "%s%s=%lld",
+							used ? "," : "",
+							c->stage_names[cross ? wire : s->stage],
+							(long long)dt);
 				}
 				prev = s;
 				prev_host = p->host;
 			}
 		}
-		if (prev)
+		if (prev) {
+			rec.total = prev->t - first->st[0].t > 0 ? prev->t - first->st[0].t : 0;
+			rec.bound = first->host != last->host ?
+				    c_clock_pair_bound(c, first->host, last->host) : -1;
 			c_agg_stage(c, first->st[0].t, src, dst, total, 0,
-				    (uint64_t)(prev->t - first->st[0].t > 0 ?
-					       prev->t - first->st[0].t : 0),
-				    first->host != last->host ?
-				    c_clock_pair_bound(c, first->host, last->host) : -1);
+				    (uint64_t)rec.total, rec.bound);
+			c_paths_offer(c, first->st[0].t / 60000000000LL, src, dst, &rec);
+		}
 	}
 	for (int i = 0; i < pe->n; i++)
 		part_free(c, pe->parts[i]);

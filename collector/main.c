@@ -97,6 +97,7 @@ int main(int argc, char **argv)
 	st_u64map_init(&c->ipnames, 256);
 	st_u64map_init(&c->cells, 256);
 	st_u64map_init(&c->pairs, 64);
+	st_u64map_init(&c->path_slots, 64);
 	/* The pseudo-stages first: they must never be crowded out. */
 	c_stage_intern(c, "unknown");
 	c_stage_intern(c, "wire");

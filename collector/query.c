@@ -227,6 +227,75 @@ static json_object *query_matrix(struct st_collector *c, json_object *req)
 	return out;
 }
 
+/* The slowest stored paths, optionally of one source and/or destination. */
+static json_object *query_paths(struct st_collector *c, json_object *req)
+{
+	json_object *o, *out = json_object_new_object(), *arr = json_object_new_array();
+	const char *src = NULL, *dst = NULL;
+	int64_t since = 0, until = INT64_MAX / 60000000000LL, n = 20;
+	sqlite3_stmt *st;
+
+	if (json_object_object_get_ex(req, "src", &o))
+		src = json_object_get_string(o);
+	if (json_object_object_get_ex(req, "dst", &o))
+		dst = json_object_get_string(o);
+	if (json_object_object_get_ex(req, "since", &o))
+		since = json_object_get_int64(o) / 60;
+	if (json_object_object_get_ex(req, "until", &o))
+		until = json_object_get_int64(o) / 60;
+	if (json_object_object_get_ex(req, "slowest", &o))
+		n = json_object_get_int64(o);
+	if (n < 1 || n > 10000)
+		n = 20;
+	if (sqlite3_prepare_v2(c->db, "SELECT src,dst,total_ns,t0_ns,packet_id,flow,stages,bound_ns"
+			       " FROM paths WHERE minute BETWEEN ? AND ? AND (?3 IS NULL OR src=?3)"
+			       " AND (?4 IS NULL OR dst=?4) ORDER BY total_ns DESC LIMIT ?5",
+			       -1, &st, NULL) != SQLITE_OK) {
+		json_object_put(out);
+		json_object_put(arr);
+		return NULL;
+	}
+	sqlite3_bind_int64(st, 1, since);
+	sqlite3_bind_int64(st, 2, until);
+	if (src)
+		sqlite3_bind_text(st, 3, src, -1, SQLITE_STATIC);
+	if (dst)
+		sqlite3_bind_text(st, 4, dst, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, n);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		json_object *p = json_object_new_object(), *stages = json_object_new_array();
+		char *list = strdup((const char *)sqlite3_column_text(st, 6)), *save = NULL, *tok;
+		double bound = sqlite3_column_double(st, 7);
+
+		json_object_object_add(p, "src", json_object_new_string((const char *)sqlite3_column_text(st, 0)));
+		json_object_object_add(p, "dst", json_object_new_string((const char *)sqlite3_column_text(st, 1)));
+		json_object_object_add(p, "total_us", json_object_new_double(us((uint64_t)sqlite3_column_int64(st, 2))));
+		json_object_object_add(p, "time_ns", json_object_new_int64(sqlite3_column_int64(st, 3)));
+		json_object_object_add(p, "packet_id", json_object_new_string((const char *)sqlite3_column_text(st, 4)));
+		json_object_object_add(p, "flow", json_object_new_string((const char *)sqlite3_column_text(st, 5)));
+		json_object_object_add(p, "clock_bound_us", bound >= 0 ?
+				       json_object_new_double(round(bound / 10.0) / 100.0) : NULL);
+		for (tok = list ? strtok_r(list, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
+			char *eq = strchr(tok, '=');
+			json_object *so;
+
+			if (!eq)
+				continue;
+			*eq = '\0';
+			so = json_object_new_object();
+			json_object_object_add(so, "stage", json_object_new_string(tok));
+			json_object_object_add(so, "us", json_object_new_double(us(strtoull(eq + 1, NULL, 10))));
+			json_object_array_add(stages, so);
+		}
+		free(list);
+		json_object_object_add(p, "stages", stages);
+		json_object_array_add(arr, p);
+	}
+	sqlite3_finalize(st);
+	json_object_object_add(out, "paths", arr);
+	return out;
+}
+
 static json_object *stats_json(struct st_collector *c)
 {
 	json_object *o = json_object_new_object();
@@ -335,6 +404,13 @@ void c_query_handler(void *arg, int64_t recv_ns, const uint8_t *req, size_t len,
 	} else if (!strcmp(qn, "hosts")) {
 		out = json_object_new_object();
 		json_object_object_add(out, "hosts", hosts_json(c));
+	} else if (!strcmp(qn, "paths")) {
+		out = query_paths(c, q);
+		if (!out) {
+			json_object_put(q);
+			reply_error("store query failed", resp, rlen);
+			return;
+		}
 	} else if (!strcmp(qn, "clocks")) {
 		out = c_clock_json(c);
 	} else if (!strcmp(qn, "stats")) {

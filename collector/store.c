@@ -41,6 +41,11 @@ static const char *schema =
 	"CREATE TABLE IF NOT EXISTS inbox(id INTEGER PRIMARY KEY,"
 	" host TEXT NOT NULL, instance INTEGER NOT NULL, seq INTEGER NOT NULL,"
 	" received INTEGER NOT NULL, batch BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS paths(tenant TEXT NOT NULL DEFAULT '',"
+	" minute INTEGER NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL,"
+	" total_ns INTEGER NOT NULL, t0_ns INTEGER NOT NULL, packet_id TEXT NOT NULL,"
+	" flow TEXT NOT NULL, stages TEXT NOT NULL, bound_ns REAL NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS paths_pair ON paths(src, dst, minute, total_ns);"
 	"CREATE TABLE IF NOT EXISTS agent_seq(host TEXT NOT NULL,"
 	" instance INTEGER NOT NULL, seq INTEGER NOT NULL,"
 	" PRIMARY KEY(host, instance));";
