@@ -71,6 +71,12 @@ check_range "vmb turnaround for vma p50 (injected $REPLY_US us)" \
 check_range "vmb turnaround count" "$(cell "$M" vma vmb .turnaround.count)" $((sent * 98 / 100)) $((sent + 10))
 check "vma answers nothing: no turnaround on vmb->vma" \
 	test "$(cell "$M" vmb vma .turnaround)" = null
+"$O/stagetrace" paths -C "$E2E_QUERY" --src vma --dst vmb --slowest 3 --json >"$E2E_TMP/p.json"
+check "drill-down: 3 slowest vma->vmb paths stored" test "$(jq '.paths | length' "$E2E_TMP/p.json")" = 3
+check_range "drill-down: a slow path's wire interval holds the injected delay" \
+	"$(jq '[.paths[0].stages[] | select(.stage=="wire") | .us] | first' "$E2E_TMP/p.json")" "$WIRE_US" 1000000
+check "drill-down: stages add up to the total" jq -e '.paths[0] |
+	(([.stages[].us] | add) - .total_us) | fabs < 1' "$E2E_TMP/p.json"
 check "collector rejected nothing" test "$(jq .collector.batches_bad "$M")" = 0
 check "no negative stage intervals" test "$(jq .collector.negative_segments "$M")" = 0
 e2e_end
