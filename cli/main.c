@@ -18,6 +18,7 @@ static const struct {
 	{ "hosts", cmd_hosts, "agents known to the collector: health, counters, probes" },
 	{ "stats", cmd_stats, "collector counters: batches, matches, losses" },
 	{ "clocks", cmd_clocks, "per-host clock models: offset, drift, bound, source" },
+	{ "pair", cmd_pair, "latency between two VMs, both directions, stage by stage (collector)" },
 	{ "paths", cmd_paths, "the slowest end-to-end packets, stage by stage (collector)" },
 	{ "drops", cmd_drops, "packet drops by location, reason, netns and device (local)" },
 };

@@ -122,9 +122,27 @@ static void print_cell(json_object *c)
 	printf("\n");
 }
 
-int cmd_matrix(int argc, char **argv)
+/* Keep the cells that pass the filters; pair_a/pair_b: both directions. */
+static void filter_cells(json_object *cells, const char *src, const char *dst,
+			 const char *pair_a, const char *pair_b)
 {
-	const char *url = cli_collector_default();
+	for (size_t i = json_object_array_length(cells); i-- > 0;) {
+		json_object *c = json_object_array_get_idx(cells, i);
+		const char *s = str(c, "src"), *d = str(c, "dst");
+		int keep = (!src || !strcmp(s, src)) && (!dst || !strcmp(d, dst));
+
+		if (pair_a)
+			keep = keep && ((!strcmp(s, pair_a) && !strcmp(d, pair_b)) ||
+					(!strcmp(s, pair_b) && !strcmp(d, pair_a)));
+		if (!keep)
+			json_object_array_del_idx(cells, i, 1);
+	}
+}
+
+static int matrix_main(int argc, char **argv, const struct st_cmd_help *help,
+		       const char *pair_a, const char *pair_b)
+{
+	const char *url = cli_collector_default(), *src = NULL, *dst = NULL;
 	double last = 3600, timeout = 5;
 	uint64_t since = 0, until = 0;
 	int json = 0, rc;
@@ -134,10 +152,50 @@ int cmd_matrix(int argc, char **argv)
 		{ "last", 'l', ST_OPT_DURATION, &last, "DUR", "time range ending now, e.g. 5m, 1h (default 1h)" },
 		{ "since", 0, ST_OPT_U64, &since, "UNIX_S", "range start, seconds since the epoch (overrides --last)" },
 		{ "until", 0, ST_OPT_U64, &until, "UNIX_S", "range end, seconds since the epoch (default now)" },
+		{ "src", 's', ST_OPT_STR, &src, "NAME", "only pairs from this VM (or IP)" },
+		{ "dst", 'D', ST_OPT_STR, &dst, "NAME", "only pairs to this VM (or IP)" },
 		{ "json", 'j', ST_OPT_FLAG, &json, NULL, "print the collector's JSON answer" },
 		{ "timeout", 't', ST_OPT_DURATION, &timeout, "DUR", "give up on the collector after this (default 5s)", 0.01, 3600 },
 		ST_OPT_END,
 	};
+
+	if (st_opts_parse_noargs(argc, argv, opts, help, &rc))
+		return rc;
+	if (!until)
+		until = (uint64_t)time(NULL);
+	if (!since)
+		since = until > (uint64_t)last ? until - (uint64_t)last : 0;
+	if (since > until) {
+		fprintf(stderr, "error: --since is after --until\n");
+		return ST_EXIT_USAGE;
+	}
+	q = json_object_new_object();
+	json_object_object_add(q, "query", json_object_new_string("matrix"));
+	json_object_object_add(q, "since", json_object_new_int64((int64_t)since));
+	json_object_object_add(q, "until", json_object_new_int64((int64_t)until));
+	rc = cli_query(url, timeout, q, &ans);
+	json_object_put(q);
+	if (rc)
+		return rc;
+	json_object_object_get_ex(ans, "cells", &cells);
+	if (cells)
+		filter_cells(cells, src, dst, pair_a, pair_b);
+	if (json) {
+		printf("%s\n", json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PRETTY));
+	} else if (!cells || !json_object_array_length(cells)) {
+		printf("no traffic recorded in this time range\n");
+	} else {
+		print_grid(cells);
+		for (size_t i = 0; i < json_object_array_length(cells); i++)
+			print_cell(json_object_array_get_idx(cells, i));
+	}
+	rc = cells && json_object_array_length(cells) ? ST_EXIT_OK : ST_EXIT_NODATA;
+	json_object_put(ans);
+	return rc;
+}
+
+int cmd_matrix(int argc, char **argv)
+{
 	static const struct st_cmd_help help = {
 		.name = "stagetrace matrix",
 		.summary = "Print the VM-pair latency matrix with the per-stage breakdown.",
@@ -158,38 +216,36 @@ int cmd_matrix(int argc, char **argv)
 "part of the one-way latency.",
 		.examples =
 "  stagetrace matrix --last 5m\n"
+"  stagetrace matrix --src vma\n"
 "  stagetrace matrix --json | jq '.cells[] | {src, dst, p99: .latency.p99_us}'",
 	};
 
-	if (st_opts_parse_noargs(argc, argv, opts, &help, &rc))
-		return rc;
-	if (!until)
-		until = (uint64_t)time(NULL);
-	if (!since)
-		since = until > (uint64_t)last ? until - (uint64_t)last : 0;
-	if (since > until) {
-		fprintf(stderr, "error: --since is after --until\n");
+	return matrix_main(argc, argv, &help, NULL, NULL);
+}
+
+int cmd_pair(int argc, char **argv)
+{
+	static const struct st_cmd_help help = {
+		.name = "stagetrace pair A B",
+		.summary = "Latency between two VMs (or IPs), both directions, stage by stage.",
+		.description =
+"The two cells A->B and B->A of the matrix: matched packets, losses,\n"
+"end-to-end p50/p95/p99/max, every stage's share, and each side's\n"
+"turnaround. Options as for 'stagetrace matrix'.",
+		.examples = "  stagetrace pair web-1 db-2 --last 15m",
+	};
+	char *args[64];
+	int n = 0;
+
+	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
+		return matrix_main(argc, argv, &help, NULL, NULL);
+	if (argc < 3 || argv[1][0] == '-' || argv[2][0] == '-') {
+		fprintf(stderr, "error: stagetrace pair needs two endpoints: A B (try stagetrace pair -h)\n");
 		return ST_EXIT_USAGE;
 	}
-	q = json_object_new_object();
-	json_object_object_add(q, "query", json_object_new_string("matrix"));
-	json_object_object_add(q, "since", json_object_new_int64((int64_t)since));
-	json_object_object_add(q, "until", json_object_new_int64((int64_t)until));
-	rc = cli_query(url, timeout, q, &ans);
-	json_object_put(q);
-	if (rc)
-		return rc;
-	json_object_object_get_ex(ans, "cells", &cells);
-	if (json) {
-		printf("%s\n", json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PRETTY));
-	} else if (!cells || !json_object_array_length(cells)) {
-		printf("no traffic recorded in this time range\n");
-	} else {
-		print_grid(cells);
-		for (size_t i = 0; i < json_object_array_length(cells); i++)
-			print_cell(json_object_array_get_idx(cells, i));
-	}
-	rc = cells && json_object_array_length(cells) ? ST_EXIT_OK : ST_EXIT_NODATA;
-	json_object_put(ans);
-	return rc;
+	args[n++] = argv[0];
+	for (int i = 3; i < argc && n < 63; i++)
+		args[n++] = argv[i];
+	args[n] = NULL;
+	return matrix_main(n, args, &help, argv[1], argv[2]);
 }

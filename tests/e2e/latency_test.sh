@@ -71,6 +71,9 @@ check_range "vmb turnaround for vma p50 (injected $REPLY_US us)" \
 check_range "vmb turnaround count" "$(cell "$M" vma vmb .turnaround.count)" $((sent * 98 / 100)) $((sent + 10))
 check "vma answers nothing: no turnaround on vmb->vma" \
 	test "$(cell "$M" vmb vma .turnaround)" = null
+"$O/stagetrace" pair vma vmb -C "$E2E_QUERY" --json >"$E2E_TMP/pair.json"
+check "pair vma vmb: both directions, nothing else" \
+	test "$(jq -r '[.cells[] | "\(.src)>\(.dst)"] | sort | join(",")' "$E2E_TMP/pair.json")" = "vma>vmb,vmb>vma"
 "$O/stagetrace" paths -C "$E2E_QUERY" --src vma --dst vmb --slowest 3 --json >"$E2E_TMP/p.json"
 check "drill-down: 3 slowest vma->vmb paths stored" test "$(jq '.paths | length' "$E2E_TMP/p.json")" = 3
 check_range "drill-down: a slow path's wire interval holds the injected delay" \
