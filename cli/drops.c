@@ -131,7 +131,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	const struct st_drop_event *e = data;
 	char t[32], rb[32], loc[256], pb[16], sa[INET_ADDRSTRLEN], da[INET_ADDRSTRLEN];
 	char comm[sizeof(e->comm) + 1];
-	const char *dev;
+	const char *dev, *rn;
 
 	if (size < sizeof(*e))
 		return 0;
@@ -139,7 +139,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	memcpy(comm, e->comm, sizeof(e->comm));
 	comm[sizeof(e->comm)] = '\0';
 	st_local_mono_hms(e->ts, t, sizeof(t));
-	reason_name(d, e->reason, rb, sizeof(rb));
+	rn = reason_name(d, e->reason, rb, sizeof(rb));
 	location_name(d, e->location, loc, sizeof(loc));
 	dev = st_local_dev_name(e->netns, e->ifindex);
 	inet_ntop(AF_INET, &e->key.saddr, sa, sizeof(sa));
@@ -153,8 +153,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		json_object_object_add(o, "comm", json_object_new_string(comm));
 		json_object_object_add(o, "event", json_object_new_string("drop"));
 		json_object_object_add(o, "cpu", json_object_new_int64(e->cpu));
-		json_object_object_add(o, "reason", json_object_new_string(
-			reason_name(d, e->reason, rb, sizeof(rb))));
+		json_object_object_add(o, "reason", json_object_new_string(rn));
 		json_object_object_add(o, "reason_code", json_object_new_int64(e->reason));
 		json_object_object_add(o, "location", json_object_new_string(loc));
 		json_object_object_add(o, "netns", json_object_new_int64(e->netns));
@@ -182,7 +181,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		return 0;
 	}
 	printf("%s %-7u %-16s %-5s reason=%s loc=%s dev=%s len=%u", t, e->pid, comm,
-	       "drop", rb, loc, dev, e->len);
+	       "drop", rn, loc, dev, e->len);
 	if (e->keyed && (e->key.proto == 6 || e->key.proto == 17))
 		printf(" %s %s:%u -> %s:%u", proto_name(e->key.proto, pb, sizeof(pb)),
 		       sa, ntohs(e->key.sport), da, ntohs(e->key.dport));
