@@ -100,6 +100,12 @@ MACB=$(ip netns exec "$NSB" cat /sys/class/net/vb/address)
 MACA=$(ip netns exec "$NSA" cat /sys/class/net/va/address)
 ip -n "$NSA" neigh replace 10.77.0.2 lladdr "$MACB" dev va nud permanent
 ip -n "$NSB" neigh replace 10.77.0.1 lladdr "$MACA" dev vb nud permanent
+# A second pair whose B end stays down: A's transmissions on va2 are
+# dropped in A (a device that cannot transmit), the eth_drop.py case.
+ip link add va2 netns "$NSA" type veth peer name vb2 netns "$NSB" || exit 1
+ip -n "$NSA" addr add 10.78.0.1/24 dev va2
+ip -n "$NSA" link set va2 up
+ip -n "$NSA" neigh replace 10.78.0.2 lladdr 02:00:00:00:00:02 dev va2 nud permanent
 ip netns exec "$NSB" iptables -A INPUT -p udp --dport 7777 -j DROP || exit 1
 INOB=$(stat -L -c %i /run/netns/"$NSB")
 INOC=$(stat -L -c %i /run/netns/"$NSC")
@@ -201,6 +207,20 @@ eq "--json: every interval object follows the schema" \
 	"$(jq -c "$schema" "$TMP/b.out" | sort -u | tr '\n' ' ')" "true "
 eq "--json: nothing lost" \
 	"$(jq -s '[.[] | .lost.map_full + .lost.events] | add' "$TMP/b.out")" 0
+
+# ---- 1b. a device whose peer is down --------------------------------------------
+log "transmit on a veth whose peer is down"
+start_tracer down --json --netns "$NSA" --dev va2 || exit 1
+start_tracer notdown --json --netns "$NSA" --dev va || exit 1
+send_udp "$NSA" 10.78.0.2 9 12
+sleep 0.8
+stop_tracer down
+stop_tracer notdown
+eq "peer down: drops on va2 in $NSA" "$(sum_json down ".dev == \"va2@$NSA\"")" 12
+eq "peer down: reason resolved to a name" \
+	"$(jq -rs '[.[] | select(.type == "interval") | .drops[] | .reason | test("^[A-Z][A-Z0-9_]+$")] | unique | join(",")' "$TMP/down.out")" true
+log "peer down: reasons $(jq -rs '[.[] | select(.type == "interval") | .drops[] | "\(.reason)@\(.location)"] | unique | join(" ")' "$TMP/down.out")"
+eq "--dev va: nothing of va2" "$(sum_json notdown 'true')" 0
 
 # ---- 2. raw_tp fallback counts the same ---------------------------------------
 log "raw_tp attach"
