@@ -92,17 +92,30 @@ static const char *location_name(struct drops *d, uint64_t a, char *buf, size_t 
 	return st_ksyms_fmt(d->have_ksyms ? &d->ksyms : NULL, a, buf, len);
 }
 
-/* The frames of a stack id, symbolised, into a JSON array or stdout. */
-static int stack_frames(struct drops *d, int32_t id, json_object *arr, const char *indent)
+/*
+ * The frames of a stack id, symbolised, into a JSON array or stdout. The
+ * stack is taken inside the tracepoint, so its first frames are the BPF
+ * program, the tracing trampoline and kfree_skb itself: they are cut off
+ * up to the frame of the drop location (the caller of kfree_skb), which is
+ * where the stack starts to say something. When the location is not in
+ * the stack, every frame is kept.
+ */
+static int stack_frames(struct drops *d, int32_t id, uint64_t location,
+			json_object *arr, const char *indent)
 {
 	uint64_t ips[ST_DROPS_STACK_DEPTH] = { 0 };
 	char buf[256];
-	int n = 0;
+	int n = 0, first = 0;
 
 	if (id < 0 || bpf_map_lookup_elem(bpf_map__fd(d->skel->maps.drop_stacks),
 					  &id, ips))
 		return 0;
-	for (int i = 0; i < ST_DROPS_STACK_DEPTH && ips[i]; i++, n++) {
+	for (int i = 0; i < ST_DROPS_STACK_DEPTH && ips[i]; i++)
+		if (ips[i] == location) {
+			first = i;
+			break;
+		}
+	for (int i = first; i < ST_DROPS_STACK_DEPTH && ips[i]; i++, n++) {
 		location_name(d, ips[i], buf, sizeof(buf));
 		if (arr)
 			json_object_array_add(arr, json_object_new_string(buf));
@@ -173,7 +186,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		if (d->stacks) {
 			json_object *fr = json_object_new_array();
 
-			stack_frames(d, e->stack_id, fr, NULL);
+			stack_frames(d, e->stack_id, e->location, fr, NULL);
 			json_object_object_add(o, "frames", fr);
 		}
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -188,7 +201,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	else if (e->keyed)
 		printf(" %s %s -> %s", proto_name(e->key.proto, pb, sizeof(pb)), sa, da);
 	printf("\n");
-	if (d->stacks && !stack_frames(d, e->stack_id, NULL, "        "))
+	if (d->stacks && !stack_frames(d, e->stack_id, e->location, NULL, "        "))
 		printf("        (no stack)\n");
 	return 0;
 }
@@ -349,7 +362,7 @@ static void report(struct drops *d, struct row *rows, size_t n, double secs)
 				json_object_object_add(e, "reason", json_object_new_string(
 					reason_name(d, rows[i].k.reason, rb, sizeof(rb))));
 				json_object_object_add(e, "stack_id", json_object_new_int(rows[i].k.stack_id));
-				stack_frames(d, rows[i].k.stack_id, fr, NULL);
+				stack_frames(d, rows[i].k.stack_id, rows[i].k.location, fr, NULL);
 				json_object_object_add(e, "frames", fr);
 				json_object_array_add(st, e);
 			}
@@ -396,7 +409,8 @@ static void report(struct drops *d, struct row *rows, size_t n, double secs)
 				       (unsigned long long)rows[i].v.count,
 				       reason_name(d, rows[i].k.reason, rb, sizeof(rb)),
 				       location_name(d, rows[i].k.location, loc, sizeof(loc)));
-				if (!stack_frames(d, rows[i].k.stack_id, NULL, "    "))
+				if (!stack_frames(d, rows[i].k.stack_id, rows[i].k.location,
+						  NULL, "    "))
 					printf("    (no stack)\n");
 			}
 		}

@@ -446,7 +446,10 @@ const char *st_ksyms_fmt(const struct st_ksyms *ks, uint64_t addr, char *buf,
 {
 	const struct st_ksym *s = ks ? st_ksyms_find(ks, addr) : NULL;
 
-	if (!s)
+	/* No function is a megabyte long: an address that far past the
+	 * nearest symbol is in memory kallsyms did not list when it was read
+	 * (a BPF program, a module loaded later). */
+	if (!s || addr - s->addr >= 0x100000)
 		snprintf(buf, len, "0x%llx", (unsigned long long)addr);
 	else if (s->module)
 		snprintf(buf, len, "%s+0x%llx [%s]", s->name,

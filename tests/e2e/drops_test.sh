@@ -244,6 +244,9 @@ nfr=$(jq -rs '[.[] | select(.type == "interval") | .stacks[] | select(.reason ==
 check "--stacks: every NO_SOCKET stack has frames ($nfr)" test "${nfr:-0}" -ge 3
 check "--stacks: the UDP receive path is in the stack" \
 	jq -es '[.[] | select(.type == "interval") | .stacks[] | .frames[] | select(startswith("__udp4_lib_rcv+0x"))] | length > 0' "$TMP/stk.out" >/dev/null
+eq "--stacks: stacks start at the drop location" \
+	"$(jq -rs '[.[] | select(.type == "interval") | .stacks[] | .frames[0] | sub("\\+.*"; "")] | unique | join(",")' "$TMP/stk.out")" \
+	"__udp4_lib_rcv"
 bad=$(jq -rs '.[] | select(.type == "interval") | .stacks[] | .frames[]' "$TMP/stk.out" |
 	grep -Evc '^[a-zA-Z_0-9.]+\+0x[0-9a-f]+( \[[a-z_0-9]+\])?$')
 eq "--stacks: frames are symbol+0xoff" "$bad" 0
