@@ -47,6 +47,7 @@ struct st_agent_cfg {
 	uint32_t clock_probe_ms;
 	uint32_t poll_ms;
 	struct st_tls_opts tls;
+	const char *config;
 	/* Test-only clock skew (see TestSkew in the proto). */
 	const char *test_offset_us, *test_drift_ppm;
 };

@@ -268,6 +268,7 @@ int main(int argc, char **argv)
 		{ "test-clock-offset-us", 0, ST_OPT_STR, &a->cfg.test_offset_us, "US", "TEST ONLY: add this offset to every time the agent reports" },
 		{ "test-clock-drift-ppm", 0, ST_OPT_STR, &a->cfg.test_drift_ppm, "PPM", "TEST ONLY: let the reported clock drift by this much" },
 		ST_TLS_OPTS(&a->cfg.tls),
+		{ "config", 0, ST_OPT_STR, &a->cfg.config, "FILE", "read options from FILE (name = value per line; the command line wins)" },
 		{ "verbose", 'v', ST_OPT_FLAG, &a->cfg.verbose, NULL, "debug logging" },
 		ST_OPT_END,
 	};
@@ -282,7 +283,7 @@ int main(int argc, char **argv)
 	a->cfg.path_timeout_ms = 1000;
 	a->cfg.clock_probe_ms = 1000;
 	a->cfg.poll_ms = 20;
-	if (st_opts_parse_noargs(argc, argv, opts, &help, &rc))
+	if (st_opts_parse_daemon(argc, argv, opts, &help, &a->cfg.config, &rc))
 		return rc;
 	{
 		char why[256];

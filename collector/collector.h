@@ -138,6 +138,7 @@ struct c_cfg {
 	double duration;
 	int verbose;
 	struct st_tls_opts tls;
+	const char *config;
 };
 
 struct st_collector {

@@ -62,6 +62,7 @@ int main(int argc, char **argv)
 		{ "flush-ms", 0, ST_OPT_U32, &c->cfg.flush_ms, "MS", "flush aggregates to the store this often (default 1000)", 10, 600000 },
 		{ "duration", 'd', ST_OPT_DURATION, &c->cfg.duration, "SEC", "exit after this long" },
 		ST_TLS_OPTS(&c->cfg.tls),
+		{ "config", 0, ST_OPT_STR, &c->cfg.config, "FILE", "read options from FILE (name = value per line; the command line wins)" },
 		{ "verbose", 'v', ST_OPT_FLAG, &c->cfg.verbose, NULL, "debug logging" },
 		ST_OPT_END,
 	};
@@ -72,7 +73,7 @@ int main(int argc, char **argv)
 	c->cfg.db = "stagetrace.db";
 	c->cfg.window_ms = 2000;
 	c->cfg.flush_ms = 1000;
-	if (st_opts_parse_noargs(argc, argv, opts, &help, &rc))
+	if (st_opts_parse_daemon(argc, argv, opts, &help, &c->cfg.config, &rc))
 		return rc;
 	if (c->cfg.verbose)
 		st_log_set_level(ST_LOG_DEBUG);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,9 +100,22 @@ void st_strlist_add(struct st_strlist *l, const char *s)
 	l->v[l->n++] = s;
 }
 
+/* Where a value came from, for messages: "--name", or "FILE:LINE: name". */
+static char opt_ctx[320];
+
+static const char *optname(const struct st_opt *o)
+{
+	static char buf[96];
+
+	if (opt_ctx[0])
+		return opt_ctx;
+	snprintf(buf, sizeof(buf), "--%s", o->lname);
+	return buf;
+}
+
 static int opt_bad(const struct st_opt *o, const char *arg, const char *what)
 {
-	fprintf(stderr, "error: --%s: invalid value '%s' (%s)\n", o->lname, arg, what);
+	fprintf(stderr, "error: %s: invalid value '%s' (%s)\n", optname(o), arg, what);
 	return ST_EXIT_USAGE;
 }
 
@@ -127,8 +141,8 @@ static int opt_store(const struct st_opt *o, const char *arg)
 		if (st_parse_u64(arg, &u))
 			return opt_bad(o, arg, "expected a non-negative integer");
 		if (o->max > o->min && (u < o->min || u > o->max)) {
-			fprintf(stderr, "error: --%s: %s is out of range [%.0f, %.0f]\n",
-				o->lname, arg, o->min, o->max);
+			fprintf(stderr, "error: %s: %s is out of range [%.0f, %.0f]\n",
+				optname(o), arg, o->min, o->max);
 			return ST_EXIT_USAGE;
 		}
 		if (o->type == ST_OPT_U32) {
@@ -146,8 +160,8 @@ static int opt_store(const struct st_opt *o, const char *arg)
 				       "expected a duration like 10, 1.5s, 500ms, 5m" :
 				       "expected a non-negative number");
 		if (o->max > o->min && (d < o->min || d > o->max)) {
-			fprintf(stderr, "error: --%s: %s is out of range [%g, %g]\n",
-				o->lname, arg, o->min, o->max);
+			fprintf(stderr, "error: %s: %s is out of range [%g, %g]\n",
+				optname(o), arg, o->min, o->max);
 			return ST_EXIT_USAGE;
 		}
 		*(double *)o->dst = d;
@@ -259,11 +273,10 @@ int st_opts_parse(int argc, char **argv, const struct st_opt *opts,
 	return 0;
 }
 
-int st_opts_parse_noargs(int argc, char **argv, const struct st_opt *opts,
+/* The tail shared by the no-positional-argument parsers. */
+static int noargs_finish(int rc, int first, int argc, char **argv,
 			 const struct st_cmd_help *help, int *exit_code)
 {
-	int first, rc = st_opts_parse(argc, argv, opts, help, &first);
-
 	if (rc) {
 		*exit_code = rc == ST_EXIT_HELP ? ST_EXIT_OK : rc;
 		return 1;
@@ -275,4 +288,116 @@ int st_opts_parse_noargs(int argc, char **argv, const struct st_opt *opts,
 		return 1;
 	}
 	return 0;
+}
+
+int st_opts_parse_noargs(int argc, char **argv, const struct st_opt *opts,
+			 const struct st_cmd_help *help, int *exit_code)
+{
+	int first = argc, rc = st_opts_parse(argc, argv, opts, help, &first);
+
+	return noargs_finish(rc, first, argc, argv, help, exit_code);
+}
+
+int st_opts_parse_daemon(int argc, char **argv, const struct st_opt *opts,
+			 const struct st_cmd_help *help, const char **conf_path,
+			 int *exit_code)
+{
+	int first = argc, rc = st_opts_parse_with_config(argc, argv, opts, help,
+							 conf_path, &first);
+
+	return noargs_finish(rc, first, argc, argv, help, exit_code);
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int st_opts_load_file(const char *path, const struct st_opt *opts)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+	int lineno = 0, rc = 0;
+
+	if (!f) {
+		fprintf(stderr, "error: config %s: %s\n", path, strerror(errno));
+		return ST_EXIT_USAGE;
+	}
+	while (!rc && fgets(line, sizeof(line), f)) {
+		char *hash, *eq, *name, *val = NULL;
+		const struct st_opt *o;
+
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			fprintf(stderr, "error: %s:%d: line too long\n", path, lineno);
+			rc = ST_EXIT_USAGE;
+			break;
+		}
+		if ((hash = strchr(line, '#')) != NULL)
+			*hash = '\0';
+		name = trim(line);
+		if (!*name)
+			continue;
+		if ((eq = strchr(name, '=')) != NULL) {
+			*eq = '\0';
+			val = trim(eq + 1);
+			name = trim(name);
+		}
+		for (o = opts; o->lname && strcmp(o->lname, name); o++)
+			;
+		if (!o->lname || !strcmp(name, "config")) {
+			fprintf(stderr, "error: %s:%d: unknown key '%s'\n", path, lineno, name);
+			rc = ST_EXIT_USAGE;
+		} else if (o->type == ST_OPT_FLAG) {
+			if (val && strcmp(val, "true") && strcmp(val, "false")) {
+				fprintf(stderr, "error: %s:%d: %s: expected true or false, not '%s'\n",
+					path, lineno, name, val);
+				rc = ST_EXIT_USAGE;
+			} else {
+				*(int *)o->dst = !val || !strcmp(val, "true");
+			}
+		} else if (!val || !*val) {
+			fprintf(stderr, "error: %s:%d: %s needs a value\n", path, lineno, name);
+			rc = ST_EXIT_USAGE;
+		} else {
+			/* Values outlive the file: the tables keep pointers. */
+			char *copy = strdup(val);
+
+			snprintf(opt_ctx, sizeof(opt_ctx), "%s:%d: %s", path, lineno, name);
+			if (!copy)
+				rc = ST_EXIT_FAIL;
+			else if (opt_store(o, copy))
+				rc = ST_EXIT_USAGE;
+			opt_ctx[0] = '\0';
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+int st_opts_parse_with_config(int argc, char **argv, const struct st_opt *opts,
+			      const struct st_cmd_help *help, const char **conf_path,
+			      int *first_arg)
+{
+	int rc;
+
+	/* Find --config before anything is stored, so that the file is read
+	 * first and every command-line value (lists included) applies once,
+	 * over it. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			*conf_path = argv[i + 1];
+		else if (!strncmp(argv[i], "--config=", 9))
+			*conf_path = argv[i] + 9;
+	}
+	if (*conf_path && (rc = st_opts_load_file(*conf_path, opts)) != 0)
+		return rc;
+	return st_opts_parse(argc, argv, opts, help, first_arg);
 }

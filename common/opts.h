@@ -76,12 +76,33 @@ int st_opts_parse(int argc, char **argv, const struct st_opt *opts,
 		  const struct st_cmd_help *help, int *first_arg);
 void st_opts_help(const struct st_opt *opts, const struct st_cmd_help *help);
 /*
+ * Configuration files use the same table: one "name = value" per line, the
+ * name being the long option without "--" (a flag takes no value or
+ * true/false; a repeatable option may appear on several lines), '#' starts
+ * a comment. Unknown names, bad values and flags with values are rejected
+ * with "FILE:LINE: ..." on stderr. Returns 0 or ST_EXIT_USAGE.
+ */
+int st_opts_load_file(const char *path, const struct st_opt *opts);
+/*
+ * Daemons: when argv names a --config file, load it first, then parse
+ * argv over it, so the command line wins. conf_path is the dst of the
+ * table's "config" option. Same returns as st_opts_parse.
+ */
+int st_opts_parse_with_config(int argc, char **argv, const struct st_opt *opts,
+			      const struct st_cmd_help *help, const char **conf_path,
+			      int *first_arg);
+
+/*
  * For commands that take no positional arguments (one is a usage error).
  * Returns 1 when the caller should exit now with *exit_code (0 after -h),
  * 0 to go on.
  */
 int st_opts_parse_noargs(int argc, char **argv, const struct st_opt *opts,
 			 const struct st_cmd_help *help, int *exit_code);
+/* The same, with a --config file (st_opts_parse_with_config). */
+int st_opts_parse_daemon(int argc, char **argv, const struct st_opt *opts,
+			 const struct st_cmd_help *help, const char **conf_path,
+			 int *exit_code);
 
 int st_parse_ipv4(const char *s, uint32_t *out);
 int st_parse_cidr(const char *s, struct st_cidr *out);
