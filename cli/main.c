@@ -21,6 +21,7 @@ static const struct {
 	{ "pair", cmd_pair, "latency between two VMs, both directions, stage by stage (collector)" },
 	{ "paths", cmd_paths, "the slowest end-to-end packets, stage by stage (collector)" },
 	{ "drops", cmd_drops, "packet drops by location, reason, netns and device (local)" },
+	{ "report", cmd_report, "summary report: per pair and overall, top contributors; text to html" },
 };
 
 static void usage(FILE *f)
