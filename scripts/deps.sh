@@ -9,7 +9,7 @@ set -eu
 PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 libnng-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev libcmocka-dev \
 libsqlite3-dev sqlite3 libjson-c-dev pkg-config iproute2 jq xz-utils procps \
-coreutils iptables openssl"
+coreutils iptables openssl chromium"
 
 missing=""
 for p in $PKGS; do
