@@ -133,6 +133,18 @@ start_tracer() { # name args...
 	return 1
 }
 
+# Text mode says "Tracing ..." on stderr once attached.
+wait_tracing() { # errfile pid
+	local i
+	for ((i = 0; i < 100; i++)); do
+		grep -q '^Tracing' "$1" 2>/dev/null && return 0
+		kill -0 "$2" 2>/dev/null || break
+		sleep 0.1
+	done
+	log "tracer did not start: $(cat "$1")"
+	return 1
+}
+
 stop_tracer() { # name
 	local pid
 	eval "pid=\$PID_$1"
@@ -252,10 +264,10 @@ bad=$(jq -rs '.[] | select(.type == "interval") | .stacks[] | .frames[]' "$TMP/s
 eq "--stacks: frames are symbol+0xoff" "$bad" 0
 
 # Text table with stacks.
-"$ST" drops -i 0.5 -c 3 --netns "$NSB" --stacks >"$TMP/stxt.out" 2>"$TMP/stxt.err" &
+"$ST" drops -i 0.5 -c 4 --netns "$NSB" --stacks >"$TMP/stxt.out" 2>"$TMP/stxt.err" &
 PIDS+=($!)
 tp=$!
-sleep 0.3
+wait_tracing "$TMP/stxt.err" "$tp"
 send_udp "$NSA" 10.77.0.2 9999 4
 wait "$tp"
 eq "text: exit status" "$?" 0
@@ -270,7 +282,7 @@ log "-v"
 "$ST" drops -v -i 0.5 -d 3 --netns "$NSB" >"$TMP/v.out" 2>"$TMP/v.err" &
 PIDS+=($!)
 vp=$!
-sleep 0.7
+wait_tracing "$TMP/v.err" "$vp"
 send_udp "$NSA" 10.77.0.2 9999 5
 send_udp "$NSA" 10.77.0.2 7777 3
 wait "$vp"
@@ -281,6 +293,18 @@ eq "-v: NO_SOCKET event lines" \
 	"$(grep -Ec "^[0-9:.]+ +[0-9]+ .* drop +reason=NO_SOCKET loc=__udp4_lib_rcv\+0x[0-9a-f]+ dev=vb@$NSB len=[0-9]+ udp 10\.77\.0\.1:[0-9]+ -> 10\.77\.0\.2:9999$" "$TMP/v.out")" 5
 eq "-v: NETFILTER_DROP event lines" \
 	"$(grep -Ec "drop +reason=NETFILTER_DROP loc=(nf_hook_slow|nft_do_chain)\+0x[0-9a-f]+ dev=vb@$NSB .* -> 10\.77\.0\.2:7777$" "$TMP/v.out")" 3
+
+start_tracer vj --json -v --netns "$NSB" || exit 1
+send_udp "$NSA" 10.77.0.2 9999 4
+sleep 0.8
+stop_tracer vj
+eq "--json -v: one event object per drop" \
+	"$(jq -s '[.[] | select(.type == "event" and .event == "drop" and .reason == "NO_SOCKET" and
+		.proto == "udp" and .dst == "10.77.0.2" and .dport == 9999 and .src == "10.77.0.1" and
+		(.pid | type) == "number" and (.comm | type) == "string" and
+		(.location | test("^__udp4_lib_rcv\\+0x[0-9a-f]+$")))] | length' "$TMP/vj.out")" 4
+eq "--json -v: interval objects count the same drops" \
+	"$(sum_json vj '.reason == "NO_SOCKET"')" 4
 
 # ---- 5. usage and privilege errors -------------------------------------------
 log "errors"
