@@ -546,7 +546,8 @@ static void sleep_until(struct drops *d, uint64_t deadline)
 
 static int run(struct drops *d)
 {
-	uint64_t start = st_mono_ns(), end = 0, last = start;
+	uint64_t start = st_mono_ns(), end = 0, last = start, sched = start;
+	uint64_t step = (uint64_t)(d->lo.interval * 1e9);
 	uint32_t gen = 0, done = 0;
 
 	if (d->lo.duration > 0)
@@ -557,11 +558,18 @@ static int run(struct drops *d)
 	if (d->lo.verbose && !d->lo.json)
 		printf("%-15s %-7s %-16s %-5s %s\n", "TIME", "PID", "COMM", "EVENT", "DETAILS");
 	for (;;) {
-		uint64_t next = last + (uint64_t)(d->lo.interval * 1e9), now;
+		uint64_t next, now;
 		struct row *rows = NULL;
 		size_t n;
 		int fd;
 
+		/* Intervals follow a fixed schedule from the start, so the time
+		 * spent reporting does not make them drift; after a stall the
+		 * schedule restarts from now. */
+		sched += step;
+		if (sched < st_mono_ns())
+			sched = st_mono_ns() + step;
+		next = sched;
 		if (end && next > end)
 			next = end;
 		sleep_until(d, next);
