@@ -5,7 +5,6 @@
 
 .DELETE_ON_ERROR:
 .SUFFIXES:
-.SECONDARY:
 
 O        ?= build
 V        ?= 0
@@ -60,6 +59,10 @@ MAIN_OBJS := $(O)/agent/main.o $(O)/collector/main.o $(O)/cli/main.o
 AGENT_LIB_OBJS     := $(filter-out $(MAIN_OBJS),$(AGENT_OBJS))
 COLLECTOR_LIB_OBJS := $(filter-out $(MAIN_OBJS),$(COLLECTOR_OBJS))
 CLI_LIB_OBJS       := $(filter-out $(MAIN_OBJS),$(CLI_OBJS))
+
+# Generated sources are kept (not deleted as intermediates); everything
+# else is a plain target, so a missing object is always rebuilt.
+.SECONDARY: $(PROTO_C) $(PROTO_H) $(SKELS) $(BPF_OBJS) $(O)/vmlinux.h
 
 BINS := $(O)/stagetrace-agent $(O)/stagetrace-collector $(O)/stagetrace
 
