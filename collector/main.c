@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "repsrv.h"
 
 static void tick_cb(uv_timer_t *t)
@@ -52,6 +53,9 @@ int main(int argc, char **argv)
 	static struct st_collector col;
 	struct st_collector *c = &col;
 	int rc, err;
+	const char *metrics_url = NULL;
+	uint32_t metrics_max_pairs = C_METRICS_MAX_PAIRS_DEFAULT;
+	struct st_metrics *metrics = NULL;
 	struct st_tls_opts qtls = { 0 };
 	char why[256];
 	struct st_opt opts[] = {
@@ -64,6 +68,8 @@ int main(int argc, char **argv)
 		ST_TLS_OPTS(&c->cfg.tls),
 		{ "config", 0, ST_OPT_STR, &c->cfg.config, "FILE", "read options from FILE (name = value per line; the command line wins)" },
 		{ "verbose", 'v', ST_OPT_FLAG, &c->cfg.verbose, NULL, "debug logging" },
+		{ "metrics", 0, ST_OPT_STR, &metrics_url, "URL", "serve Prometheus metrics at URL, e.g. http://127.0.0.1:9731 (path /metrics; default off)" },
+		{ "metrics-max-pairs", 0, ST_OPT_U32, &metrics_max_pairs, "N", "export the busiest N (src, dst) pairs only (default 200)", 1, 1000000 },
 		ST_OPT_END,
 	};
 
@@ -120,6 +126,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "error: --query %s: %s\n", c->cfg.query, nng_strerror(err));
 		return err == NNG_EADDRINVAL || err == NNG_ENOTSUP ? ST_EXIT_USAGE : ST_EXIT_FAIL;
 	}
+	if (metrics_url && (rc = c_metrics_start(c, metrics_url, metrics_max_pairs, &metrics)))
+		return rc;
 	uv_timer_init(c->loop, &c->tick);
 	c->tick.data = c;
 	uv_timer_start(&c->tick, tick_cb, c->cfg.flush_ms, c->cfg.flush_ms);
@@ -134,6 +142,7 @@ int main(int argc, char **argv)
 	 * next start, where their other halves may yet arrive. */
 	st_repsrv_free(c->ingest);
 	st_repsrv_free(c->queries);
+	c_metrics_stop(metrics);
 	c_correlate_expire(c, 0);
 	rc = c_flush(c);
 	pr_info("stopped: %lu batches (%lu duplicate, %lu rejected), %lu paths, "

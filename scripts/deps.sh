@@ -11,6 +11,9 @@ libnng-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev libcmocka-dev \
 libsqlite3-dev sqlite3 libjson-c-dev pkg-config iproute2 jq xz-utils procps \
 coreutils iptables openssl chromium"
 
+# tests/e2e/metrics_test.sh: a Prometheus server and promtool; curl for HTTP.
+PKGS="$PKGS prometheus curl"
+
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,0 +1,1293 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Prometheus metrics: GET /metrics, text exposition format 0.0.4.
+ *
+ * Threading follows repsrv.c. nng's HTTP server calls http_cb() on one of
+ * its threads; that callback only appends the request's aio to a queue
+ * under a mutex and wakes the libuv loop with uv_async_send. The loop
+ * (wake_cb) renders the text once for every request waiting, and completes
+ * each aio with an nng_http_res. No cancellation routine is registered on
+ * the handler aio: the server began it, and a connection that closes while
+ * its request waits in our queue cannot free the aio before we finish it
+ * (its reaper waits for us), so the queue never holds a dangling pointer.
+ * Stopping marks the module closed (later requests are answered 503 on the
+ * nng thread), answers what is queued, and only then stops the server,
+ * which waits for its connections.
+ *
+ * What is rendered (docs/metrics.md is the reference): the collector's
+ * counters, every agent's reported counters and attach results, the clock
+ * models (read through c_clock_json so the figures are exactly those of
+ * `stagetrace clocks`), and per (source, destination) pair latency. A
+ * Prometheus histogram must be a set of monotonic counters, so pair latency
+ * is a histogram of what was finalised since this collector started. It is
+ * kept in memory, from the store: every update (each scrape, and every 10 s
+ * in any case) reads the "total" rows of the per-minute hist table within a
+ * horizon of recent minutes, and adds what each row gained since it was
+ * last read. Rows present at start-up are read once as a baseline and not
+ * counted. The fixed le buckets (10 us to 1 s) are counted from the
+ * log-linear histogram by bucket midpoint, the value the histogram itself
+ * reports for its contents. Next to it, a summary gives accurate quantiles
+ * over the last five minutes, the sliding window client-library summaries
+ * use too, merged with st_hist_merge_encoded as query.c does; its _sum and
+ * _count are the cumulative ones. Pair-level series are capped at the
+ * busiest max_pairs pairs; what is cut is counted.
+ */
+#include "metrics.h"
+
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector.h"
+#include "log.h"
+#include "opts.h"
+#include "pktkey.h"
+#include "timeutil.h"
+
+#define M_WINDOW_S	300	/* the summary's quantiles and the gauges: last 5 min */
+#define M_UPDATE_MS	10000	/* cumulative update even without scrapes */
+#define M_HORIZON_MIN	15	/* minutes of rows re-read by every update, at least */
+#define M_MAX_STAGES	32	/* stage-mean series per pair */
+#define M_CONTENT_TYPE	"text/plain; version=0.0.4; charset=utf-8"
+
+/* The histogram's upper bounds, ns: 10 us ... 1 s, and +Inf. */
+#define M_NLE 13
+static const uint64_t le_ns[M_NLE] = {
+	10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,
+	5000000, 10000000, 25000000, 100000000, 1000000000,
+};
+
+/* The summary's quantiles: those `stagetrace matrix` prints. */
+#define M_NQ 3
+static const double quantiles[M_NQ] = { 0.5, 0.95, 0.99 };
+static const char *const quantile_names[M_NQ] = { "0.5", "0.95", "0.99" };
+
+/* Cumulative values per pair; a stored row carries the same fields. */
+enum { H_COUNT, H_SUM, H_LE, H_NV = H_LE + M_NLE };
+enum { P_MATCHED, P_LOST, P_DROPPED, P_UNMATCHED, P_NV };
+static const char *const outcome_names[P_NV] = { "matched", "lost", "dropped", "unmatched" };
+enum { K_HIST, K_PAIR };
+
+/* Agent counters that are levels, not counts: exported as gauges. */
+static const char *const agent_gauges[] = { "batches_queued" };
+
+struct m_stage {
+	char *name;
+	double mean_ns;
+};
+
+struct m_pair {
+	uint64_t key;
+	char *src, *dst;
+	uint64_t hist[H_NV];		/* since start: count, sum, le counts */
+	uint64_t out[P_NV];		/* since start: packets by outcome */
+	/* Filled by each render. */
+	uint64_t w_packets;		/* all outcomes in the window */
+	int exported;
+	uint64_t w_count;		/* end-to-end paths in the window */
+	uint64_t q[M_NQ];		/* their quantiles, ns */
+	int has_turn;
+	double turn_mean_ns;
+	struct m_stage stages[M_MAX_STAGES];
+	int n_stages;
+};
+
+/* One stored row (hist "total" or pair) as the last update read it. */
+struct m_row {
+	int64_t minute;
+	int kind;
+	struct m_pair *pair;
+	uint64_t col;			/* hist: the row's count column */
+	uint64_t v[H_NV];
+};
+
+struct m_req {
+	nng_aio *aio;
+	struct m_req *next;
+};
+
+struct st_metrics {
+	struct st_collector *c;
+	uint32_t max_pairs;
+	nng_http_server *srv;
+	int started;
+	uv_async_t wake;
+	uv_timer_t timer;
+
+	pthread_mutex_t mu;
+	struct m_req *head, **tail;	/* under mu */
+	int closing;			/* under mu */
+
+	struct st_u64map pairs;		/* -> m_pair */
+	struct st_u64map rows;		/* -> m_row */
+	int baselined;
+	int horizon_min;
+	uint32_t cut[M_NLE];		/* buckets [0, cut[j]) have midpoints <= le_ns[j] */
+	struct st_hist *scratch, *acc;
+
+	int64_t start_ns;
+	uint64_t renders, errors;
+	uint64_t pairs_exported, pairs_cut, clock_pairs_cut, stages_cut;
+};
+
+/* ---- text building ---------------------------------------------------- */
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static int sb_reserve(struct sbuf *b, size_t need)
+{
+	size_t cap = b->cap ? b->cap : 16384;
+	char *n;
+
+	if (b->oom)
+		return -1;
+	while (cap - b->len < need)
+		cap *= 2;
+	if (cap == b->cap)
+		return 0;
+	n = realloc(b->p, cap);
+	if (!n) {
+		b->oom = 1;
+		return -1;
+	}
+	b->p = n;
+	b->cap = cap;
+	return 0;
+}
+
+static void sb_put(struct sbuf *b, const char *s, size_t n)
+{
+	if (sb_reserve(b, n + 1))
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = 0;
+}
+
+static void sb_puts(struct sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+
+__attribute__((format(printf, 2, 3)))
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		if (sb_reserve(b, 64))
+			return;
+		va_start(ap, fmt);
+		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = 1;
+			return;
+		}
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		if (sb_reserve(b, (size_t)n + 1))
+			return;
+	}
+}
+
+/*
+ * Length of the valid UTF-8 sequence at s, or 0 if it is not one (overlong
+ * forms, surrogates and code points above U+10FFFF included). Label values
+ * come from agents; Prometheus refuses a scrape with invalid UTF-8 in one.
+ */
+static int utf8_len(const unsigned char *s)
+{
+	unsigned c = s[0];
+	int n, i;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+/* A label value, escaped as the format requires; invalid UTF-8 becomes '?'. */
+static void sb_label_value(struct sbuf *b, const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	while (*u) {
+		int n = utf8_len(u);
+
+		if (n == 0) {
+			sb_put(b, "?", 1);
+			u++;
+			continue;
+		}
+		if (*u == '\\')
+			sb_put(b, "\\\\", 2);
+		else if (*u == '"')
+			sb_put(b, "\\\"", 2);
+		else if (*u == '\n')
+			sb_put(b, "\\n", 2);
+		else
+			sb_put(b, (const char *)u, (size_t)n);
+		u += n;
+	}
+}
+
+static void family(struct sbuf *b, const char *name, const char *type, const char *help)
+{
+	sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* name{k1="v1",...}: the labels are NULL-terminated key, value pairs. */
+static void series(struct sbuf *b, const char *name, va_list ap)
+{
+	const char *k, *v;
+	int n = 0;
+
+	sb_puts(b, name);
+	while ((k = va_arg(ap, const char *)) != NULL) {
+		v = va_arg(ap, const char *);
+		sb_puts(b, n++ ? ",": "{");
+		sb_puts(b, k);
+		sb_puts(b, "=\"");
+		sb_label_value(b, v ? v : "");
+		sb_puts(b, "\"");
+	}
+	if (n)
+		sb_puts(b, "}");
+}
+
+/* A sample with an exact integer value. */
+static void sample_u(struct sbuf *b, const char *name, uint64_t v, ...)
+{
+	va_list ap;
+
+	va_start(ap, v);
+	series(b, name, ap);
+	va_end(ap);
+	sb_printf(b, " %" PRIu64 "\n", v);
+}
+
+/* A sample with a float value; NaN and infinities as the format spells them. */
+static void sample_d(struct sbuf *b, const char *name, double v, ...)
+{
+	va_list ap;
+
+	va_start(ap, v);
+	series(b, name, ap);
+	va_end(ap);
+	if (isnan(v))
+		sb_puts(b, " NaN\n");
+	else if (isinf(v))
+		sb_puts(b, v > 0 ? " +Inf\n" : " -Inf\n");
+	else
+		sb_printf(b, " %.15g\n", v);
+}
+
+/* ---- pairs and stored rows -------------------------------------------- */
+
+static uint64_t nz(uint64_t k) { return k ? k : 1; }
+
+static uint64_t str_hash(uint64_t h, const char *s)
+{
+	while (*s)
+		h = st_mix64(h ^ (uint8_t)*s++);
+	return st_mix64(h ^ 0xff);
+}
+
+/* The pair's state; created when asked to. 64-bit collisions probe on. */
+static struct m_pair *pair_get(struct st_metrics *m, const char *src, const char *dst,
+			       int create)
+{
+	uint64_t k = nz(str_hash(str_hash(0x6d6574726963, src), dst));
+	struct m_pair *p;
+
+	for (;; k = nz(k + 1)) {
+		p = st_u64map_get(&m->pairs, k);
+		if (!p || (!strcmp(p->src, src) && !strcmp(p->dst, dst)))
+			break;
+	}
+	if (p || !create)
+		return p;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->key = k;
+	p->src = strdup(src);
+	p->dst = strdup(dst);
+	if (!p->src || !p->dst || st_u64map_put(&m->pairs, k, p)) {
+		free(p->src);
+		free(p->dst);
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static struct m_row *row_get(struct st_metrics *m, int64_t minute, int kind,
+			     struct m_pair *p, int *created)
+{
+	uint64_t k = nz(st_mix64(p->key ^ st_mix64((uint64_t)minute * 2 + (uint64_t)kind)));
+	struct m_row *r;
+
+	*created = 0;
+	for (;; k = nz(k + 1)) {
+		r = st_u64map_get(&m->rows, k);
+		if (!r || (r->minute == minute && r->kind == kind && r->pair == p))
+			break;
+	}
+	if (r)
+		return r;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->minute = minute;
+	r->kind = kind;
+	r->pair = p;
+	if (st_u64map_put(&m->rows, k, r)) {
+		free(r);
+		return NULL;
+	}
+	*created = 1;
+	return r;
+}
+
+/* Forget rows of minutes before lo: they no longer change. */
+static void rows_expire(struct st_metrics *m, int64_t lo)
+{
+	uint64_t *dead = NULL, k;
+	size_t n = 0, cap = 0, it = 0;
+	void *v;
+
+	while (st_u64map_next(&m->rows, &it, &k, &v)) {
+		if (((struct m_row *)v)->minute >= lo)
+			continue;
+		if (n == cap) {
+			uint64_t *d = realloc(dead, (cap ? cap * 2 : 64) * sizeof(*d));
+
+			if (!d)
+				break;
+			dead = d;
+			cap = cap ? cap * 2 : 64;
+		}
+		dead[n++] = k;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(st_u64map_del(&m->rows, dead[i]));
+	free(dead);
+}
+
+/* Count, sum and the le counts of a histogram, by bucket midpoint. */
+static void hist_values(const struct st_metrics *m, const struct st_hist *h, uint64_t v[H_NV])
+{
+	uint64_t run = 0;
+	uint32_t i = 0;
+
+	v[H_COUNT] = h->count;
+	v[H_SUM] = h->sum;
+	for (int j = 0; j < M_NLE; j++) {
+		for (; i < m->cut[j]; i++)
+			run += h->buckets[i];
+		v[H_LE + j] = run;
+	}
+}
+
+/*
+ * A row was read again: add what it gained to the pair's totals. A stored
+ * row only grows; if it shrank, the store replaced it (an unreadable
+ * histogram is rewritten), and its new content becomes the baseline.
+ */
+static void row_apply(struct st_metrics *m, struct m_row *r, uint64_t *cum,
+		      const uint64_t *v, int n)
+{
+	int shrank = 0;
+
+	for (int i = 0; i < n; i++)
+		shrank |= v[i] < r->v[i];
+	if (m->baselined && !shrank)
+		for (int i = 0; i < n; i++)
+			cum[i] += v[i] - r->v[i];
+	memcpy(r->v, v, (size_t)n * sizeof(*v));
+}
+
+/*
+ * Brings the cumulative per-pair totals up to date with the store. Only
+ * the default tenant ('') exists; the tenant = '' term also lets SQLite
+ * use the primary key for the minute range.
+ */
+static void update(struct st_metrics *m, int64_t now_s)
+{
+	sqlite3 *db = m->c->db;
+	int64_t lo = now_s / 60 - m->horizon_min;
+	sqlite3_stmt *st;
+	uint64_t v[H_NV];
+	int created;
+
+	rows_expire(m, lo);
+	if (sqlite3_prepare_v2(db, "SELECT minute,src,dst,count,hist FROM hist WHERE"
+			       " tenant='' AND minute>=? AND stage='total'", -1, &st,
+			       NULL) != SQLITE_OK) {
+		m->errors++;
+		return;
+	}
+	sqlite3_bind_int64(st, 1, lo);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *src = (const char *)sqlite3_column_text(st, 1);
+		const char *dst = (const char *)sqlite3_column_text(st, 2);
+		uint64_t col = (uint64_t)sqlite3_column_int64(st, 3);
+		struct m_pair *p = src && dst ? pair_get(m, src, dst, 1) : NULL;
+		struct m_row *r = p ? row_get(m, sqlite3_column_int64(st, 0), K_HIST, p, &created) : NULL;
+
+		if (!r) {
+			m->errors++;
+			continue;
+		}
+		/* The count column changes whenever the histogram does. */
+		if (!created && r->col == col)
+			continue;
+		if (st_hist_decode(m->scratch, sqlite3_column_blob(st, 4),
+				   (size_t)sqlite3_column_bytes(st, 4))) {
+			m->errors++;
+			continue;
+		}
+		hist_values(m, m->scratch, v);
+		row_apply(m, r, p->hist, v, H_NV);
+		r->col = col;
+	}
+	sqlite3_finalize(st);
+
+	if (sqlite3_prepare_v2(db, "SELECT minute,src,dst,matched,lost,dropped,unmatched"
+			       " FROM pair WHERE tenant='' AND minute>=?", -1, &st,
+			       NULL) != SQLITE_OK) {
+		m->errors++;
+		return;
+	}
+	sqlite3_bind_int64(st, 1, lo);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *src = (const char *)sqlite3_column_text(st, 1);
+		const char *dst = (const char *)sqlite3_column_text(st, 2);
+		struct m_pair *p = src && dst ? pair_get(m, src, dst, 1) : NULL;
+		struct m_row *r = p ? row_get(m, sqlite3_column_int64(st, 0), K_PAIR, p, &created) : NULL;
+
+		if (!r) {
+			m->errors++;
+			continue;
+		}
+		for (int i = 0; i < P_NV; i++)
+			v[i] = (uint64_t)sqlite3_column_int64(st, 3 + i);
+		row_apply(m, r, p->out, v, P_NV);
+	}
+	sqlite3_finalize(st);
+	m->baselined = 1;
+}
+
+/* ---- rendering ---------------------------------------------------------- */
+
+static void render_collector(struct st_metrics *m, struct sbuf *b)
+{
+	const struct st_collector *c = m->c;
+	const struct c_counters *k = &c->c;
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} counters[] = {
+#define K(f, n, h) { "stagetrace_collector_" n "_total", h, offsetof(struct c_counters, f) }
+		K(batches, "batches", "Batches accepted from agents (replayed ones included)."),
+		K(batches_dup, "batches_duplicate", "Batches resent by agents and already stored."),
+		K(batches_bad, "batches_rejected", "Messages rejected as malformed."),
+		K(replayed_batches, "batches_replayed", "Inbox batches replayed at start-up."),
+		K(paths, "paths", "Host paths received."),
+		K(paths_bad, "paths_rejected", "Host paths rejected as malformed."),
+		K(extra_parts, "extra_parts", "Host paths with a packet id already seen on that host."),
+		K(negative_segments, "negative_segments", "Stage intervals below zero (clock disagreement), counted as zero."),
+		K(turnarounds, "turnarounds", "VM turnarounds measured."),
+		K(flushes, "flushes", "Aggregate flushes committed to the store."),
+		K(flush_errors, "flush_errors", "Aggregate flushes that failed (retried)."),
+		K(clock_probes, "clock_probes", "Clock probes answered on the control channel."),
+		K(clock_steps, "clock_steps", "Clock steps detected (host clock, control channel or data plane)."),
+#undef K
+	};
+	const struct {
+		const char *outcome;
+		uint64_t v;
+	} packets[] = {
+		{ "matched", k->matched }, { "local", k->local }, { "lost", k->lost },
+		{ "dropped", k->dropped }, { "unmatched", k->unmatched_rx },
+		{ "incomplete", k->incomplete },
+	};
+
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+		family(b, counters[i].name, "counter", counters[i].help);
+		sample_u(b, counters[i].name,
+			 *(const uint64_t *)((const char *)k + counters[i].off), NULL);
+	}
+	family(b, "stagetrace_collector_packets_total", "counter",
+	       "Packets finalised, by outcome: matched (across hosts), local (VM to VM on one host), "
+	       "lost (left a host, never arrived), dropped, unmatched (arrived, sender untraced), incomplete.");
+	for (size_t i = 0; i < sizeof(packets) / sizeof(packets[0]); i++)
+		sample_u(b, "stagetrace_collector_packets_total", packets[i].v,
+			 "outcome", packets[i].outcome, NULL);
+	family(b, "stagetrace_collector_pending_packets", "gauge",
+	       "Packets waiting for their other host paths.");
+	sample_u(b, "stagetrace_collector_pending_packets", c->pending.len, NULL);
+	family(b, "stagetrace_collector_hosts", "gauge", "Agent hosts known to the collector.");
+	sample_u(b, "stagetrace_collector_hosts", (uint64_t)c->n_hosts, NULL);
+	family(b, "stagetrace_collector_start_time_seconds", "gauge",
+	       "When the collector started, seconds since the epoch.");
+	sample_d(b, "stagetrace_collector_start_time_seconds", m->start_ns / 1e9, NULL);
+}
+
+static int is_agent_gauge(const char *name)
+{
+	for (size_t i = 0; i < sizeof(agent_gauges) / sizeof(agent_gauges[0]); i++)
+		if (!strcmp(name, agent_gauges[i]))
+			return 1;
+	return 0;
+}
+
+/* 1 if counter j of host h repeats an earlier one (a hostile batch could). */
+static int counter_dup(const struct c_host *h, int j)
+{
+	for (int i = 0; i < j; i++)
+		if (!strcmp(h->counters[i].name, h->counters[j].name))
+			return 1;
+	return 0;
+}
+
+static const char *probe_method(const struct c_host *h, int j)
+{
+	return h->probes[j].method[0] ? h->probes[j].method : "none";
+}
+
+static int probe_dup(const struct c_host *h, int j)
+{
+	for (int i = 0; i < j; i++)
+		if (!strcmp(h->probes[i].hook, h->probes[j].hook) &&
+		    !strcmp(probe_method(h, i), probe_method(h, j)))
+			return 1;
+	return 0;
+}
+
+static void render_agents(struct st_metrics *m, struct sbuf *b, int64_t now_ns)
+{
+	const struct st_collector *c = m->c;
+	const struct c_host *h;
+	int i, j;
+
+	family(b, "stagetrace_agent_batches_total", "counter",
+	       "Batches received from the agent since the collector started.");
+	for (i = 0, h = c->hosts; i < c->n_hosts; i++, h++)
+		sample_u(b, "stagetrace_agent_batches_total", h->batches, "host", h->name, NULL);
+	family(b, "stagetrace_agent_paths_total", "counter",
+	       "Host paths received from the agent since the collector started.");
+	for (i = 0, h = c->hosts; i < c->n_hosts; i++, h++)
+		sample_u(b, "stagetrace_agent_paths_total", h->paths, "host", h->name, NULL);
+	family(b, "stagetrace_agent_restarts_total", "counter",
+	       "Agent restarts (a new agent instance) seen since the collector started.");
+	for (i = 0, h = c->hosts; i < c->n_hosts; i++, h++)
+		sample_u(b, "stagetrace_agent_restarts_total", h->restarts, "host", h->name, NULL);
+	/* Hosts known only from replayed batches have not been seen live. */
+	family(b, "stagetrace_agent_last_seen_timestamp_seconds", "gauge",
+	       "When the agent's latest batch arrived, seconds since the epoch.");
+	for (i = 0, h = c->hosts; i < c->n_hosts; i++, h++)
+		if (h->last_seen_ns)
+			sample_d(b, "stagetrace_agent_last_seen_timestamp_seconds",
+				 h->last_seen_ns / 1e9, "host", h->name, NULL);
+	family(b, "stagetrace_agent_last_seen_age_seconds", "gauge",
+	       "Seconds since the agent's latest batch arrived (agents send one every flush).");
+	for (i = 0, h = c->hosts; i < c->n_hosts; i++, h++)
+		if (h->last_seen_ns)
+			sample_d(b, "stagetrace_agent_last_seen_age_seconds",
+				 (now_ns - h->last_seen_ns) / 1e9, "host", h->name, NULL);
+	family(b, "stagetrace_agent_sample_ratio", "gauge",
+	       "Fraction of packets the agent traces (sample K/N).");
+	for (i = 0, h = c->hosts; i < c->n_hosts; i++, h++)
+		if (h->sample_n)
+			sample_d(b, "stagetrace_agent_sample_ratio",
+				 (double)h->sample_k / h->sample_n, "host", h->name, NULL);
+	family(b, "stagetrace_agent_events_total", "counter",
+	       "The agent's own counters as reported in its latest batch, one series per "
+	       "counter name (label counter), e.g. bpf_paths_lost_ringbuf, batches_dropped.");
+	for (i = 0, h = c->hosts; i < c->n_hosts; i++, h++)
+		for (j = 0; j < h->n_counters; j++)
+			if (h->counters[j].name[0] && !is_agent_gauge(h->counters[j].name) &&
+			    !counter_dup(h, j))
+				sample_u(b, "stagetrace_agent_events_total", h->counters[j].value,
+					 "host", h->name, "counter", h->counters[j].name, NULL);
+	family(b, "stagetrace_agent_batches_queued", "gauge",
+	       "Batches waiting in the agent's send queue, as reported in its latest batch.");
+	for (i = 0, h = c->hosts; i < c->n_hosts; i++, h++)
+		for (j = 0; j < h->n_counters; j++)
+			if (!strcmp(h->counters[j].name, "batches_queued") && !counter_dup(h, j))
+				sample_u(b, "stagetrace_agent_batches_queued", h->counters[j].value,
+					 "host", h->name, NULL);
+	family(b, "stagetrace_agent_probe_attached", "gauge",
+	       "1 if the agent's program for the hook is attached with the method, else 0 "
+	       "(method none: no method works on the host's kernel).");
+	for (i = 0, h = c->hosts; i < c->n_hosts; i++, h++)
+		for (j = 0; j < h->n_probes; j++)
+			if (h->probes[j].hook[0] && !probe_dup(h, j))
+				sample_u(b, "stagetrace_agent_probe_attached",
+					 !strcmp(h->probes[j].status, "attached"), "host", h->name,
+					 "hook", h->probes[j].hook, "method", probe_method(h, j), NULL);
+}
+
+/* A number of a JSON object; 0 (and *v untouched) when absent or null. */
+static int jnum(json_object *o, const char *key, double *v)
+{
+	json_object *x;
+
+	if (!json_object_object_get_ex(o, key, &x) || !x)
+		return 0;
+	*v = json_object_get_double(x);
+	return 1;
+}
+
+static const char *jstr(json_object *o, const char *key)
+{
+	json_object *x;
+
+	if (!json_object_object_get_ex(o, key, &x) || !x)
+		return "";
+	return json_object_get_string(x);
+}
+
+struct m_cpair {
+	json_object *o;
+	double samples;
+};
+
+static int cpair_cmp(const void *a, const void *b)
+{
+	const struct m_cpair *x = a, *y = b;
+	int r;
+
+	if (x->samples != y->samples)
+		return x->samples > y->samples ? -1 : 1;
+	r = strcmp(jstr(x->o, "a"), jstr(y->o, "a"));
+	return r ? r : strcmp(jstr(x->o, "b"), jstr(y->o, "b"));
+}
+
+/* One clock family over the hosts: key's value (us, ppm...) times scale. */
+static void clock_hosts(struct sbuf *b, json_object *hosts, const char *name, const char *type,
+			const char *help, const char *key, double scale)
+{
+	size_t n = json_object_array_length(hosts);
+
+	family(b, name, type, help);
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = json_object_array_get_idx(hosts, i);
+		double v;
+
+		if (jnum(o, key, &v))
+			sample_d(b, name, v * scale, "host", jstr(o, "host"), NULL);
+	}
+}
+
+static void render_clocks(struct st_metrics *m, struct sbuf *b)
+{
+	json_object *cj = c_clock_json(m->c), *hosts, *pairs;
+	struct m_cpair *cp = NULL;
+	size_t n, np = 0;
+
+	if (!cj)
+		return;
+	if (!json_object_object_get_ex(cj, "hosts", &hosts) || !hosts ||
+	    !json_object_object_get_ex(cj, "pairs", &pairs) || !pairs) {
+		json_object_put(cj);
+		m->errors++;
+		return;
+	}
+	clock_hosts(b, hosts, "stagetrace_clock_offset_seconds", "gauge",
+		    "How far the host's clock is ahead of the collector's, by the clock model.",
+		    "offset_us", 1e-6);
+	clock_hosts(b, hosts, "stagetrace_clock_drift_ratio", "gauge",
+		    "How fast the host's clock runs against the collector's (positive: fast), "
+		    "seconds per second.", "drift_ppm", 1e-6);
+	clock_hosts(b, hosts, "stagetrace_clock_bound_seconds", "gauge",
+		    "Error bound of the host's clock model.", "bound_us", 1e-6);
+	clock_hosts(b, hosts, "stagetrace_clock_model_age_seconds", "gauge",
+		    "Age of the host's clock model.", "age_s", 1);
+	clock_hosts(b, hosts, "stagetrace_clock_steps_total", "counter",
+		    "Clock steps seen on the host (control channel and host clock).", "steps", 1);
+	family(b, "stagetrace_clock_source_info", "gauge",
+	       "The source of the host's clock model (data-plane, control, host-clock, none); always 1.");
+	n = json_object_array_length(hosts);
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = json_object_array_get_idx(hosts, i);
+
+		sample_u(b, "stagetrace_clock_source_info", 1, "host", jstr(o, "host"),
+			 "source", jstr(o, "source"), NULL);
+	}
+
+	/* Host pairs with cross-host traffic: the busiest max_pairs of them. */
+	n = json_object_array_length(pairs);
+	if (n && !(cp = calloc(n, sizeof(*cp)))) {
+		m->errors++;
+		n = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		double ab = 0, ba = 0;
+
+		cp[np].o = json_object_array_get_idx(pairs, i);
+		jnum(cp[np].o, "samples_ab", &ab);
+		jnum(cp[np].o, "samples_ba", &ba);
+		cp[np++].samples = ab + ba;
+	}
+	if (np)
+		qsort(cp, np, sizeof(*cp), cpair_cmp);
+	m->clock_pairs_cut = np > m->max_pairs ? np - m->max_pairs : 0;
+	if (np > m->max_pairs)
+		np = m->max_pairs;
+	family(b, "stagetrace_clock_pair_bound_seconds", "gauge",
+	       "Error bound of the difference of two hosts' clocks: what a cross-host interval "
+	       "between them can be wrong by.");
+	for (size_t i = 0; i < np; i++) {
+		double v;
+
+		if (jnum(cp[i].o, "bound_us", &v))
+			sample_d(b, "stagetrace_clock_pair_bound_seconds", v * 1e-6,
+				 "host_a", jstr(cp[i].o, "a"), "host_b", jstr(cp[i].o, "b"), NULL);
+	}
+	family(b, "stagetrace_clock_pair_data_plane", "gauge",
+	       "1 if the data plane (traffic both ways) ties the two hosts' clocks, else 0.");
+	for (size_t i = 0; i < np; i++) {
+		json_object *x;
+
+		sample_u(b, "stagetrace_clock_pair_data_plane",
+			 json_object_object_get_ex(cp[i].o, "data_plane", &x) &&
+			 json_object_get_boolean(x),
+			 "host_a", jstr(cp[i].o, "a"), "host_b", jstr(cp[i].o, "b"), NULL);
+	}
+	free(cp);
+	json_object_put(cj);
+}
+
+/* Busiest first: packets in the window, then since start, then by name. */
+static int pair_cmp(const void *a, const void *b)
+{
+	const struct m_pair *x = *(struct m_pair *const *)a, *y = *(struct m_pair *const *)b;
+	uint64_t tx = x->out[P_MATCHED] + x->out[P_LOST] + x->out[P_DROPPED] + x->out[P_UNMATCHED];
+	uint64_t ty = y->out[P_MATCHED] + y->out[P_LOST] + y->out[P_DROPPED] + y->out[P_UNMATCHED];
+	int r;
+
+	if (x->w_packets != y->w_packets)
+		return x->w_packets > y->w_packets ? -1 : 1;
+	if (tx != ty)
+		return tx > ty ? -1 : 1;
+	r = strcmp(x->src, y->src);
+	return r ? r : strcmp(x->dst, y->dst);
+}
+
+/* One (pair, stage) of the window is merged: keep what the families need. */
+static void window_group(struct st_metrics *m, struct m_pair *p, const char *stage,
+			 const struct st_hist *h)
+{
+	if (!p || !h->count)
+		return;
+	if (!strcmp(stage, "total")) {
+		p->w_count = h->count;
+		for (int i = 0; i < M_NQ; i++)
+			p->q[i] = st_hist_quantile(h, quantiles[i]);
+	} else if (!strcmp(stage, "vm_turnaround")) {
+		p->has_turn = 1;
+		p->turn_mean_ns = st_hist_mean(h);
+	} else if (p->n_stages < M_MAX_STAGES) {
+		struct m_stage *s = &p->stages[p->n_stages];
+
+		if ((s->name = strdup(stage)) == NULL) {
+			m->errors++;
+			return;
+		}
+		s->mean_ns = st_hist_mean(h);
+		p->n_stages++;
+	} else {
+		m->stages_cut++;
+	}
+}
+
+/*
+ * The window's figures of the exported pairs, streamed one (pair, stage)
+ * group at a time so only one merged histogram is ever held.
+ */
+static void window_read(struct st_metrics *m, int64_t lo, int64_t hi)
+{
+	struct m_pair *gp = NULL;
+	char *gstage = NULL;	/* NULL: no group open */
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(m->c->db, "SELECT src,dst,stage,hist FROM hist WHERE tenant=''"
+			       " AND minute BETWEEN ? AND ? ORDER BY src,dst,stage", -1, &st,
+			       NULL) != SQLITE_OK) {
+		m->errors++;
+		return;
+	}
+	sqlite3_bind_int64(st, 1, lo);
+	sqlite3_bind_int64(st, 2, hi);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *src = (const char *)sqlite3_column_text(st, 0);
+		const char *dst = (const char *)sqlite3_column_text(st, 1);
+		const char *stage = (const char *)sqlite3_column_text(st, 2);
+		struct m_pair *p;
+
+		if (!src || !dst || !stage)
+			continue;
+		p = pair_get(m, src, dst, 0);
+		if (!p || !p->exported)
+			continue;
+		if (!gstage || p != gp || strcmp(stage, gstage)) {
+			if (gstage)
+				window_group(m, gp, gstage, m->acc);
+			free(gstage);
+			if ((gstage = strdup(stage)) == NULL) {
+				m->errors++;
+				break;
+			}
+			gp = p;
+			st_hist_init(m->acc);
+		}
+		if (st_hist_merge_encoded(m->acc, sqlite3_column_blob(st, 3),
+					  (size_t)sqlite3_column_bytes(st, 3)))
+			m->errors++;
+	}
+	if (gstage)
+		window_group(m, gp, gstage, m->acc);
+	free(gstage);
+	sqlite3_finalize(st);
+}
+
+static void render_pairs(struct st_metrics *m, struct sbuf *b, int64_t now_s)
+{
+	int64_t lo = (now_s - M_WINDOW_S) / 60, hi = now_s / 60;
+	struct m_pair **all = NULL, *p;
+	size_t n = 0, ne, it = 0;
+	sqlite3_stmt *st;
+	uint64_t k;
+	void *v;
+	char le[32];
+
+	/* Reset the per-render figures. */
+	while (st_u64map_next(&m->pairs, &it, &k, &v)) {
+		p = v;
+		p->w_packets = p->w_count = 0;
+		p->exported = p->has_turn = 0;
+	}
+	/* Packets per pair in the window rank the pairs. */
+	if (sqlite3_prepare_v2(m->c->db, "SELECT src,dst,SUM(matched)+SUM(lost)+SUM(dropped)+"
+			       "SUM(unmatched) FROM pair WHERE tenant='' AND minute BETWEEN ? AND ?"
+			       " GROUP BY src,dst", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, lo);
+		sqlite3_bind_int64(st, 2, hi);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *src = (const char *)sqlite3_column_text(st, 0);
+			const char *dst = (const char *)sqlite3_column_text(st, 1);
+
+			if (src && dst && (p = pair_get(m, src, dst, 1)) != NULL)
+				p->w_packets = (uint64_t)sqlite3_column_int64(st, 2);
+		}
+		sqlite3_finalize(st);
+	} else {
+		m->errors++;
+	}
+	if (m->pairs.len && !(all = malloc(m->pairs.len * sizeof(*all))))
+		m->errors++;
+	it = 0;
+	while (all && st_u64map_next(&m->pairs, &it, &k, &v))
+		all[n++] = v;
+	if (n)
+		qsort(all, n, sizeof(*all), pair_cmp);
+	ne = n < m->max_pairs ? n : m->max_pairs;
+	m->pairs_exported = ne;
+	m->pairs_cut = m->stages_cut = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i < ne)
+			all[i]->exported = 1;
+		else if (all[i]->w_packets)
+			m->pairs_cut++;
+	}
+	window_read(m, lo, hi);
+
+	family(b, "stagetrace_pair_latency_seconds", "histogram",
+	       "End-to-end latency of packets from src to dst finalised since the collector "
+	       "started (first stamp to last; values counted by log-linear bucket midpoint).");
+	for (size_t i = 0; i < ne; i++) {
+		p = all[i];
+		if (!p->hist[H_COUNT])
+			continue;
+		for (int j = 0; j < M_NLE; j++) {
+			snprintf(le, sizeof(le), "%.15g", le_ns[j] / 1e9);
+			sample_u(b, "stagetrace_pair_latency_seconds_bucket", p->hist[H_LE + j],
+				 "src", p->src, "dst", p->dst, "le", le, NULL);
+		}
+		sample_u(b, "stagetrace_pair_latency_seconds_bucket", p->hist[H_COUNT],
+			 "src", p->src, "dst", p->dst, "le", "+Inf", NULL);
+		sample_d(b, "stagetrace_pair_latency_seconds_sum", p->hist[H_SUM] / 1e9,
+			 "src", p->src, "dst", p->dst, NULL);
+		sample_u(b, "stagetrace_pair_latency_seconds_count", p->hist[H_COUNT],
+			 "src", p->src, "dst", p->dst, NULL);
+	}
+	family(b, "stagetrace_pair_latency_recent_seconds", "summary",
+	       "End-to-end latency quantiles from src to dst over the last 5 minutes "
+	       "(exact to 0.8 %); _sum and _count are since the collector started.");
+	for (size_t i = 0; i < ne; i++) {
+		p = all[i];
+		if (!p->w_count && !p->hist[H_COUNT])
+			continue;
+		for (int j = 0; j < M_NQ && p->w_count; j++)
+			sample_d(b, "stagetrace_pair_latency_recent_seconds", p->q[j] / 1e9,
+				 "src", p->src, "dst", p->dst, "quantile", quantile_names[j], NULL);
+		sample_d(b, "stagetrace_pair_latency_recent_seconds_sum", p->hist[H_SUM] / 1e9,
+			 "src", p->src, "dst", p->dst, NULL);
+		sample_u(b, "stagetrace_pair_latency_recent_seconds_count", p->hist[H_COUNT],
+			 "src", p->src, "dst", p->dst, NULL);
+	}
+	family(b, "stagetrace_pair_latency_recent_packets", "gauge",
+	       "Packets the recent quantiles are computed from (last 5 minutes).");
+	for (size_t i = 0; i < ne; i++)
+		if (all[i]->w_count)
+			sample_u(b, "stagetrace_pair_latency_recent_packets", all[i]->w_count,
+				 "src", all[i]->src, "dst", all[i]->dst, NULL);
+	family(b, "stagetrace_pair_packets_total", "counter",
+	       "Packets from src to dst finalised since the collector started, by outcome "
+	       "(matched, lost, dropped, unmatched).");
+	for (size_t i = 0; i < ne; i++)
+		for (int j = 0; j < P_NV; j++)
+			sample_u(b, "stagetrace_pair_packets_total", all[i]->out[j],
+				 "src", all[i]->src, "dst", all[i]->dst,
+				 "outcome", outcome_names[j], NULL);
+	family(b, "stagetrace_pair_stage_mean_seconds", "gauge",
+	       "Mean time spent in the stage by packets from src to dst over the last 5 minutes.");
+	for (size_t i = 0; i < ne; i++)
+		for (int j = 0; j < all[i]->n_stages; j++)
+			sample_d(b, "stagetrace_pair_stage_mean_seconds",
+				 all[i]->stages[j].mean_ns / 1e9, "src", all[i]->src,
+				 "dst", all[i]->dst, "stage", all[i]->stages[j].name, NULL);
+	family(b, "stagetrace_pair_turnaround_mean_seconds", "gauge",
+	       "Mean time dst took to answer src over the last 5 minutes.");
+	for (size_t i = 0; i < ne; i++)
+		if (all[i]->has_turn)
+			sample_d(b, "stagetrace_pair_turnaround_mean_seconds",
+				 all[i]->turn_mean_ns / 1e9, "src", all[i]->src, "dst", all[i]->dst,
+				 NULL);
+
+	for (size_t i = 0; i < n; i++) {
+		for (int j = 0; j < all[i]->n_stages; j++)
+			free(all[i]->stages[j].name);
+		all[i]->n_stages = 0;
+	}
+	free(all);
+}
+
+static void render_self(struct st_metrics *m, struct sbuf *b, uint64_t t0)
+{
+	family(b, "stagetrace_metrics_renders_total", "counter",
+	       "Metrics texts rendered (one serves every request waiting).");
+	sample_u(b, "stagetrace_metrics_renders_total", m->renders, NULL);
+	family(b, "stagetrace_metrics_errors_total", "counter",
+	       "Store queries that failed and stored histograms that did not decode, while rendering metrics.");
+	sample_u(b, "stagetrace_metrics_errors_total", m->errors, NULL);
+	family(b, "stagetrace_metrics_pairs_exported", "gauge",
+	       "(src, dst) pairs with series in this text (at most --metrics-max-pairs).");
+	sample_u(b, "stagetrace_metrics_pairs_exported", m->pairs_exported, NULL);
+	family(b, "stagetrace_metrics_pairs_known", "gauge",
+	       "(src, dst) pairs the collector keeps totals for (stored rows seen since it started).");
+	sample_u(b, "stagetrace_metrics_pairs_known", m->pairs.len, NULL);
+	family(b, "stagetrace_metrics_pairs_cut", "gauge",
+	       "(src, dst) pairs with packets in the last 5 minutes left out by --metrics-max-pairs.");
+	sample_u(b, "stagetrace_metrics_pairs_cut", m->pairs_cut, NULL);
+	family(b, "stagetrace_metrics_clock_pairs_cut", "gauge",
+	       "Host pairs left out of the clock pair series by --metrics-max-pairs.");
+	sample_u(b, "stagetrace_metrics_clock_pairs_cut", m->clock_pairs_cut, NULL);
+	family(b, "stagetrace_metrics_stages_cut", "gauge",
+	       "Stage-mean series left out of this text because a pair had more than 32 stages.");
+	sample_u(b, "stagetrace_metrics_stages_cut", m->stages_cut, NULL);
+	family(b, "stagetrace_metrics_render_seconds", "gauge",
+	       "Time taken to render this text, up to this line.");
+	sample_d(b, "stagetrace_metrics_render_seconds", (st_mono_ns() - t0) / 1e9, NULL);
+}
+
+char *c_metrics_render(struct st_metrics *m, size_t *len)
+{
+	struct sbuf b = { 0 };
+	uint64_t t0 = st_mono_ns();
+	int64_t now;
+
+	/* As queries do: include every path finalised before the request. */
+	c_flush(m->c);
+	now = (int64_t)st_real_ns();
+	update(m, now / 1000000000);
+	m->renders++;
+	render_collector(m, &b);
+	render_agents(m, &b, now);
+	render_clocks(m, &b);
+	render_pairs(m, &b, now / 1000000000);
+	render_self(m, &b, t0);
+	if (b.oom || !b.p) {
+		free(b.p);
+		return NULL;
+	}
+	*len = b.len;
+	return b.p;
+}
+
+/* ---- HTTP --------------------------------------------------------------- */
+
+/* Completes a handler aio with a response (any thread). */
+static void respond(nng_aio *aio, uint16_t status, const char *body, size_t len)
+{
+	nng_http_res *res = NULL;
+	int rv;
+
+	if (status == NNG_HTTP_STATUS_OK) {
+		if ((rv = nng_http_res_alloc(&res)) == 0 &&
+		    (rv = nng_http_res_set_header(res, "Content-Type", M_CONTENT_TYPE)) == 0)
+			rv = nng_http_res_copy_data(res, body, len);
+	} else {
+		rv = nng_http_res_alloc_error(&res, status);
+	}
+	if (rv) {
+		if (res)
+			nng_http_res_free(res);
+		/* The server closes the connection. */
+		nng_aio_finish(aio, rv);
+		return;
+	}
+	nng_aio_set_output(aio, 0, res);
+	nng_aio_finish(aio, 0);
+}
+
+/* nng thread: queue the request for the loop. */
+static void http_cb(nng_aio *aio)
+{
+	nng_http_handler *h = nng_aio_get_input(aio, 1);
+	struct st_metrics *m = nng_http_handler_get_data(h);
+	struct m_req *r = malloc(sizeof(*r));
+
+	pthread_mutex_lock(&m->mu);
+	if (r && !m->closing) {
+		r->aio = aio;
+		r->next = NULL;
+		*m->tail = r;
+		m->tail = &r->next;
+		/* Under the lock: once closing is set, the handle may go. */
+		uv_async_send(&m->wake);
+		pthread_mutex_unlock(&m->mu);
+		return;
+	}
+	pthread_mutex_unlock(&m->mu);
+	free(r);
+	respond(aio, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE, NULL, 0);
+}
+
+static struct m_req *take_all(struct st_metrics *m, int closing)
+{
+	struct m_req *list;
+
+	pthread_mutex_lock(&m->mu);
+	list = m->head;
+	m->head = NULL;
+	m->tail = &m->head;
+	if (closing)
+		m->closing = 1;
+	pthread_mutex_unlock(&m->mu);
+	return list;
+}
+
+/* Loop thread: render once, answer everyone waiting. */
+static void wake_cb(uv_async_t *a)
+{
+	struct st_metrics *m = a->data;
+	struct m_req *list = take_all(m, 0), *r;
+	char *text;
+	size_t len = 0;
+
+	if (!list)
+		return;
+	text = c_metrics_render(m, &len);
+	if (!text)
+		pr_warn("metrics: out of memory rendering the text");
+	while ((r = list) != NULL) {
+		list = r->next;
+		respond(r->aio, text ? NNG_HTTP_STATUS_OK : NNG_HTTP_STATUS_INTERNAL_SERVER_ERROR,
+			text, len);
+		free(r);
+	}
+	free(text);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+	struct st_metrics *m = t->data;
+
+	update(m, (int64_t)(st_real_ns() / 1000000000));
+}
+
+static void metrics_free(struct st_metrics *m)
+{
+	size_t it = 0;
+	uint64_t k;
+	void *v;
+
+	while (st_u64map_next(&m->pairs, &it, &k, &v)) {
+		struct m_pair *p = v;
+
+		free(p->src);
+		free(p->dst);
+		free(p);
+	}
+	it = 0;
+	while (st_u64map_next(&m->rows, &it, &k, &v))
+		free(v);
+	st_u64map_free(&m->pairs);
+	st_u64map_free(&m->rows);
+	free(m->scratch);
+	free(m->acc);
+	pthread_mutex_destroy(&m->mu);
+	free(m);
+}
+
+int c_metrics_start(struct st_collector *c, const char *url, uint32_t max_pairs,
+		    struct st_metrics **out)
+{
+	struct st_metrics *m = calloc(1, sizeof(*m));
+	nng_http_handler *h = NULL;
+	nng_url *u = NULL;
+	const char *path;
+	int rv, code = ST_EXIT_FAIL;
+
+	*out = NULL;
+	if (!m || !(m->scratch = malloc(sizeof(*m->scratch))) ||
+	    !(m->acc = malloc(sizeof(*m->acc)))) {
+		fprintf(stderr, "error: --metrics: out of memory\n");
+		if (m)
+			free(m->scratch);
+		free(m);
+		return ST_EXIT_FAIL;
+	}
+	m->c = c;
+	m->max_pairs = max_pairs ? max_pairs : C_METRICS_MAX_PAIRS_DEFAULT;
+	m->start_ns = (int64_t)st_real_ns();
+	m->tail = &m->head;
+	pthread_mutex_init(&m->mu, NULL);
+	st_u64map_init(&m->pairs, 64);
+	st_u64map_init(&m->rows, 256);
+	/* Rows may change until their packets' windows close: re-read them
+	 * for at least that long, with room to spare. */
+	m->horizon_min = (int)(c->cfg.window_ms / 60000) + 5;
+	if (m->horizon_min < M_HORIZON_MIN)
+		m->horizon_min = M_HORIZON_MIN;
+	for (int j = 0; j < M_NLE; j++) {
+		uint32_t i = j ? m->cut[j - 1] : 0;
+
+		for (; i < ST_HIST_NBUCKETS; i++) {
+			uint64_t lo = st_hist_bucket_low(i);
+
+			if (lo + (st_hist_bucket_high(i) - lo) / 2 > le_ns[j])
+				break;
+		}
+		m->cut[j] = i;
+	}
+
+	if ((rv = nng_url_parse(&u, url)) != 0 || strcmp(u->u_scheme, "http")) {
+		fprintf(stderr, "error: --metrics %s: expected http://ADDR:PORT[/PATH]\n", url);
+		code = ST_EXIT_USAGE;
+		goto fail_url;
+	}
+	path = u->u_path[0] && strcmp(u->u_path, "/") ? u->u_path : "/metrics";
+	if ((rv = nng_http_server_hold(&m->srv, u)) != 0) {
+		m->srv = NULL;
+		goto fail_url;
+	}
+	if ((rv = nng_http_handler_alloc(&h, path, http_cb)) != 0 ||
+	    (rv = nng_http_handler_set_data(h, m, NULL)) != 0 ||
+	    (rv = nng_http_server_add_handler(m->srv, h)) != 0) {
+		if (h)
+			nng_http_handler_free(h);
+		goto fail_url;
+	}
+	uv_async_init(c->loop, &m->wake, wake_cb);
+	m->wake.data = m;
+	uv_timer_init(c->loop, &m->timer);
+	m->timer.data = m;
+	/* What the store holds now is the baseline, not counted. */
+	update(m, (int64_t)(st_real_ns() / 1000000000));
+	if ((rv = nng_http_server_start(m->srv)) != 0) {
+		uv_close((uv_handle_t *)&m->wake, NULL);
+		uv_close((uv_handle_t *)&m->timer, NULL);
+		uv_run(c->loop, UV_RUN_NOWAIT);
+		goto fail_url;
+	}
+	m->started = 1;
+	uv_timer_start(&m->timer, timer_cb, M_UPDATE_MS, M_UPDATE_MS);
+	pr_info("metrics on http://%s:%s%s (at most %u pairs)", u->u_hostname, u->u_port,
+		path, m->max_pairs);
+	nng_url_free(u);
+	*out = m;
+	return 0;
+
+fail_url:
+	if (rv && code != ST_EXIT_USAGE) {
+		fprintf(stderr, "error: --metrics %s: %s\n", url, nng_strerror(rv));
+		if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP)
+			code = ST_EXIT_USAGE;
+	}
+	if (m->srv)
+		nng_http_server_release(m->srv);
+	if (u)
+		nng_url_free(u);
+	metrics_free(m);
+	return code;
+}
+
+void c_metrics_stop(struct st_metrics *m)
+{
+	struct m_req *list, *r;
+
+	if (!m)
+		return;
+	/* From here on the handler answers 503 itself and never wakes us. */
+	list = take_all(m, 1);
+	while ((r = list) != NULL) {
+		list = r->next;
+		respond(r->aio, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE, NULL, 0);
+		free(r);
+	}
+	if (m->started)
+		nng_http_server_stop(m->srv);
+	nng_http_server_release(m->srv);
+	uv_timer_stop(&m->timer);
+	uv_close((uv_handle_t *)&m->timer, NULL);
+	uv_close((uv_handle_t *)&m->wake, NULL);
+	uv_run(m->c->loop, UV_RUN_NOWAIT);
+	metrics_free(m);
+}
