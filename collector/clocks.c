@@ -266,6 +266,17 @@ double c_clock_pair_bound(struct st_collector *c, int a, int b)
 	return sqrt(v > 0 ? v : 0);
 }
 
+int c_clock_dp_pending(struct st_collector *c, int a, int b)
+{
+	struct st_dp_est *e = st_u64map_get(&c->dp, dp_key(a, b));
+	struct st_line r;
+	double bound;
+
+	if (!e || !e->samples[0] || !e->samples[1])
+		return 0;
+	return st_dp_estimate(e, &r, &bound) != 0;
+}
+
 static json_object *num_or_null(double v, double scale)
 {
 	return isfinite(v) ? json_object_new_double(round(v / scale * 1000) / 1000) : NULL;

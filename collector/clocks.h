@@ -60,6 +60,9 @@ int64_t c_clock_map(struct st_collector *c, int h, uint64_t mono, double *bound)
 /* Bound (ns) on (timeline of b) - (timeline of a): what a cross-host
  * interval from a to b can be wrong by. */
 double c_clock_pair_bound(struct st_collector *c, int a, int b);
+/* 1 when the pair has one-way samples both ways but no data-plane
+ * estimate yet: one is coming. */
+int c_clock_dp_pending(struct st_collector *c, int a, int b);
 /* JSON for `stagetrace clocks` (a json_object *). */
 void *c_clock_json(struct st_collector *c);
 

@@ -270,9 +270,6 @@ static void finalize(struct st_collector *c, struct c_pending *pe)
 						c->c.negative_segments++;
 						dt = 0;
 					}
-					if (cross && pe->n == 2)
-						c_clock_wire(c, prev_host, prev->mono,
-							     p->host, s->mono);
 					c_agg_stage(c, first->st[0].t, src, dst,
 						    cross ? wire : s->stage, ++ord, (uint64_t)dt,
 						    cross ? c_clock_pair_bound(c, prev_host, p->host) : -1);
@@ -318,6 +315,57 @@ static int pending_complete(const struct c_pending *pe)
 	return left && end;
 }
 
+/* Packets held for a better clock model, at most (bounded memory). */
+#define C_HOLD_MAX 200000
+/* How long a complete packet may wait for a better clock model. */
+#define C_HOLD_NS 8000000000LL
+/* A pair bound below this is good enough to finalise at once. */
+#define C_MATURE_BOUND_NS 20000.0
+
+/*
+ * Good enough: the hosts' pair bound is small, or it will not get better
+ * (no traffic the other way yet, so no data-plane estimate is coming).
+ */
+static int clock_mature(struct st_collector *c, const struct c_pending *pe)
+{
+	for (int i = 1; i < pe->n; i++) {
+		int a = pe->parts[0]->host, b = pe->parts[i]->host;
+
+		if (a != b && c_clock_pair_bound(c, a, b) > C_MATURE_BOUND_NS &&
+		    c_clock_dp_pending(c, a, b))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * A packet that crossed two hosts is one sample of their one-way delay for
+ * the data-plane clock estimate: raw monotonic stamps of the last stamp on
+ * the sending host and the first on the receiving one. Fed once, when the
+ * packet becomes complete, whether or not it is finalised right away.
+ */
+static void feed_clock(struct st_collector *c, const struct c_pending *pe)
+{
+	const struct c_part *tx = NULL, *rx = NULL;
+	uint64_t t_tx = 0;
+
+	if (pe->n != 2 || pe->parts[0]->host == pe->parts[1]->host)
+		return;
+	for (int i = 0; i < 2; i++) {
+		if (pe->parts[i]->end == ST_END_LEFT)
+			tx = pe->parts[i];
+		else
+			rx = pe->parts[i];
+	}
+	if (!tx || !rx || !rx->n)
+		return;
+	for (int j = 0; j < tx->n; j++)
+		if (is_chain_hook(tx->st[j].hook))
+			t_tx = tx->st[j].mono;
+	if (t_tx)
+		c_clock_wire(c, tx->host, t_tx, rx->host, rx->st[0].mono);
+}
+
 static void add_part(struct st_collector *c, struct c_part *p)
 {
 	struct c_pending *pe = st_u64map_get(&c->pending, p->id);
@@ -346,10 +394,18 @@ static void add_part(struct st_collector *c, struct c_part *p)
 		return;
 	}
 	pe->parts[pe->n++] = p;
-	if (pending_complete(pe)) {
+	if (!pending_complete(pe))
+		return;
+	feed_clock(c, pe);
+	if (clock_mature(c, pe) || c->pending.len > C_HOLD_MAX) {
 		st_u64map_del(&c->pending, pe->id);
 		finalize(c, pe);
 	}
+	/* Otherwise a complete cross-host packet waits for its window to end
+	 * (c_correlate_expire): by then the clock model of its hosts has had
+	 * up to a window more to converge, which matters for the first
+	 * seconds of a pair, when only the control channel's tens of us of
+	 * error would be there to place a wire of a few us. */
 }
 
 int c_correlate_batch(struct st_collector *c, int host, st_envelope *env,
@@ -466,13 +522,22 @@ void c_correlate_expire(struct st_collector *c, int all)
 	uint64_t *ids;
 	size_t n;
 
-	n = stale_keys(&c->pending, pending_stamp, now,
-		       (int64_t)c->cfg.window_ms * 1000000, all, &ids);
+	/* Complete packets held for their clock model go as soon as it is
+	 * good enough, or after C_HOLD_NS; incomplete ones after the window. */
+	n = stale_keys(&c->pending, pending_stamp, now, 0, 1, &ids);
 	for (size_t i = 0; i < n; i++) {
-		struct c_pending *pe = st_u64map_del(&c->pending, ids[i]);
+		struct c_pending *pe = st_u64map_get(&c->pending, ids[i]);
+		int64_t age = now - pe->first_seen;
+		int go = all;
 
-		if (pe)
+		if (!go && pending_complete(pe))
+			go = clock_mature(c, pe) || age > C_HOLD_NS;
+		else if (!go)
+			go = age > (int64_t)c->cfg.window_ms * 1000000;
+		if (go) {
+			st_u64map_del(&c->pending, ids[i]);
 			finalize(c, pe);
+		}
 	}
 	free(ids);
 	/* Requests nobody answered within the turnaround limit. */

@@ -57,8 +57,13 @@ run_wire() {
 		check "vxlan: decap receive (vxlan_rcv) present" test -n "$(stage "$M" vma vmb vxlan_rcv .count)"
 		;;
 	esac
-	check "$wire: nothing rejected, no negative intervals" \
-		test "$(jq '.collector.batches_bad + .collector.negative_segments' "$M")" = 0
+	check "$wire: nothing rejected" test "$(jq '.collector.batches_bad' "$M")" = 0
+	# A wire of a few us against clock estimates that start at the control
+	# channel's tens of us: a few early intervals may come out negative
+	# (counted, clamped to 0) until the data plane converges; not more.
+	check_range "$wire: negative intervals (clock error) <= 2 % of matched" \
+		"$(jq '.collector.negative_segments' "$M")" 0 \
+		"$(jq '(.collector.matched + 1) * 0.02 | floor' "$M")"
 	kill -TERM "$E2E_COLLECTOR_PID"; wait "$E2E_COLLECTOR_PID" 2>/dev/null
 	TB_QUIET=1 tb_down
 }
