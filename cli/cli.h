@@ -8,6 +8,7 @@
 #define ST_CLI_H
 
 #include <json-c/json.h>
+#include <stdint.h>
 
 #define CLI_DEFAULT_COLLECTOR "tcp://127.0.0.1:7731"
 
@@ -15,6 +16,9 @@
  * Returns 0, or an st_exit code after printing a one-line error. */
 int cli_query(const char *url, double timeout_s, json_object *q, json_object **out);
 const char *cli_collector_default(void);
+/* Resolve --last/--since/--until (0 = unset) into a range; 0 or
+ * ST_EXIT_USAGE after a one-line error. */
+int cli_range(double last, uint64_t *since, uint64_t *until);
 
 struct st_cmd_help;
 /*

@@ -161,14 +161,8 @@ static int matrix_main(int argc, char **argv, const struct st_cmd_help *help,
 
 	if (st_opts_parse_noargs(argc, argv, opts, help, &rc))
 		return rc;
-	if (!until)
-		until = (uint64_t)time(NULL);
-	if (!since)
-		since = until > (uint64_t)last ? until - (uint64_t)last : 0;
-	if (since > until) {
-		fprintf(stderr, "error: --since is after --until\n");
-		return ST_EXIT_USAGE;
-	}
+	if ((rc = cli_range(last, &since, &until)) != 0)
+		return rc;
 	q = json_object_new_object();
 	json_object_object_add(q, "query", json_object_new_string("matrix"));
 	json_object_object_add(q, "since", json_object_new_int64((int64_t)since));

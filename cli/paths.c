@@ -77,14 +77,16 @@ int cmd_paths(int argc, char **argv)
 "  stagetrace paths --src vma --dst vmb --slowest 5\n"
 "  stagetrace paths --last 10m --json",
 	};
-	time_t now = time(NULL);
+	uint64_t since = 0, until = 0;
 
 	if (st_opts_parse_noargs(argc, argv, opts, &help, &rc))
 		return rc;
+	if ((rc = cli_range(last, &since, &until)) != 0)
+		return rc;
 	q = json_object_new_object();
 	json_object_object_add(q, "query", json_object_new_string("paths"));
-	json_object_object_add(q, "since", json_object_new_int64((int64_t)now - (int64_t)last));
-	json_object_object_add(q, "until", json_object_new_int64((int64_t)now));
+	json_object_object_add(q, "since", json_object_new_int64((int64_t)since));
+	json_object_object_add(q, "until", json_object_new_int64((int64_t)until));
 	json_object_object_add(q, "slowest", json_object_new_int64(slowest));
 	if (src)
 		json_object_object_add(q, "src", json_object_new_string(src));

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "opts.h"
 
@@ -87,4 +88,17 @@ int cli_simple_query(int argc, char **argv, const char *query,
 	rc = cli_query(url, timeout, q, ans);
 	json_object_put(q);
 	return rc;
+}
+
+int cli_range(double last, uint64_t *since, uint64_t *until)
+{
+	if (!*until)
+		*until = (uint64_t)time(NULL);
+	if (!*since)
+		*since = *until > (uint64_t)last ? *until - (uint64_t)last : 0;
+	if (*since > *until) {
+		fprintf(stderr, "error: --since is after --until\n");
+		return ST_EXIT_USAGE;
+	}
+	return 0;
 }
