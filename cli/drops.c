@@ -635,8 +635,9 @@ int cmd_drops(int argc, char **argv)
 	size_t no = 0;
 	int rc, ec;
 
+	/* The common options, then this command's own three and the end. */
 	st_local_opts_init(&d.lo);
-	st_local_opts_table(&d.lo, DROPS_SUPPORTED, CMD, opts, &no, ST_LOCAL_NOPTS + 4);
+	st_local_opts_table(&d.lo, DROPS_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 3);
 	opts[no++] = (struct st_opt){ "stacks", 0, ST_OPT_FLAG, &d.stacks, NULL,
 				      "count per kernel stack; print the top stacks" };
 	opts[no++] = (struct st_opt){ "top", 0, ST_OPT_U32, &d.top, "N",

@@ -47,7 +47,7 @@ void st_local_opts_init(struct st_local_opts *o)
 }
 
 void st_local_opts_table(struct st_local_opts *o, unsigned supported,
-			 const char *cmd, struct st_opt *tab, size_t *n, size_t cap)
+			 struct st_opt *tab, size_t *n, size_t cap)
 {
 	static const char *no = "not supported by this command (refused)";
 	const struct st_opt all[ST_LOCAL_NOPTS] = {
@@ -78,7 +78,6 @@ void st_local_opts_table(struct st_local_opts *o, unsigned supported,
 		{ "dport", 0, ST_OPT_PORT, &o->dport, "PORT", "only this destination port" },
 	};
 
-	(void)cmd;
 	for (unsigned i = 0; i < ST_LOCAL_NOPTS && *n + 1 < cap; i++) {
 		tab[*n] = all[i];
 		if (!(supported & (1u << i)))

@@ -79,7 +79,7 @@ void st_local_opts_init(struct st_local_opts *o);
  * *n. Options the command does not implement say so in their help text.
  */
 void st_local_opts_table(struct st_local_opts *o, unsigned supported,
-			 const char *cmd, struct st_opt *tab, size_t *n, size_t cap);
+			 struct st_opt *tab, size_t *n, size_t cap);
 /*
  * After st_opts_parse(): refuse options outside supported, resolve names,
  * apply defaults. Returns 0 or ST_EXIT_USAGE (one line printed).
