@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pktfilter.h"
 #include "loopstop.h"
 #include "stage_names.h"
 #include "stages.skel.h"
@@ -139,13 +140,6 @@ static void stop_loop(struct st_agent *a)
 
 static void stop_cb(void *arg) { stop_loop(arg); }
 
-static int proto_number(const char *p)
-{
-	if (!strcmp(p, "tcp")) return 6;
-	if (!strcmp(p, "udp")) return 17;
-	if (!strcmp(p, "icmp")) return 1;
-	return -1;
-}
 
 static int config_bpf(struct st_agent *a)
 {
@@ -156,30 +150,8 @@ static int config_bpf(struct st_agent *a)
 	c.sample_k = a->cfg.sample_k;
 	if (a->cfg.netns.n)
 		c.flags |= ST_F_NETNS;
-	if (a->cfg.proto) {
-		c.flags |= ST_F_PROTO;
-		c.proto = (uint8_t)proto_number(a->cfg.proto);
-	}
-	if (a->cfg.sport) {
-		c.flags |= ST_F_SPORT;
-		c.sport = htons(a->cfg.sport);
-	}
-	if (a->cfg.dport) {
-		c.flags |= ST_F_DPORT;
-		c.dport = htons(a->cfg.dport);
-	}
-	if (a->cfg.src.set) {
-		c.flags |= ST_F_SRC;
-		c.src_addr = a->cfg.src.addr;
-		c.src_mask = a->cfg.src.mask;
-	}
-	if (a->cfg.dst.set) {
-		c.flags |= ST_F_DST;
-		c.dst_addr = a->cfg.dst.addr;
-		c.dst_mask = a->cfg.dst.mask;
-	}
-	if (a->cfg.either)
-		c.flags |= ST_F_EITHER;
+	st_pkt_filter_set(&c.pf, a->cfg.proto ? st_proto_number(a->cfg.proto) : 0,
+			  a->cfg.sport, a->cfg.dport, &a->cfg.src, &a->cfg.dst, a->cfg.either);
 	return bpf_map_update_elem(bpf_map__fd(a->skel->maps.cfg), &zero, &c, BPF_ANY);
 }
 
@@ -298,7 +270,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "error: --sample: invalid value '%s' (expected K/N with 1 <= K <= N)\n", sample);
 		return ST_EXIT_USAGE;
 	}
-	if (a->cfg.proto && proto_number(a->cfg.proto) < 0) {
+	if (a->cfg.proto && st_proto_number(a->cfg.proto) < 0) {
 		fprintf(stderr, "error: --proto: invalid value '%s' (expected tcp, udp or icmp)\n", a->cfg.proto);
 		return ST_EXIT_USAGE;
 	}

@@ -23,6 +23,7 @@
 
 #include "drops.h"
 #include "parse.bpf.h"
+#include "filter.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -91,21 +92,6 @@ static __always_inline void dc_count(__u32 idx)
 		*c += 1;
 }
 
-static __always_inline int dc_match_l34(const struct st_drops_cfg *c,
-					const struct st_pkt_key *k)
-{
-	if ((c->flags & ST_DF_PROTO) && k->proto != c->proto)
-		return 0;
-	if ((c->flags & ST_DF_SPORT) && k->sport != c->sport)
-		return 0;
-	if ((c->flags & ST_DF_DPORT) && k->dport != c->dport)
-		return 0;
-	if ((c->flags & ST_DF_SRC) && (k->saddr & c->src_mask) != c->src_addr)
-		return 0;
-	if ((c->flags & ST_DF_DST) && (k->daddr & c->dst_mask) != c->dst_addr)
-		return 0;
-	return 1;
-}
 
 /*
  * Add one drop to a count map. A new row is inserted with BPF_NOEXIST; if
@@ -184,14 +170,14 @@ static __always_inline int dc_drop(__u64 *ctx)
 	}
 
 	/* 2. Header filters need the packet keyed; events show the key. */
-	if (c->flags & (ST_DF_L34 | ST_DF_EVENTS)) {
+	if ((c->pf.flags & ST_PF_HEADERS) || (c->flags & ST_DF_EVENTS)) {
 		keyed = st_parse_skb(skb, &pk, &po) == 0;
-		if (c->flags & ST_DF_L34) {
+		if (c->pf.flags & ST_PF_HEADERS) {
 			if (!keyed) {
 				dc_count(ST_DC_PARSE_SKIP);
 				return 0;
 			}
-			if (!dc_match_l34(c, &pk)) {
+			if (!st_pf_match(&c->pf, &pk)) {
 				dc_count(ST_DC_FILTER_L34);
 				return 0;
 			}

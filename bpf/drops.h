@@ -14,6 +14,7 @@
 
 #include "st_types.h"
 #include "pktkey.h"
+#include "filter.h"
 
 /* Distinct (location, reason, netns, device, stack) rows per interval. */
 #define ST_DROPS_MAX_KEYS   16384
@@ -54,25 +55,14 @@ struct st_drop_event {
  * only), then protocol, ports and addresses (needs the packet parsed). */
 #define ST_DF_NETNS  0x1	/* only netns present in drop_netns */
 #define ST_DF_DEV    0x2	/* only (netns, ifindex) present in drop_devs */
-#define ST_DF_PROTO  0x4
-#define ST_DF_SPORT  0x8
-#define ST_DF_DPORT  0x10
-#define ST_DF_SRC    0x20
-#define ST_DF_DST    0x40
 #define ST_DF_STACKS 0x100	/* record a kernel stack id per drop */
 #define ST_DF_EVENTS 0x200	/* emit one ring buffer event per drop */
 
-#define ST_DF_L34 (ST_DF_PROTO | ST_DF_SPORT | ST_DF_DPORT | ST_DF_SRC | ST_DF_DST)
 
 struct st_drops_cfg {
-	__u32 flags;
-	__u8 proto;
-	__u8 pad[1];
-	__u16 sport;		/* network order */
-	__u16 dport;		/* network order */
-	__u16 pad2;
-	__u32 src_addr, src_mask;	/* network order */
-	__u32 dst_addr, dst_mask;
+	__u32 flags;		/* ST_DF_* */
+	__u32 pad;
+	struct st_pkt_filter pf;	/* header filter (bpf/filter.h) */
 };
 
 struct st_drop_dev {

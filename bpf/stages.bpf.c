@@ -20,6 +20,7 @@
 
 #include "stages.h"
 #include "parse.bpf.h"
+#include "filter.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -76,33 +77,6 @@ static __always_inline void st_count(__u32 idx)
 
 	if (c)
 		*c += 1;
-}
-
-static __always_inline int st_match_l34(const struct st_config *c,
-					const struct st_pkt_key *k, int rev)
-{
-	__u32 s = rev ? k->daddr : k->saddr, d = rev ? k->saddr : k->daddr;
-	__u16 sp = rev ? k->dport : k->sport, dp = rev ? k->sport : k->dport;
-
-	if ((c->flags & ST_F_SPORT) && sp != c->sport)
-		return 0;
-	if ((c->flags & ST_F_DPORT) && dp != c->dport)
-		return 0;
-	if ((c->flags & ST_F_SRC) && (s & c->src_mask) != c->src_addr)
-		return 0;
-	if ((c->flags & ST_F_DST) && (d & c->dst_mask) != c->dst_addr)
-		return 0;
-	return 1;
-}
-
-static __always_inline int st_filter_l34(const struct st_config *c,
-					 const struct st_pkt_key *k)
-{
-	if ((c->flags & ST_F_PROTO) && k->proto != c->proto)
-		return 0;
-	if (st_match_l34(c, k, 0))
-		return 1;
-	return (c->flags & ST_F_EITHER) && st_match_l34(c, k, 1);
 }
 
 /*
@@ -177,7 +151,7 @@ static __always_inline int st_stage(struct sk_buff *skb, __u8 hook, __u16 aux)
 		st_count(ST_C_PARSE_SKIP);
 		return 0;
 	}
-	if (!st_filter_l34(c, &key)) {
+	if (!st_pf_match(&c->pf, &key)) {
 		st_count(ST_C_FILTER_L34);
 		return 0;
 	}

@@ -15,6 +15,7 @@
 
 #include "st_types.h"
 #include "pktkey.h"
+#include "filter.h"
 
 #define ST_MAX_STAMPS 14
 
@@ -92,26 +93,16 @@ struct st_dev_val {
 };
 
 /* Filters applied before any per-packet work, in this order:
- * netns, device, then (after parsing) protocol, ports, addresses. */
+ * netns, device, then (after parsing) the header filter (bpf/filter.h). */
 #define ST_F_NETNS   0x1	/* only netns present in netns_allow */
 #define ST_F_DEV     0x2	/* only devices present in dev_roles */
-#define ST_F_PROTO   0x4
-#define ST_F_SPORT   0x8
-#define ST_F_DPORT   0x10
-#define ST_F_SRC     0x20
-#define ST_F_DST     0x40
-#define ST_F_EITHER  0x80	/* addr/port filters match either direction */
 
 struct st_config {
 	__u32 flags;
 	__u32 sample_n;		/* trace when id % n < k; n == 0: trace nothing */
 	__u32 sample_k;
-	__u8 proto;
-	__u8 pad[3];
-	__u16 sport;		/* network order */
-	__u16 dport;		/* network order */
-	__u32 src_addr, src_mask;	/* network order */
-	__u32 dst_addr, dst_mask;
+	__u32 pad;
+	struct st_pkt_filter pf;
 };
 
 enum st_counter {

@@ -32,6 +32,7 @@
 #include "local.h"
 #include "log.h"
 #include "opts.h"
+#include "pktfilter.h"
 #include "timeutil.h"
 
 #define CMD "stagetrace drops"
@@ -475,28 +476,8 @@ static int setup_bpf(struct drops *d)
 		cfg.flags |= ST_DF_DEV;
 		bpf_map_update_elem(bpf_map__fd(d->skel->maps.drop_devs), &dk, &one, BPF_ANY);
 	}
-	if (d->lo.proto_set) {
-		cfg.flags |= ST_DF_PROTO;
-		cfg.proto = d->lo.proto_num;
-	}
-	if (d->lo.sport) {
-		cfg.flags |= ST_DF_SPORT;
-		cfg.sport = htons(d->lo.sport);
-	}
-	if (d->lo.dport) {
-		cfg.flags |= ST_DF_DPORT;
-		cfg.dport = htons(d->lo.dport);
-	}
-	if (d->lo.src.set) {
-		cfg.flags |= ST_DF_SRC;
-		cfg.src_addr = d->lo.src.addr;
-		cfg.src_mask = d->lo.src.mask;
-	}
-	if (d->lo.dst.set) {
-		cfg.flags |= ST_DF_DST;
-		cfg.dst_addr = d->lo.dst.addr;
-		cfg.dst_mask = d->lo.dst.mask;
-	}
+	st_pkt_filter_set(&cfg.pf, d->lo.proto_set ? d->lo.proto_num : 0, d->lo.sport,
+			  d->lo.dport, &d->lo.src, &d->lo.dst, 0);
 	if (d->stacks)
 		cfg.flags |= ST_DF_STACKS;
 	if (d->lo.verbose)

@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pktfilter.h"
 #include "timeutil.h"
 
 #define NETNS_RUN_DIR "/run/netns"
@@ -95,18 +96,11 @@ static int refuse(const char *cmd, const char *opt)
 
 static int parse_proto(const char *s, uint8_t *out)
 {
-	uint64_t v;
+	int p = st_proto_number(s);
 
-	if (!strcasecmp(s, "tcp"))
-		*out = 6;
-	else if (!strcasecmp(s, "udp"))
-		*out = 17;
-	else if (!strcasecmp(s, "icmp"))
-		*out = 1;
-	else if (!st_parse_u64(s, &v) && v <= 255)
-		*out = (uint8_t)v;
-	else
+	if (p < 0)
 		return -EINVAL;
+	*out = (uint8_t)p;
 	return 0;
 }
 
