@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "attach_probe.h"
 #include "log.h"
 #include "stage_names.h"
 #include "stages.skel.h"
@@ -44,54 +45,6 @@ static void hook_progs(struct stages_bpf *s, struct hook_progs p[ST_HOOK_MAX])
 #undef HP
 }
 
-static const struct bpf_insn ret0[] = {
-	{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
-	{ .code = BPF_JMP | BPF_EXIT },
-};
-
-/* Load and attach a trivial program the way `method` would; 0 or -errno. */
-static int probe_method(const char *method, const char *tp, char *why, size_t wlen)
-{
-	LIBBPF_OPTS(bpf_prog_load_opts, o);
-	int fd, lfd, id;
-
-	if (!strcmp(method, "tp_btf")) {
-		id = libbpf_find_vmlinux_btf_id(tp, BPF_TRACE_RAW_TP);
-		if (id < 0) {
-			snprintf(why, wlen, "tp_btf: no btf_trace_%s in kernel BTF", tp);
-			return id;
-		}
-		o.expected_attach_type = BPF_TRACE_RAW_TP;
-		o.attach_btf_id = id;
-		fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "st_probe", "GPL",
-				   ret0, 2, &o);
-		if (fd < 0) {
-			snprintf(why, wlen, "tp_btf: load refused: %s", strerror(-fd));
-			return fd;
-		}
-		lfd = bpf_raw_tracepoint_open(NULL, fd);
-	} else {
-		fd = bpf_prog_load(BPF_PROG_TYPE_RAW_TRACEPOINT, "st_probe", "GPL",
-				   ret0, 2, &o);
-		if (fd < 0) {
-			snprintf(why, wlen, "raw_tp: load refused: %s", strerror(-fd));
-			return fd;
-		}
-		lfd = bpf_raw_tracepoint_open(tp, fd);
-	}
-	if (lfd < 0) {
-		int err = -errno;
-
-		snprintf(why, wlen, "%s: attach to %s failed: %s", method, tp,
-			 strerror(errno));
-		close(fd);
-		return err;
-	}
-	close(lfd);
-	close(fd);
-	return 0;
-}
-
 int st_attach_plan(struct st_agent *a)
 {
 	static const char *methods[] = { "tp_btf", "raw_tp" };
@@ -110,7 +63,7 @@ int st_attach_plan(struct st_agent *a)
 		for (unsigned m = 0; m < 2; m++) {
 			if (a->cfg.force_method && strcmp(a->cfg.force_method, methods[m]))
 				continue;
-			if (probe_method(methods[m], tp, why, sizeof(why)) == 0) {
+			if (st_probe_attach(methods[m], tp, why, sizeof(why)) == 0) {
 				p->method = methods[m];
 				break;
 			}

@@ -19,6 +19,9 @@ const char *cli_collector_default(void);
 /* Resolve --last/--since/--until (0 = unset) into a range; 0 or
  * ST_EXIT_USAGE after a one-line error. */
 int cli_range(double last, uint64_t *since, uint64_t *until);
+/* The matrix query for a range (cli_query's returns). */
+int cli_query_matrix(const char *url, double timeout, uint64_t since, uint64_t until,
+		     json_object **ans);
 
 struct st_cmd_help;
 /*

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attach_probe.h"
 #include "cli.h"
 #include "bpf/drops.h"
 #include "drops.skel.h"
@@ -441,7 +442,7 @@ static int setup_bpf(struct drops *d)
 	if (d->method_force) {
 		d->method = d->method_force;
 	} else {
-		d->method = st_local_probe_tp("kfree_skb", why, sizeof(why));
+		d->method = st_probe_best("kfree_skb", why, sizeof(why));
 		if (!d->method) {
 			fprintf(stderr, "error: cannot attach to skb:kfree_skb: %s\n", why);
 			return ST_EXIT_FAIL;

@@ -304,62 +304,6 @@ int st_local_require_root(const char *cmd)
 	return ST_EXIT_FAIL;
 }
 
-/* ---- attach probing ----------------------------------------------------- */
-
-static const struct bpf_insn ret0[] = {
-	{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
-	{ .code = BPF_JMP | BPF_EXIT },
-};
-
-/* Load and attach a trivial program the way method would; 0 or -errno. */
-static int probe_one(int btf, const char *tp, char *why, size_t wlen)
-{
-	LIBBPF_OPTS(bpf_prog_load_opts, lo);
-	const char *m = btf ? "tp_btf" : "raw_tp";
-	int fd, lfd, err;
-
-	if (btf) {
-		int id = libbpf_find_vmlinux_btf_id(tp, BPF_TRACE_RAW_TP);
-
-		if (id < 0) {
-			snprintf(why, wlen, "tp_btf: no btf_trace_%s in kernel BTF", tp);
-			return id;
-		}
-		lo.expected_attach_type = BPF_TRACE_RAW_TP;
-		lo.attach_btf_id = id;
-		fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "st_probe", "GPL", ret0, 2, &lo);
-	} else {
-		fd = bpf_prog_load(BPF_PROG_TYPE_RAW_TRACEPOINT, "st_probe", "GPL",
-				   ret0, 2, &lo);
-	}
-	if (fd < 0) {
-		snprintf(why, wlen, "%s: load refused: %s", m, strerror(-fd));
-		return fd;
-	}
-	lfd = bpf_raw_tracepoint_open(btf ? NULL : tp, fd);
-	if (lfd < 0) {
-		err = -errno;
-		snprintf(why, wlen, "%s: attach to %s failed: %s", m, tp, strerror(errno));
-		close(fd);
-		return err;
-	}
-	close(lfd);
-	close(fd);
-	return 0;
-}
-
-const char *st_local_probe_tp(const char *tp, char *why, size_t wlen)
-{
-	char w1[160] = "", w2[160] = "";
-
-	if (!probe_one(1, tp, w1, sizeof(w1)))
-		return "tp_btf";
-	if (!probe_one(0, tp, w2, sizeof(w2)))
-		return "raw_tp";
-	snprintf(why, wlen, "%s; %s", w1, w2);
-	return NULL;
-}
-
 /* ---- kernel symbols ------------------------------------------------------ */
 
 static int ksym_cmp(const void *a, const void *b)

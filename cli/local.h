@@ -89,13 +89,6 @@ int st_local_validate(struct st_local_opts *o, unsigned supported, const char *c
 /* 0, or ST_EXIT_FAIL after "error: CMD needs root ...". */
 int st_local_require_root(const char *cmd);
 
-/*
- * Find the attach method the running kernel accepts for a tracepoint by
- * loading and attaching a trivial program: "tp_btf", else "raw_tp", else
- * NULL with the reasons of both failures in why.
- */
-const char *st_local_probe_tp(const char *tp, char *why, size_t wlen);
-
 /* Kernel symbols of /proc/kallsyms, sorted, for address -> symbol+off. */
 struct st_ksym {
 	uint64_t addr;

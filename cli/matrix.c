@@ -146,7 +146,7 @@ static int matrix_main(int argc, char **argv, const struct st_cmd_help *help,
 	double last = 3600, timeout = 5;
 	uint64_t since = 0, until = 0;
 	int json = 0, rc;
-	json_object *q, *ans, *cells;
+	json_object *ans, *cells;
 	struct st_opt opts[] = {
 		{ "collector", 'C', ST_OPT_STR, &url, "URL", "collector query address (default $STAGETRACE_COLLECTOR or " CLI_DEFAULT_COLLECTOR ")" },
 		{ "last", 'l', ST_OPT_DURATION, &last, "DUR", "time range ending now, e.g. 5m, 1h (default 1h)" },
@@ -163,12 +163,7 @@ static int matrix_main(int argc, char **argv, const struct st_cmd_help *help,
 		return rc;
 	if ((rc = cli_range(last, &since, &until)) != 0)
 		return rc;
-	q = json_object_new_object();
-	json_object_object_add(q, "query", json_object_new_string("matrix"));
-	json_object_object_add(q, "since", json_object_new_int64((int64_t)since));
-	json_object_object_add(q, "until", json_object_new_int64((int64_t)until));
-	rc = cli_query(url, timeout, q, &ans);
-	json_object_put(q);
+	rc = cli_query_matrix(url, timeout, since, until, &ans);
 	if (rc)
 		return rc;
 	json_object_object_get_ex(ans, "cells", &cells);

@@ -102,3 +102,17 @@ int cli_range(double last, uint64_t *since, uint64_t *until)
 	}
 	return 0;
 }
+
+int cli_query_matrix(const char *url, double timeout, uint64_t since, uint64_t until,
+		     json_object **ans)
+{
+	json_object *q = json_object_new_object();
+	int rc;
+
+	json_object_object_add(q, "query", json_object_new_string("matrix"));
+	json_object_object_add(q, "since", json_object_new_int64((int64_t)since));
+	json_object_object_add(q, "until", json_object_new_int64((int64_t)until));
+	rc = cli_query(url, timeout, q, ans);
+	json_object_put(q);
+	return rc;
+}

@@ -196,7 +196,7 @@ int cmd_report(int argc, char **argv)
 	uint32_t top = 3;
 	enum report_format fmt;
 	struct report r = { 0 };
-	json_object *q, *ans = NULL;
+	json_object *ans = NULL;
 	char err[256], source[600];
 	int rc;
 	struct st_opt opts[] = {
@@ -282,12 +282,7 @@ int cmd_report(int argc, char **argv)
 			last = 3600;
 		if ((rc = cli_range(last, &since, &until)) != 0)
 			return rc;
-		q = json_object_new_object();
-		json_object_object_add(q, "query", json_object_new_string("matrix"));
-		json_object_object_add(q, "since", json_object_new_int64((int64_t)since));
-		json_object_object_add(q, "until", json_object_new_int64((int64_t)until));
-		rc = cli_query(url, timeout, q, &ans);
-		json_object_put(q);
+		rc = cli_query_matrix(url, timeout, since, until, &ans);
 		if (rc)
 			return rc;
 		snprintf(source, sizeof(source), "collector %s", url);
