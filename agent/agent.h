@@ -163,6 +163,9 @@ static inline uint64_t st_agent_mono(const struct st_agent *a, uint64_t mono)
 					    s->drift_ppb) / 1000000000));
 }
 
+/* caps.c: drop what is no longer needed once attached. */
+int st_agent_drop_caps(struct st_agent *a);
+
 /* counters.c */
 void st_agent_counters_fill(struct st_agent *a, void ***out, size_t *n);
 void st_read_bpf_counters(struct st_agent *a, uint64_t out[ST_C_MAX]);

@@ -354,6 +354,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	/* Attached: from here on only map fds and setns are needed. */
+	if (st_agent_drop_caps(a))
+		pr_warn("running with the capabilities it started with");
 	a->loop = uv_default_loop();
 	a->rb = ring_buffer__new(bpf_map__fd(a->skel->maps.events), on_path, a, NULL);
 	if (!a->rb) {

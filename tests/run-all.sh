@@ -25,6 +25,7 @@ run() {
 run unit make -s unit O="$O"
 run bpf tests/bpf/run.sh "$O"
 run testbed env ST_TOOLS_DIR="$PWD/$O/tests/tools" tests/testbed/selftest.sh
+run deploy tests/deploy/run.sh "$O"
 run e2e tests/e2e/run.sh "$O"
 echo
 pass=0
