@@ -39,6 +39,7 @@ int cmd_clocks(int argc, char **argv);
 int cmd_paths(int argc, char **argv);
 int cmd_pair(int argc, char **argv);
 int cmd_drops(int argc, char **argv);
+int cmd_probes(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 
 #endif /* ST_CLI_H */

@@ -27,6 +27,10 @@ for m in tp_btf raw_tp; do
 		bad "$m: $n of $nh hooks attached: $(jq -c '.[] | select(.status!="attached")' <<<"$out" 2>/dev/null)"
 done
 
+cli=$("$O/stagetrace" probes --json 2>&1)
+n=$(jq '[.[] | select(.method != null)] | length' <<<"$cli" 2>/dev/null)
+[[ ${n:-0} -eq $nh ]] && ok "stagetrace probes: all $nh hooks have a method" || bad "stagetrace probes: $cli"
+
 # Programs really run: a veth pair between two scratch namespaces, UDP
 # datagrams across it.
 ns=stbpf$$
