@@ -202,6 +202,7 @@ void c_paths_offer(struct st_collector *c, int64_t minute, const char *src,
 		   const char *dst, const struct c_path_rec *r);
 int c_paths_store(struct st_collector *c);
 void c_paths_clear(struct st_collector *c);
+void c_paths_free(struct st_collector *c);
 
 /* store.c */
 int c_store_open(struct st_collector *c);

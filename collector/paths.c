@@ -163,8 +163,8 @@ int c_paths_store(struct st_collector *c)
 	return 0;
 }
 
-/* After a committed flush. */
-void c_paths_clear(struct st_collector *c)
+/* Free every kept path and the map (shutdown, tests). */
+void c_paths_free(struct st_collector *c)
 {
 	size_t it = 0;
 	uint64_t k;
@@ -178,5 +178,11 @@ void c_paths_clear(struct st_collector *c)
 		free(s);
 	}
 	st_u64map_free(&c->path_slots);
+}
+
+/* After a committed flush. */
+void c_paths_clear(struct st_collector *c)
+{
+	c_paths_free(c);
 	st_u64map_init(&c->path_slots, 64);
 }

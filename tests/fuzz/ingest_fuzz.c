@@ -27,14 +27,7 @@
 #include "log.h"
 #include "timeutil.h"
 
-#define CHECK(cond)                                                         \
-	do {                                                                \
-		if (!(cond)) {                                              \
-			fprintf(stderr, "%s:%d: property violated: %s\n",   \
-				__FILE__, __LINE__, #cond);                 \
-			abort();                                            \
-		}                                                           \
-	} while (0)
+#include "fuzz_check.h"
 
 /* libFuzzer's -max_len keeps inputs small; this bounds the work anyway. */
 #define MAX_MSGS 16
@@ -80,6 +73,7 @@ static void col_free(struct st_collector *c)
 	free_values(&c->ipnames);
 	st_u64map_free(&c->cells);
 	st_u64map_free(&c->pairs);
+	c_paths_free(c);
 	free_values(&c->dp);
 	for (int i = 0; i < c->n_stages; i++)
 		free(c->stage_names[i]);

@@ -356,6 +356,7 @@ static void col_free(struct st_collector *c)
 	for (size_t m = 0; m < sizeof(maps) / sizeof(maps[0]); m++)
 		st_u64map_free(maps[m]);
 	c_agg_free(c);
+	c_paths_free(c);
 	it = 0;
 	while (st_u64map_next(&c->dp, &it, &k, &v))
 		free(v);
