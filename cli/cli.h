@@ -40,6 +40,7 @@ int cmd_paths(int argc, char **argv);
 int cmd_pair(int argc, char **argv);
 int cmd_drops(int argc, char **argv);
 int cmd_probes(int argc, char **argv);
+int cmd_slo(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 
 #endif /* ST_CLI_H */

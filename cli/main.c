@@ -20,6 +20,7 @@ static const struct {
 	{ "clocks", cmd_clocks, "per-host clock models: offset, drift, bound, source" },
 	{ "pair", cmd_pair, "latency between two VMs, both directions, stage by stage (collector)" },
 	{ "paths", cmd_paths, "the slowest end-to-end packets, stage by stage (collector)" },
+	{ "slo", cmd_slo, "latency SLO status; 'slo check' exits 0 ok, 1 violated, 2 unknown (collector)" },
 	{ "probes", cmd_probes, "attach method per stage hook on this kernel, or why none (local)" },
 	{ "drops", cmd_drops, "packet drops by location, reason, netns and device (local)" },
 	{ "report", cmd_report, "summary report: per pair and overall, top contributors; text to html" },

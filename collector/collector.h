@@ -28,6 +28,7 @@
 #include "clocks.h"
 #include "hist.h"
 #include "loopstop.h"
+#include "slo.h"
 #include "tls.h"
 #include "opts.h"
 #include "u64map.h"
@@ -139,6 +140,8 @@ struct c_cfg {
 	int verbose;
 	struct st_tls_opts tls;
 	const char *config;
+	struct st_strlist slos;
+	const char *slo_windows;
 };
 
 struct st_collector {
@@ -164,6 +167,11 @@ struct st_collector {
 	struct c_batch *batches;
 	struct c_counters c;
 	int replaying;
+
+	/* SLOs (slo.c). */
+	struct c_slo slo[SLO_MAX];
+	int n_slo;
+	struct c_slo_cfg slo_cfg;
 
 	/* Clock alignment (clocks.c). */
 	int64_t clk_base;

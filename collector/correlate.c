@@ -291,6 +291,7 @@ static void finalize(struct st_collector *c, struct c_pending *pe)
 			c_agg_stage(c, first->st[0].t, src, dst, total, 0,
 				    (uint64_t)rec.total, rec.bound);
 			c_paths_offer(c, first->st[0].t / 60000000000LL, src, dst, &rec);
+			c_slo_observe(c, src, dst, (uint64_t)rec.total);
 		}
 	}
 	for (int i = 0; i < pe->n; i++)

@@ -20,6 +20,7 @@ static void tick_cb(uv_timer_t *t)
 	struct st_collector *c = t->data;
 
 	c_clock_update(c);
+	c_slo_tick(c);
 	c_correlate_expire(c, 0);
 	c_flush(c);
 }
@@ -66,6 +67,8 @@ int main(int argc, char **argv)
 		{ "flush-ms", 0, ST_OPT_U32, &c->cfg.flush_ms, "MS", "flush aggregates to the store this often (default 1000)", 10, 600000 },
 		{ "duration", 'd', ST_OPT_DURATION, &c->cfg.duration, "SEC", "exit after this long" },
 		ST_TLS_OPTS(&c->cfg.tls),
+		{ "slo", 0, ST_OPT_LIST, &c->cfg.slos, "SPEC", "an SLO, NAME:SRC>DST:pQQ<=DURATION:TARGET (e.g. web:vma>vmb:p99<=300us:99.9); repeatable" },
+		{ "slo-windows", 0, ST_OPT_STR, &c->cfg.slo_windows, "W", "burn-rate windows fast-short,fast-long,slow-short,slow-long (default 5m,1h,30m,6h)" },
 		{ "config", 0, ST_OPT_STR, &c->cfg.config, "FILE", "read options from FILE (name = value per line; the command line wins)" },
 		{ "verbose", 'v', ST_OPT_FLAG, &c->cfg.verbose, NULL, "debug logging" },
 		{ "metrics", 0, ST_OPT_STR, &metrics_url, "URL", "serve Prometheus metrics at URL, e.g. http://127.0.0.1:9731 (path /metrics; default off)" },
@@ -83,6 +86,25 @@ int main(int argc, char **argv)
 		return rc;
 	if (c->cfg.verbose)
 		st_log_set_level(ST_LOG_DEBUG);
+	c->slo_cfg = (struct c_slo_cfg){ .fast_short = 300, .fast_long = 3600,
+					 .slow_short = 1800, .slow_long = 21600 };
+	if (c->cfg.slo_windows && c_slo_parse_windows(c->cfg.slo_windows, &c->slo_cfg)) {
+		fprintf(stderr, "error: --slo-windows: invalid value '%s' (four durations "
+			"short<=long: fast-short,fast-long,slow-short,slow-long, 10s..6h)\n",
+			c->cfg.slo_windows);
+		return ST_EXIT_USAGE;
+	}
+	for (int i = 0; i < c->cfg.slos.n; i++) {
+		if (i == SLO_MAX) {
+			fprintf(stderr, "error: --slo: at most %d SLOs\n", SLO_MAX);
+			return ST_EXIT_USAGE;
+		}
+		if (c_slo_parse(c->cfg.slos.v[i], &c->slo[i], why, sizeof(why))) {
+			fprintf(stderr, "error: --slo: %s\n", why);
+			return ST_EXIT_USAGE;
+		}
+		c->n_slo++;
+	}
 	/* The query socket serves the local CLI: plaintext on loopback/ipc,
 	 * or the same certificates when it is tls+tcp:// too. */
 	qtls.insecure_plaintext = c->cfg.tls.insecure_plaintext;

@@ -411,6 +411,9 @@ void c_query_handler(void *arg, int64_t recv_ns, const uint8_t *req, size_t len,
 			reply_error("store query failed", resp, rlen);
 			return;
 		}
+	} else if (!strcmp(qn, "slo")) {
+		out = json_object_new_object();
+		json_object_object_add(out, "slos", c_slo_json(c));
 	} else if (!strcmp(qn, "clocks")) {
 		out = c_clock_json(c);
 	} else if (!strcmp(qn, "stats")) {
