@@ -886,6 +886,46 @@ static void window_read(struct st_metrics *m, int64_t lo, int64_t hi)
 	sqlite3_finalize(st);
 }
 
+/* SLOs: burn rate per window, alert state, objective. Bounded by SLO_MAX. */
+static void render_slos(struct st_metrics *m, struct sbuf *b)
+{
+	struct st_collector *c = m->c;
+	static const char *wins[4] = { "fast_short", "fast_long", "slow_short", "slow_long" };
+	double secs[4] = { c->slo_cfg.fast_short, c->slo_cfg.fast_long,
+			   c->slo_cfg.slow_short, c->slo_cfg.slow_long };
+
+	if (!c->n_slo)
+		return;
+	family(b, "stagetrace_slo_burn_rate", "gauge",
+	       "Share of bad 10-s slices over the window divided by the error budget.");
+	for (int i = 0; i < c->n_slo; i++)
+		for (int w = 0; w < 4; w++) {
+			double v = c_slo_burn(&c->slo[i],
+					      (uint32_t)ceil(secs[w] / (SLO_SLICE_NS / 1e9)));
+
+			if (v >= 0)
+				sample_d(b, "stagetrace_slo_burn_rate", v, "slo", c->slo[i].name,
+					 "window", wins[w], NULL);
+		}
+	family(b, "stagetrace_slo_alert", "gauge", "1 while the SLO's burn-rate alert fires.");
+	for (int i = 0; i < c->n_slo; i++) {
+		sample_u(b, "stagetrace_slo_alert", (uint64_t)c->slo[i].fast, "slo",
+			 c->slo[i].name, "severity", "fast", NULL);
+		sample_u(b, "stagetrace_slo_alert", (uint64_t)c->slo[i].slow, "slo",
+			 c->slo[i].name, "severity", "slow", NULL);
+	}
+	family(b, "stagetrace_slo_objective_seconds", "gauge",
+	       "The SLO's latency threshold for its quantile of SRC->DST end to end.");
+	for (int i = 0; i < c->n_slo; i++) {
+		char q[16];
+
+		snprintf(q, sizeof(q), "%g", c->slo[i].q);
+		sample_d(b, "stagetrace_slo_objective_seconds", c->slo[i].threshold_ns / 1e9,
+			 "slo", c->slo[i].name, "src", c->slo[i].src, "dst", c->slo[i].dst,
+			 "slo_quantile", q, NULL);
+	}
+}
+
 static void render_pairs(struct st_metrics *m, struct sbuf *b, int64_t now_s)
 {
 	int64_t lo = (now_s - M_WINDOW_S) / 60, hi = now_s / 60;
@@ -1050,6 +1090,7 @@ char *c_metrics_render(struct st_metrics *m, size_t *len)
 	render_collector(m, &b);
 	render_agents(m, &b, now);
 	render_clocks(m, &b);
+	render_slos(m, &b);
 	render_pairs(m, &b, now / 1000000000);
 	render_self(m, &b, t0);
 	if (b.oom || !b.p) {

@@ -13,7 +13,9 @@ export ST_TB=${ST_TB:-e2eslo}
 
 e2e_begin || exit 1
 TB_QUIET=1 tb_up --wire veth || exit 1
-e2e_collector --slo "lat:vma>vmb:p99<=3ms:99.9" --slo-windows 20s,1m,30s,2m || exit 1
+MPORT=$((E2E_PORT + 5))
+e2e_collector --slo "lat:vma>vmb:p99<=3ms:99.9" --slo-windows 20s,1m,30s,2m \
+	--metrics "http://127.0.0.1:$MPORT" || exit 1
 e2e_agent hv1
 e2e_agent hv2
 e2e_wait_agents 2 || exit 1
@@ -39,6 +41,11 @@ t=$(wait_for 1 60)
 check_range "fast-burn alert fires after tbf queueing (s)" "$t" 0 60
 "$O/stagetrace" slo status -C "$E2E_QUERY" --json >"$E2E_TMP/s1.json"
 check "the fast alert is the one firing" test "$(jq '.slos[0].fast_alert' "$E2E_TMP/s1.json")" = true
+curl -s "http://127.0.0.1:$MPORT/metrics" >"$E2E_TMP/m1.txt"
+check "metrics: stagetrace_slo_alert{severity=fast} is 1" \
+	grep -q '^stagetrace_slo_alert{slo="lat",severity="fast"} 1$' "$E2E_TMP/m1.txt"
+check "metrics: promtool accepts the exposition" \
+	bash -c "promtool check metrics <'$E2E_TMP/m1.txt' >/dev/null 2>&1 || ! command -v promtool >/dev/null"
 check_range "last slice p99 over the threshold (us)" \
 	"$(jq '.slos[0].last_slice_quantile_us' "$E2E_TMP/s1.json")" 3000 10000000
 tc -n "$(tb_ns hv1)" qdisc del dev eth0 root
