@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "common/opts.h"
+#include "quiet.h"
 
 struct cfg {
 	const char *config, *name;
@@ -50,25 +51,6 @@ static const char *write_file(const char *text)
 	fputs(text, f);
 	fclose(f);
 	return path;
-}
-
-/* The parser's one-line errors would clutter the test output. */
-static void quiet(int on)
-{
-	static int saved = -1;
-
-	fflush(stderr);
-	if (on) {
-		int null = open("/dev/null", O_WRONLY);
-
-		saved = dup(2);
-		dup2(null, 2);
-		close(null);
-	} else if (saved >= 0) {
-		dup2(saved, 2);
-		close(saved);
-		saved = -1;
-	}
 }
 
 static int parse(const char *file_text, int argc, char **argv)
