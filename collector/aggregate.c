@@ -22,7 +22,7 @@ static uint64_t str_hash(uint64_t h, const char *s)
 	return st_mix64(h ^ 0xff);
 }
 
-static uint64_t cell_key(int64_t minute, const char *src, const char *dst, int stage)
+uint64_t c_agg_key(int64_t minute, const char *src, const char *dst, int stage)
 {
 	uint64_t h = st_mix64((uint64_t)minute * 31 + (uint64_t)stage + 1);
 
@@ -40,7 +40,7 @@ void c_agg_stage(struct st_collector *c, int64_t t_ns, const char *src,
 		 const char *dst, uint16_t stage, int ord, uint64_t v, double bound)
 {
 	int64_t m = minute_of(t_ns);
-	uint64_t k = cell_key(m, src, dst, stage);
+	uint64_t k = c_agg_key(m, src, dst, stage);
 	struct c_cell_delta *d;
 
 	/* Collisions of the 64-bit key are resolved by probing k+1, k+2 ... */
@@ -82,7 +82,7 @@ void c_agg_pair(struct st_collector *c, int64_t t_ns, const char *src,
 		const char *dst, int what)
 {
 	int64_t m = minute_of(t_ns);
-	uint64_t k = cell_key(m, src, dst, -1);
+	uint64_t k = c_agg_key(m, src, dst, -1);
 	struct c_pair_delta *d;
 
 	for (;; k = k + 1 ? k + 1 : 1) {

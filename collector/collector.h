@@ -201,6 +201,9 @@ void c_agg_pair(struct st_collector *c, int64_t t_ns, const char *src,
 		const char *dst, int what);
 enum { C_PAIR_MATCHED, C_PAIR_LOST, C_PAIR_DROPPED, C_PAIR_UNMATCHED };
 int c_flush(struct st_collector *c);
+/* The 64-bit map key of (minute, src, dst, stage); stage < 0 for keys
+ * that are not a stage (pairs: -1, drill-down slots: -2). Never 0. */
+uint64_t c_agg_key(int64_t minute, const char *src, const char *dst, int stage);
 /* Free every pending delta and the delta maps (shutdown, tests). */
 void c_agg_free(struct st_collector *c);
 

@@ -19,7 +19,6 @@
 #include <string.h>
 
 #include "log.h"
-#include "pktkey.h"
 
 #define C_PATHS_KEEP 20
 #define C_PATHS_MAX_ROWS 200000
@@ -31,17 +30,6 @@ struct c_path_slot {
 	struct c_path_rec rec[C_PATHS_KEEP];
 };
 
-static uint64_t slot_key(int64_t minute, const char *src, const char *dst)
-{
-	uint64_t h = st_mix64((uint64_t)minute ^ 0x7061746873ULL);
-
-	while (*src)
-		h = st_mix64(h ^ (uint8_t)*src++);
-	h = st_mix64(h ^ 0xff);
-	while (*dst)
-		h = st_mix64(h ^ (uint8_t)*dst++);
-	return h ? h : 1;
-}
 
 void c_path_flow(const struct c_part *p, char *buf, size_t len)
 {
@@ -64,7 +52,7 @@ void c_path_flow(const struct c_part *p, char *buf, size_t len)
 void c_paths_offer(struct st_collector *c, int64_t minute, const char *src,
 		   const char *dst, const struct c_path_rec *r)
 {
-	uint64_t k = slot_key(minute, src, dst);
+	uint64_t k = c_agg_key(minute, src, dst, -2);
 	struct c_path_slot *s;
 	int min = 0;
 
