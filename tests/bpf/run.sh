@@ -27,6 +27,25 @@ for m in tp_btf raw_tp; do
 		bad "$m: $n of $nh hooks attached: $(jq -c '.[] | select(.status!="attached")' <<<"$out" 2>/dev/null)"
 done
 
+# Ad-hoc plans (--try): every method answers for itself on this kernel.
+# tp_btf on a core tracepoint must work here; kprobes must work exactly when
+# the kernel has a kprobe PMU, and say why not otherwise; an unknown
+# function is refused with a reason naming BTF; a plan falls through to its
+# next alternative.
+t=$("$O/stagetrace" probes --try tp_btf:netif_receive_skb --json)
+[[ $(jq -r .method <<<"$t") == tp_btf ]] && ok "--try tp_btf:netif_receive_skb attaches" || bad "--try tp_btf: $t"
+t=$("$O/stagetrace" probes --try kprobe:tcp_v4_rcv --json)
+if [[ -d /sys/bus/event_source/devices/kprobe ]]; then
+	[[ $(jq -r .method <<<"$t") == kprobe ]] && ok "--try kprobe attaches (kernel has kprobes)" || bad "--try kprobe: $t"
+else
+	[[ $(jq -r .status <<<"$t") == unavailable && $(jq -r .reason <<<"$t") == *"no kprobe PMU"* ]] &&
+		ok "--try kprobe: unavailable with its reason (no kprobe PMU)" || bad "--try kprobe: $t"
+fi
+t=$("$O/stagetrace" probes --try fentry:st_no_such_function,raw_tp:netif_rx --json)
+[[ $(jq -r .method <<<"$t") == raw_tp && $(jq -r .reason <<<"$t") == *"no st_no_such_function in kernel or module BTF"* ]] &&
+	ok "--try falls through to the next alternative and keeps the reason" || bad "--try fall-through: $t"
+"$O/stagetrace" probes --try nope:x >/dev/null 2>&1
+[[ $? -eq 2 ]] && ok "--try with an unknown method exits 2" || bad "--try unknown method did not exit 2"
 cli=$("$O/stagetrace" probes --json 2>&1)
 n=$(jq '[.[] | select(.method != null)] | length' <<<"$cli" 2>/dev/null)
 [[ ${n:-0} -eq $nh ]] && ok "stagetrace probes: all $nh hooks have a method" || bad "stagetrace probes: $cli"
