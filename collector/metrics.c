@@ -2,17 +2,8 @@
 /*
  * Prometheus metrics: GET /metrics, text exposition format 0.0.4.
  *
- * Threading follows repsrv.c. nng's HTTP server calls http_cb() on one of
- * its threads; that callback only appends the request's aio to a queue
- * under a mutex and wakes the libuv loop with uv_async_send. The loop
- * (wake_cb) renders the text once for every request waiting, and completes
- * each aio with an nng_http_res. No cancellation routine is registered on
- * the handler aio: the server began it, and a connection that closes while
- * its request waits in our queue cannot free the aio before we finish it
- * (its reaper waits for us), so the queue never holds a dangling pointer.
- * Stopping marks the module closed (later requests are answered 503 on the
- * nng thread), answers what is queued, and only then stops the server,
- * which waits for its connections.
+ * Serving is common/httpsrv.c's: requests reach http_metrics() on the
+ * libuv loop, which renders the text from collector state.
  *
  * What is rendered (docs/metrics.md is the reference): the collector's
  * counters, every agent's reported counters and attach results, the clock
@@ -38,14 +29,13 @@
 #include <json-c/json.h>
 #include <math.h>
 #include <nng/nng.h>
-#include <nng/supplemental/http/http.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "collector.h"
+#include "httpsrv.h"
 #include "log.h"
 #include "opts.h"
 #include "pktkey.h"
@@ -108,22 +98,12 @@ struct m_row {
 	uint64_t v[H_NV];
 };
 
-struct m_req {
-	nng_aio *aio;
-	struct m_req *next;
-};
-
 struct st_metrics {
 	struct st_collector *c;
 	uint32_t max_pairs;
-	nng_http_server *srv;
-	int started;
-	uv_async_t wake;
+	struct st_httpsrv *http;
 	uv_timer_t timer;
-
-	pthread_mutex_t mu;
-	struct m_req *head, **tail;	/* under mu */
-	int closing;			/* under mu */
+	int timer_on;
 
 	struct st_u64map pairs;		/* -> m_pair */
 	struct st_u64map rows;		/* -> m_row */
@@ -1103,87 +1083,22 @@ char *c_metrics_render(struct st_metrics *m, size_t *len)
 
 /* ---- HTTP --------------------------------------------------------------- */
 
-/* Completes a handler aio with a response (any thread). */
-static void respond(nng_aio *aio, uint16_t status, const char *body, size_t len)
+/* Loop thread (common/httpsrv.c): render the text for one scrape. */
+static void http_metrics(void *arg, struct st_http_exchange *x)
 {
-	nng_http_res *res = NULL;
-	int rv;
-
-	if (status == NNG_HTTP_STATUS_OK) {
-		if ((rv = nng_http_res_alloc(&res)) == 0 &&
-		    (rv = nng_http_res_set_header(res, "Content-Type", M_CONTENT_TYPE)) == 0)
-			rv = nng_http_res_copy_data(res, body, len);
-	} else {
-		rv = nng_http_res_alloc_error(&res, status);
-	}
-	if (rv) {
-		if (res)
-			nng_http_res_free(res);
-		/* The server closes the connection. */
-		nng_aio_finish(aio, rv);
-		return;
-	}
-	nng_aio_set_output(aio, 0, res);
-	nng_aio_finish(aio, 0);
-}
-
-/* nng thread: queue the request for the loop. */
-static void http_cb(nng_aio *aio)
-{
-	nng_http_handler *h = nng_aio_get_input(aio, 1);
-	struct st_metrics *m = nng_http_handler_get_data(h);
-	struct m_req *r = malloc(sizeof(*r));
-
-	pthread_mutex_lock(&m->mu);
-	if (r && !m->closing) {
-		r->aio = aio;
-		r->next = NULL;
-		*m->tail = r;
-		m->tail = &r->next;
-		/* Under the lock: once closing is set, the handle may go. */
-		uv_async_send(&m->wake);
-		pthread_mutex_unlock(&m->mu);
-		return;
-	}
-	pthread_mutex_unlock(&m->mu);
-	free(r);
-	respond(aio, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE, NULL, 0);
-}
-
-static struct m_req *take_all(struct st_metrics *m, int closing)
-{
-	struct m_req *list;
-
-	pthread_mutex_lock(&m->mu);
-	list = m->head;
-	m->head = NULL;
-	m->tail = &m->head;
-	if (closing)
-		m->closing = 1;
-	pthread_mutex_unlock(&m->mu);
-	return list;
-}
-
-/* Loop thread: render once, answer everyone waiting. */
-static void wake_cb(uv_async_t *a)
-{
-	struct st_metrics *m = a->data;
-	struct m_req *list = take_all(m, 0), *r;
-	char *text;
+	struct st_metrics *m = arg;
 	size_t len = 0;
+	char *text = c_metrics_render(m, &len);
 
-	if (!list)
-		return;
-	text = c_metrics_render(m, &len);
-	if (!text)
+	if (!text) {
 		pr_warn("metrics: out of memory rendering the text");
-	while ((r = list) != NULL) {
-		list = r->next;
-		respond(r->aio, text ? NNG_HTTP_STATUS_OK : NNG_HTTP_STATUS_INTERNAL_SERVER_ERROR,
-			text, len);
-		free(r);
+		x->status = 500;
+		return;
 	}
-	free(text);
+	x->status = 200;
+	x->content_type = M_CONTENT_TYPE;
+	x->out = text;
+	x->out_len = len;
 }
 
 static void timer_cb(uv_timer_t *t)
@@ -1213,7 +1128,6 @@ static void metrics_free(struct st_metrics *m)
 	st_u64map_free(&m->rows);
 	free(m->scratch);
 	free(m->acc);
-	pthread_mutex_destroy(&m->mu);
 	free(m);
 }
 
@@ -1221,10 +1135,10 @@ int c_metrics_start(struct st_collector *c, const char *url, uint32_t max_pairs,
 		    struct st_metrics **out)
 {
 	struct st_metrics *m = calloc(1, sizeof(*m));
-	nng_http_handler *h = NULL;
+	struct st_http_route route = { .method = "GET", .fn = http_metrics };
 	nng_url *u = NULL;
-	const char *path;
-	int rv, code = ST_EXIT_FAIL;
+	char path[256];
+	int rc;
 
 	*out = NULL;
 	if (!m || !(m->scratch = malloc(sizeof(*m->scratch))) ||
@@ -1235,11 +1149,20 @@ int c_metrics_start(struct st_collector *c, const char *url, uint32_t max_pairs,
 		free(m);
 		return ST_EXIT_FAIL;
 	}
+	if (nng_url_parse(&u, url) != 0 || strcmp(u->u_scheme, "http")) {
+		fprintf(stderr, "error: --metrics %s: expected http://ADDR:PORT[/PATH]\n", url);
+		if (u)
+			nng_url_free(u);
+		free(m->scratch);
+		free(m->acc);
+		free(m);
+		return ST_EXIT_USAGE;
+	}
+	snprintf(path, sizeof(path), "%s", u->u_path[0] && strcmp(u->u_path, "/") ? u->u_path : "/metrics");
+	nng_url_free(u);
 	m->c = c;
 	m->max_pairs = max_pairs ? max_pairs : C_METRICS_MAX_PAIRS_DEFAULT;
 	m->start_ns = (int64_t)st_real_ns();
-	m->tail = &m->head;
-	pthread_mutex_init(&m->mu, NULL);
 	st_u64map_init(&m->pairs, 64);
 	st_u64map_init(&m->rows, 256);
 	/* Rows may change until their packets' windows close: re-read them
@@ -1258,77 +1181,32 @@ int c_metrics_start(struct st_collector *c, const char *url, uint32_t max_pairs,
 		}
 		m->cut[j] = i;
 	}
-
-	if ((rv = nng_url_parse(&u, url)) != 0 || strcmp(u->u_scheme, "http")) {
-		fprintf(stderr, "error: --metrics %s: expected http://ADDR:PORT[/PATH]\n", url);
-		code = ST_EXIT_USAGE;
-		goto fail_url;
-	}
-	path = u->u_path[0] && strcmp(u->u_path, "/") ? u->u_path : "/metrics";
-	if ((rv = nng_http_server_hold(&m->srv, u)) != 0) {
-		m->srv = NULL;
-		goto fail_url;
-	}
-	if ((rv = nng_http_handler_alloc(&h, path, http_cb)) != 0 ||
-	    (rv = nng_http_handler_set_data(h, m, NULL)) != 0 ||
-	    (rv = nng_http_server_add_handler(m->srv, h)) != 0) {
-		if (h)
-			nng_http_handler_free(h);
-		goto fail_url;
-	}
-	uv_async_init(c->loop, &m->wake, wake_cb);
-	m->wake.data = m;
-	uv_timer_init(c->loop, &m->timer);
-	m->timer.data = m;
 	/* What the store holds now is the baseline, not counted. */
 	update(m, (int64_t)(st_real_ns() / 1000000000));
-	if ((rv = nng_http_server_start(m->srv)) != 0) {
-		uv_close((uv_handle_t *)&m->wake, NULL);
-		uv_close((uv_handle_t *)&m->timer, NULL);
-		uv_run(c->loop, UV_RUN_NOWAIT);
-		goto fail_url;
+	route.path = path;
+	route.arg = m;
+	if ((rc = st_httpsrv_start(c->loop, url, "--metrics", &route, 1, NULL, NULL, &m->http))) {
+		metrics_free(m);
+		return rc;
 	}
-	m->started = 1;
+	uv_timer_init(c->loop, &m->timer);
+	m->timer.data = m;
+	m->timer_on = 1;
 	uv_timer_start(&m->timer, timer_cb, M_UPDATE_MS, M_UPDATE_MS);
-	pr_info("metrics on http://%s:%s%s (at most %u pairs)", u->u_hostname, u->u_port,
-		path, m->max_pairs);
-	nng_url_free(u);
+	pr_info("metrics at %s (path %s, at most %u pairs)", url, path, m->max_pairs);
 	*out = m;
 	return 0;
-
-fail_url:
-	if (rv && code != ST_EXIT_USAGE) {
-		fprintf(stderr, "error: --metrics %s: %s\n", url, nng_strerror(rv));
-		if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP)
-			code = ST_EXIT_USAGE;
-	}
-	if (m->srv)
-		nng_http_server_release(m->srv);
-	if (u)
-		nng_url_free(u);
-	metrics_free(m);
-	return code;
 }
 
 void c_metrics_stop(struct st_metrics *m)
 {
-	struct m_req *list, *r;
-
 	if (!m)
 		return;
-	/* From here on the handler answers 503 itself and never wakes us. */
-	list = take_all(m, 1);
-	while ((r = list) != NULL) {
-		list = r->next;
-		respond(r->aio, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE, NULL, 0);
-		free(r);
+	st_httpsrv_stop(m->http);
+	if (m->timer_on) {
+		uv_timer_stop(&m->timer);
+		uv_close((uv_handle_t *)&m->timer, NULL);
+		uv_run(m->c->loop, UV_RUN_NOWAIT);
 	}
-	if (m->started)
-		nng_http_server_stop(m->srv);
-	nng_http_server_release(m->srv);
-	uv_timer_stop(&m->timer);
-	uv_close((uv_handle_t *)&m->timer, NULL);
-	uv_close((uv_handle_t *)&m->wake, NULL);
-	uv_run(m->c->loop, UV_RUN_NOWAIT);
 	metrics_free(m);
 }

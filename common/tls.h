@@ -17,6 +17,7 @@
 #define ST_TLS_H
 
 #include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
 
 struct st_tls_opts {
 	const char *cert;	/* PEM certificate */
@@ -46,5 +47,9 @@ int st_tls_dial(nng_socket s, const char *url, const struct st_tls_opts *o,
 		nng_dialer *d);
 int st_tls_listen(nng_socket s, const char *url, const struct st_tls_opts *o,
 		  nng_listener *l);
+
+/* A server-side TLS configuration that asks clients for no certificate
+ * (HTTPS endpoints that authenticate with tokens). 0 or an nng error. */
+int st_tls_server_config(const char *cert, const char *key, nng_tls_config **out);
 
 #endif /* ST_TLS_H */
