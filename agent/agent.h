@@ -23,6 +23,7 @@
 struct stages_bpf;
 struct st_sender;
 struct st_clockprobe;
+struct st_httpsrv;
 
 struct st_agent_cfg {
 	const char *collector;
@@ -48,6 +49,7 @@ struct st_agent_cfg {
 	uint32_t poll_ms;
 	struct st_tls_opts tls;
 	const char *config;
+	const char *metrics;		/* http://ADDR:PORT for /metrics, or NULL */
 	/* Test-only clock skew (see TestSkew in the proto). */
 	const char *test_offset_us, *test_drift_ppm;
 };
@@ -107,6 +109,8 @@ struct st_agent {
 	uv_timer_t flush_timer, drain_timer, sweep_timer, rescan_timer;
 	struct st_loop_stop stop;
 	int stopping;
+	struct st_httpsrv *metrics;
+	uint64_t start_real_ns;
 };
 
 /* attach.c */
@@ -166,8 +170,15 @@ static inline uint64_t st_agent_mono(const struct st_agent *a, uint64_t mono)
 /* caps.c: drop what is no longer needed once attached. */
 int st_agent_drop_caps(struct st_agent *a);
 
+/* metrics.c: the agent's own /metrics. */
+int st_agent_metrics_start(struct st_agent *a, const char *url);
+void st_agent_metrics_stop(struct st_agent *a);
+
 /* counters.c */
 void st_agent_counters_fill(struct st_agent *a, void ***out, size_t *n);
+/* Every counter by name; gauge is set for levels (queue depth). */
+typedef void (*st_counter_fn)(void *ctx, const char *name, uint64_t v, int gauge);
+void st_agent_counters_each(struct st_agent *a, st_counter_fn fn, void *ctx);
 void st_read_bpf_counters(struct st_agent *a, uint64_t out[ST_C_MAX]);
 
 #endif /* ST_AGENT_H */

@@ -64,32 +64,51 @@ static void add_counter(void ***v, size_t *n, const char *name, uint64_t val)
 	(*v)[(*n)++] = c;
 }
 
-void st_agent_counters_fill(struct st_agent *a, void ***out, size_t *n)
+void st_agent_counters_each(struct st_agent *a, st_counter_fn fn, void *ctx)
 {
 	uint64_t bc[ST_C_MAX], sent, acked, retries, db, dp, q;
 
 	st_read_bpf_counters(a, bc);
 	for (int i = 0; i < ST_C_MAX; i++)
-		add_counter(out, n, counter_names[i], bc[i]);
-	add_counter(out, n, "paths_received", a->paths_in);
-	add_counter(out, n, "paths_timed_out", a->paths_timeout);
-	add_counter(out, n, "paths_dropped_oom", a->paths_dropped_full);
+		fn(ctx, counter_names[i], bc[i], 0);
+	fn(ctx, "paths_received", a->paths_in, 0);
+	fn(ctx, "paths_timed_out", a->paths_timeout, 0);
+	fn(ctx, "paths_dropped_oom", a->paths_dropped_full, 0);
 	if (a->probe) {
 		uint64_t ps, pa, pf;
 
 		st_clockprobe_counters(a->probe, &ps, &pa, &pf);
-		add_counter(out, n, "clock_probes_sent", ps);
-		add_counter(out, n, "clock_probes_answered", pa);
-		add_counter(out, n, "clock_probes_failed", pf);
+		fn(ctx, "clock_probes_sent", ps, 0);
+		fn(ctx, "clock_probes_answered", pa, 0);
+		fn(ctx, "clock_probes_failed", pf, 0);
 	}
 	if (a->sender) {
 		st_sender_counters(a->sender, &sent, &acked, &retries, &db, &dp, &q);
-		add_counter(out, n, "batches_sent", sent);
-		add_counter(out, n, "batches_acked", acked);
-		add_counter(out, n, "batches_retried", retries);
-		add_counter(out, n, "batches_dropped", db);
-		add_counter(out, n, "paths_dropped_send", dp);
-		add_counter(out, n, "batches_queued", q);
+		fn(ctx, "batches_sent", sent, 0);
+		fn(ctx, "batches_acked", acked, 0);
+		fn(ctx, "batches_retried", retries, 0);
+		fn(ctx, "batches_dropped", db, 0);
+		fn(ctx, "paths_dropped_send", dp, 0);
+		fn(ctx, "batches_queued", q, 1);
 	}
 }
 
+struct fill_ctx {
+	void ***v;
+	size_t *n;
+};
+
+static void fill_one(void *ctx, const char *name, uint64_t v, int gauge)
+{
+	struct fill_ctx *f = ctx;
+
+	(void)gauge;
+	add_counter(f->v, f->n, name, v);
+}
+
+void st_agent_counters_fill(struct st_agent *a, void ***out, size_t *n)
+{
+	struct fill_ctx f = { out, n };
+
+	st_agent_counters_each(a, fill_one, &f);
+}

@@ -240,6 +240,7 @@ int main(int argc, char **argv)
 		{ "test-clock-offset-us", 0, ST_OPT_STR, &a->cfg.test_offset_us, "US", "TEST ONLY: add this offset to every time the agent reports" },
 		{ "test-clock-drift-ppm", 0, ST_OPT_STR, &a->cfg.test_drift_ppm, "PPM", "TEST ONLY: let the reported clock drift by this much" },
 		ST_TLS_OPTS(&a->cfg.tls),
+		{ "metrics", 0, ST_OPT_STR, &a->cfg.metrics, "URL", "serve the agent's own Prometheus metrics at URL/metrics, e.g. http://127.0.0.1:9732 (default off)" },
 		{ "config", 0, ST_OPT_STR, &a->cfg.config, "FILE", "read options from FILE (name = value per line; the command line wins)" },
 		{ "verbose", 'v', ST_OPT_FLAG, &a->cfg.verbose, NULL, "debug logging" },
 		ST_OPT_END,
@@ -314,6 +315,7 @@ int main(int argc, char **argv)
 	if (a->cfg.verbose)
 		st_log_set_level(ST_LOG_DEBUG);
 	st_log_route_libbpf();
+	a->start_real_ns = st_real_ns();
 	if (getrandom(&a->instance, sizeof(a->instance), 0) != sizeof(a->instance))
 		a->instance = st_real_ns() ^ ((uint64_t)getpid() << 32);
 
@@ -358,6 +360,9 @@ int main(int argc, char **argv)
 	if (st_agent_drop_caps(a))
 		pr_warn("running with the capabilities it started with");
 	a->loop = uv_default_loop();
+	if (a->cfg.metrics && (err = st_agent_metrics_start(a, a->cfg.metrics)) != 0)
+		goto out;
+	err = ST_EXIT_FAIL;
 	a->rb = ring_buffer__new(bpf_map__fd(a->skel->maps.events), on_path, a, NULL);
 	if (!a->rb) {
 		pr_err("ring buffer: %s", strerror(errno));
@@ -397,6 +402,7 @@ int main(int argc, char **argv)
 	uv_run(a->loop, UV_RUN_DEFAULT);
 
 	/* Shutdown: collect what is left in BPF, send it, report losses. */
+	st_agent_metrics_stop(a);
 	uv_poll_stop(&a->rb_poll);
 	uv_timer_stop(&a->flush_timer);
 	uv_timer_stop(&a->drain_timer);
@@ -438,6 +444,7 @@ int main(int argc, char **argv)
 	uv_run(a->loop, UV_RUN_NOWAIT);
 	uv_loop_close(a->loop);
 out:
+	st_agent_metrics_stop(a);
 	ring_buffer__free(a->rb);
 	stages_bpf__destroy(a->skel);
 	free(a->pending);

@@ -36,6 +36,7 @@
 
 #include "collector.h"
 #include "httpsrv.h"
+#include "promtext.h"
 #include "log.h"
 #include "opts.h"
 #include "pktkey.h"
@@ -116,183 +117,6 @@ struct st_metrics {
 	uint64_t renders, errors;
 	uint64_t pairs_exported, pairs_cut, clock_pairs_cut, stages_cut;
 };
-
-/* ---- text building ---------------------------------------------------- */
-
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	int oom;
-};
-
-static int sb_reserve(struct sbuf *b, size_t need)
-{
-	size_t cap = b->cap ? b->cap : 16384;
-	char *n;
-
-	if (b->oom)
-		return -1;
-	while (cap - b->len < need)
-		cap *= 2;
-	if (cap == b->cap)
-		return 0;
-	n = realloc(b->p, cap);
-	if (!n) {
-		b->oom = 1;
-		return -1;
-	}
-	b->p = n;
-	b->cap = cap;
-	return 0;
-}
-
-static void sb_put(struct sbuf *b, const char *s, size_t n)
-{
-	if (sb_reserve(b, n + 1))
-		return;
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = 0;
-}
-
-static void sb_puts(struct sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-__attribute__((format(printf, 2, 3)))
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		if (sb_reserve(b, 64))
-			return;
-		va_start(ap, fmt);
-		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = 1;
-			return;
-		}
-		if ((size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		if (sb_reserve(b, (size_t)n + 1))
-			return;
-	}
-}
-
-/*
- * Length of the valid UTF-8 sequence at s, or 0 if it is not one (overlong
- * forms, surrogates and code points above U+10FFFF included). Label values
- * come from agents; Prometheus refuses a scrape with invalid UTF-8 in one.
- */
-static int utf8_len(const unsigned char *s)
-{
-	unsigned c = s[0];
-	int n, i;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
-
-/* A label value, escaped as the format requires; invalid UTF-8 becomes '?'. */
-static void sb_label_value(struct sbuf *b, const char *s)
-{
-	const unsigned char *u = (const unsigned char *)s;
-
-	while (*u) {
-		int n = utf8_len(u);
-
-		if (n == 0) {
-			sb_put(b, "?", 1);
-			u++;
-			continue;
-		}
-		if (*u == '\\')
-			sb_put(b, "\\\\", 2);
-		else if (*u == '"')
-			sb_put(b, "\\\"", 2);
-		else if (*u == '\n')
-			sb_put(b, "\\n", 2);
-		else
-			sb_put(b, (const char *)u, (size_t)n);
-		u += n;
-	}
-}
-
-static void family(struct sbuf *b, const char *name, const char *type, const char *help)
-{
-	sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/* name{k1="v1",...}: the labels are NULL-terminated key, value pairs. */
-static void series(struct sbuf *b, const char *name, va_list ap)
-{
-	const char *k, *v;
-	int n = 0;
-
-	sb_puts(b, name);
-	while ((k = va_arg(ap, const char *)) != NULL) {
-		v = va_arg(ap, const char *);
-		sb_puts(b, n++ ? ",": "{");
-		sb_puts(b, k);
-		sb_puts(b, "=\"");
-		sb_label_value(b, v ? v : "");
-		sb_puts(b, "\"");
-	}
-	if (n)
-		sb_puts(b, "}");
-}
-
-/* A sample with an exact integer value. */
-static void sample_u(struct sbuf *b, const char *name, uint64_t v, ...)
-{
-	va_list ap;
-
-	va_start(ap, v);
-	series(b, name, ap);
-	va_end(ap);
-	sb_printf(b, " %" PRIu64 "\n", v);
-}
-
-/* A sample with a float value; NaN and infinities as the format spells them. */
-static void sample_d(struct sbuf *b, const char *name, double v, ...)
-{
-	va_list ap;
-
-	va_start(ap, v);
-	series(b, name, ap);
-	va_end(ap);
-	if (isnan(v))
-		sb_puts(b, " NaN\n");
-	else if (isinf(v))
-		sb_puts(b, v > 0 ? " +Inf\n" : " -Inf\n");
-	else
-		sb_printf(b, " %.15g\n", v);
-}
 
 /* ---- pairs and stored rows -------------------------------------------- */
 
@@ -493,7 +317,7 @@ static void update(struct st_metrics *m, int64_t now_s)
 
 /* ---- rendering ---------------------------------------------------------- */
 
-static void render_collector(struct st_metrics *m, struct sbuf *b)
+static void render_collector(struct st_metrics *m, struct st_sbuf *b)
 {
 	const struct st_collector *c = m->c;
 	const struct c_counters *k = &c->c;
@@ -527,24 +351,24 @@ static void render_collector(struct st_metrics *m, struct sbuf *b)
 	};
 
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
-		family(b, counters[i].name, "counter", counters[i].help);
-		sample_u(b, counters[i].name,
+		st_prom_family(b, counters[i].name, "counter", counters[i].help);
+		st_prom_sample_u(b, counters[i].name,
 			 *(const uint64_t *)((const char *)k + counters[i].off), NULL);
 	}
-	family(b, "stagetrace_collector_packets_total", "counter",
+	st_prom_family(b, "stagetrace_collector_packets_total", "counter",
 	       "Packets finalised, by outcome: matched (across hosts), local (VM to VM on one host), "
 	       "lost (left a host, never arrived), dropped, unmatched (arrived, sender untraced), incomplete.");
 	for (size_t i = 0; i < sizeof(packets) / sizeof(packets[0]); i++)
-		sample_u(b, "stagetrace_collector_packets_total", packets[i].v,
+		st_prom_sample_u(b, "stagetrace_collector_packets_total", packets[i].v,
 			 "outcome", packets[i].outcome, NULL);
-	family(b, "stagetrace_collector_pending_packets", "gauge",
+	st_prom_family(b, "stagetrace_collector_pending_packets", "gauge",
 	       "Packets waiting for their other host paths.");
-	sample_u(b, "stagetrace_collector_pending_packets", c->pending.len, NULL);
-	family(b, "stagetrace_collector_hosts", "gauge", "Agent hosts known to the collector.");
-	sample_u(b, "stagetrace_collector_hosts", (uint64_t)c->n_hosts, NULL);
-	family(b, "stagetrace_collector_start_time_seconds", "gauge",
+	st_prom_sample_u(b, "stagetrace_collector_pending_packets", c->pending.len, NULL);
+	st_prom_family(b, "stagetrace_collector_hosts", "gauge", "Agent hosts known to the collector.");
+	st_prom_sample_u(b, "stagetrace_collector_hosts", (uint64_t)c->n_hosts, NULL);
+	st_prom_family(b, "stagetrace_collector_start_time_seconds", "gauge",
 	       "When the collector started, seconds since the epoch.");
-	sample_d(b, "stagetrace_collector_start_time_seconds", m->start_ns / 1e9, NULL);
+	st_prom_sample_d(b, "stagetrace_collector_start_time_seconds", m->start_ns / 1e9, NULL);
 }
 
 static int is_agent_gauge(const char *name)
@@ -578,66 +402,66 @@ static int probe_dup(const struct c_host *h, int j)
 	return 0;
 }
 
-static void render_agents(struct st_metrics *m, struct sbuf *b, int64_t now_ns)
+static void render_agents(struct st_metrics *m, struct st_sbuf *b, int64_t now_ns)
 {
 	const struct st_collector *c = m->c;
 	const struct c_host *h;
 	int i, j;
 
-	family(b, "stagetrace_agent_batches_total", "counter",
+	st_prom_family(b, "stagetrace_agent_batches_total", "counter",
 	       "Batches received from the agent since the collector started.");
 	for (i = 0, h = c->hosts; i < c->n_hosts; i++, h++)
-		sample_u(b, "stagetrace_agent_batches_total", h->batches, "host", h->name, NULL);
-	family(b, "stagetrace_agent_paths_total", "counter",
+		st_prom_sample_u(b, "stagetrace_agent_batches_total", h->batches, "host", h->name, NULL);
+	st_prom_family(b, "stagetrace_agent_paths_total", "counter",
 	       "Host paths received from the agent since the collector started.");
 	for (i = 0, h = c->hosts; i < c->n_hosts; i++, h++)
-		sample_u(b, "stagetrace_agent_paths_total", h->paths, "host", h->name, NULL);
-	family(b, "stagetrace_agent_restarts_total", "counter",
+		st_prom_sample_u(b, "stagetrace_agent_paths_total", h->paths, "host", h->name, NULL);
+	st_prom_family(b, "stagetrace_agent_restarts_total", "counter",
 	       "Agent restarts (a new agent instance) seen since the collector started.");
 	for (i = 0, h = c->hosts; i < c->n_hosts; i++, h++)
-		sample_u(b, "stagetrace_agent_restarts_total", h->restarts, "host", h->name, NULL);
+		st_prom_sample_u(b, "stagetrace_agent_restarts_total", h->restarts, "host", h->name, NULL);
 	/* Hosts known only from replayed batches have not been seen live. */
-	family(b, "stagetrace_agent_last_seen_timestamp_seconds", "gauge",
+	st_prom_family(b, "stagetrace_agent_last_seen_timestamp_seconds", "gauge",
 	       "When the agent's latest batch arrived, seconds since the epoch.");
 	for (i = 0, h = c->hosts; i < c->n_hosts; i++, h++)
 		if (h->last_seen_ns)
-			sample_d(b, "stagetrace_agent_last_seen_timestamp_seconds",
+			st_prom_sample_d(b, "stagetrace_agent_last_seen_timestamp_seconds",
 				 h->last_seen_ns / 1e9, "host", h->name, NULL);
-	family(b, "stagetrace_agent_last_seen_age_seconds", "gauge",
+	st_prom_family(b, "stagetrace_agent_last_seen_age_seconds", "gauge",
 	       "Seconds since the agent's latest batch arrived (agents send one every flush).");
 	for (i = 0, h = c->hosts; i < c->n_hosts; i++, h++)
 		if (h->last_seen_ns)
-			sample_d(b, "stagetrace_agent_last_seen_age_seconds",
+			st_prom_sample_d(b, "stagetrace_agent_last_seen_age_seconds",
 				 (now_ns - h->last_seen_ns) / 1e9, "host", h->name, NULL);
-	family(b, "stagetrace_agent_sample_ratio", "gauge",
+	st_prom_family(b, "stagetrace_agent_sample_ratio", "gauge",
 	       "Fraction of packets the agent traces (sample K/N).");
 	for (i = 0, h = c->hosts; i < c->n_hosts; i++, h++)
 		if (h->sample_n)
-			sample_d(b, "stagetrace_agent_sample_ratio",
+			st_prom_sample_d(b, "stagetrace_agent_sample_ratio",
 				 (double)h->sample_k / h->sample_n, "host", h->name, NULL);
-	family(b, "stagetrace_agent_events_total", "counter",
+	st_prom_family(b, "stagetrace_agent_events_total", "counter",
 	       "The agent's own counters as reported in its latest batch, one series per "
 	       "counter name (label counter), e.g. bpf_paths_lost_ringbuf, batches_dropped.");
 	for (i = 0, h = c->hosts; i < c->n_hosts; i++, h++)
 		for (j = 0; j < h->n_counters; j++)
 			if (h->counters[j].name[0] && !is_agent_gauge(h->counters[j].name) &&
 			    !counter_dup(h, j))
-				sample_u(b, "stagetrace_agent_events_total", h->counters[j].value,
+				st_prom_sample_u(b, "stagetrace_agent_events_total", h->counters[j].value,
 					 "host", h->name, "counter", h->counters[j].name, NULL);
-	family(b, "stagetrace_agent_batches_queued", "gauge",
+	st_prom_family(b, "stagetrace_agent_batches_queued", "gauge",
 	       "Batches waiting in the agent's send queue, as reported in its latest batch.");
 	for (i = 0, h = c->hosts; i < c->n_hosts; i++, h++)
 		for (j = 0; j < h->n_counters; j++)
 			if (!strcmp(h->counters[j].name, "batches_queued") && !counter_dup(h, j))
-				sample_u(b, "stagetrace_agent_batches_queued", h->counters[j].value,
+				st_prom_sample_u(b, "stagetrace_agent_batches_queued", h->counters[j].value,
 					 "host", h->name, NULL);
-	family(b, "stagetrace_agent_probe_attached", "gauge",
+	st_prom_family(b, "stagetrace_agent_probe_attached", "gauge",
 	       "1 if the agent's program for the hook is attached with the method, else 0 "
 	       "(method none: no method works on the host's kernel).");
 	for (i = 0, h = c->hosts; i < c->n_hosts; i++, h++)
 		for (j = 0; j < h->n_probes; j++)
 			if (h->probes[j].hook[0] && !probe_dup(h, j))
-				sample_u(b, "stagetrace_agent_probe_attached",
+				st_prom_sample_u(b, "stagetrace_agent_probe_attached",
 					 !strcmp(h->probes[j].status, "attached"), "host", h->name,
 					 "hook", h->probes[j].hook, "method", probe_method(h, j), NULL);
 }
@@ -679,22 +503,22 @@ static int cpair_cmp(const void *a, const void *b)
 }
 
 /* One clock family over the hosts: key's value (us, ppm...) times scale. */
-static void clock_hosts(struct sbuf *b, json_object *hosts, const char *name, const char *type,
+static void clock_hosts(struct st_sbuf *b, json_object *hosts, const char *name, const char *type,
 			const char *help, const char *key, double scale)
 {
 	size_t n = json_object_array_length(hosts);
 
-	family(b, name, type, help);
+	st_prom_family(b, name, type, help);
 	for (size_t i = 0; i < n; i++) {
 		json_object *o = json_object_array_get_idx(hosts, i);
 		double v;
 
 		if (jnum(o, key, &v))
-			sample_d(b, name, v * scale, "host", jstr(o, "host"), NULL);
+			st_prom_sample_d(b, name, v * scale, "host", jstr(o, "host"), NULL);
 	}
 }
 
-static void render_clocks(struct st_metrics *m, struct sbuf *b)
+static void render_clocks(struct st_metrics *m, struct st_sbuf *b)
 {
 	json_object *cj = c_clock_json(m->c), *hosts, *pairs;
 	struct m_cpair *cp = NULL;
@@ -720,13 +544,13 @@ static void render_clocks(struct st_metrics *m, struct sbuf *b)
 		    "Age of the host's clock model.", "age_s", 1);
 	clock_hosts(b, hosts, "stagetrace_clock_steps_total", "counter",
 		    "Clock steps seen on the host (control channel and host clock).", "steps", 1);
-	family(b, "stagetrace_clock_source_info", "gauge",
+	st_prom_family(b, "stagetrace_clock_source_info", "gauge",
 	       "The source of the host's clock model (data-plane, control, host-clock, none); always 1.");
 	n = json_object_array_length(hosts);
 	for (size_t i = 0; i < n; i++) {
 		json_object *o = json_object_array_get_idx(hosts, i);
 
-		sample_u(b, "stagetrace_clock_source_info", 1, "host", jstr(o, "host"),
+		st_prom_sample_u(b, "stagetrace_clock_source_info", 1, "host", jstr(o, "host"),
 			 "source", jstr(o, "source"), NULL);
 	}
 
@@ -749,22 +573,22 @@ static void render_clocks(struct st_metrics *m, struct sbuf *b)
 	m->clock_pairs_cut = np > m->max_pairs ? np - m->max_pairs : 0;
 	if (np > m->max_pairs)
 		np = m->max_pairs;
-	family(b, "stagetrace_clock_pair_bound_seconds", "gauge",
+	st_prom_family(b, "stagetrace_clock_pair_bound_seconds", "gauge",
 	       "Error bound of the difference of two hosts' clocks: what a cross-host interval "
 	       "between them can be wrong by.");
 	for (size_t i = 0; i < np; i++) {
 		double v;
 
 		if (jnum(cp[i].o, "bound_us", &v))
-			sample_d(b, "stagetrace_clock_pair_bound_seconds", v * 1e-6,
+			st_prom_sample_d(b, "stagetrace_clock_pair_bound_seconds", v * 1e-6,
 				 "host_a", jstr(cp[i].o, "a"), "host_b", jstr(cp[i].o, "b"), NULL);
 	}
-	family(b, "stagetrace_clock_pair_data_plane", "gauge",
+	st_prom_family(b, "stagetrace_clock_pair_data_plane", "gauge",
 	       "1 if the data plane (traffic both ways) ties the two hosts' clocks, else 0.");
 	for (size_t i = 0; i < np; i++) {
 		json_object *x;
 
-		sample_u(b, "stagetrace_clock_pair_data_plane",
+		st_prom_sample_u(b, "stagetrace_clock_pair_data_plane",
 			 json_object_object_get_ex(cp[i].o, "data_plane", &x) &&
 			 json_object_get_boolean(x),
 			 "host_a", jstr(cp[i].o, "a"), "host_b", jstr(cp[i].o, "b"), NULL);
@@ -867,7 +691,7 @@ static void window_read(struct st_metrics *m, int64_t lo, int64_t hi)
 }
 
 /* SLOs: burn rate per window, alert state, objective. Bounded by SLO_MAX. */
-static void render_slos(struct st_metrics *m, struct sbuf *b)
+static void render_slos(struct st_metrics *m, struct st_sbuf *b)
 {
 	struct st_collector *c = m->c;
 	static const char *wins[4] = { "fast_short", "fast_long", "slow_short", "slow_long" };
@@ -876,7 +700,7 @@ static void render_slos(struct st_metrics *m, struct sbuf *b)
 
 	if (!c->n_slo)
 		return;
-	family(b, "stagetrace_slo_burn_rate", "gauge",
+	st_prom_family(b, "stagetrace_slo_burn_rate", "gauge",
 	       "Share of bad 10-s slices over the window divided by the error budget.");
 	for (int i = 0; i < c->n_slo; i++)
 		for (int w = 0; w < 4; w++) {
@@ -884,29 +708,29 @@ static void render_slos(struct st_metrics *m, struct sbuf *b)
 					      (uint32_t)ceil(secs[w] / (SLO_SLICE_NS / 1e9)));
 
 			if (v >= 0)
-				sample_d(b, "stagetrace_slo_burn_rate", v, "slo", c->slo[i].name,
+				st_prom_sample_d(b, "stagetrace_slo_burn_rate", v, "slo", c->slo[i].name,
 					 "window", wins[w], NULL);
 		}
-	family(b, "stagetrace_slo_alert", "gauge", "1 while the SLO's burn-rate alert fires.");
+	st_prom_family(b, "stagetrace_slo_alert", "gauge", "1 while the SLO's burn-rate alert fires.");
 	for (int i = 0; i < c->n_slo; i++) {
-		sample_u(b, "stagetrace_slo_alert", (uint64_t)c->slo[i].fast, "slo",
+		st_prom_sample_u(b, "stagetrace_slo_alert", (uint64_t)c->slo[i].fast, "slo",
 			 c->slo[i].name, "severity", "fast", NULL);
-		sample_u(b, "stagetrace_slo_alert", (uint64_t)c->slo[i].slow, "slo",
+		st_prom_sample_u(b, "stagetrace_slo_alert", (uint64_t)c->slo[i].slow, "slo",
 			 c->slo[i].name, "severity", "slow", NULL);
 	}
-	family(b, "stagetrace_slo_objective_seconds", "gauge",
+	st_prom_family(b, "stagetrace_slo_objective_seconds", "gauge",
 	       "The SLO's latency threshold for its quantile of SRC->DST end to end.");
 	for (int i = 0; i < c->n_slo; i++) {
 		char q[16];
 
 		snprintf(q, sizeof(q), "%g", c->slo[i].q);
-		sample_d(b, "stagetrace_slo_objective_seconds", c->slo[i].threshold_ns / 1e9,
+		st_prom_sample_d(b, "stagetrace_slo_objective_seconds", c->slo[i].threshold_ns / 1e9,
 			 "slo", c->slo[i].name, "src", c->slo[i].src, "dst", c->slo[i].dst,
 			 "slo_quantile", q, NULL);
 	}
 }
 
-static void render_pairs(struct st_metrics *m, struct sbuf *b, int64_t now_s)
+static void render_pairs(struct st_metrics *m, struct st_sbuf *b, int64_t now_s)
 {
 	int64_t lo = (now_s - M_WINDOW_S) / 60, hi = now_s / 60;
 	struct m_pair **all = NULL, *p;
@@ -957,7 +781,7 @@ static void render_pairs(struct st_metrics *m, struct sbuf *b, int64_t now_s)
 	}
 	window_read(m, lo, hi);
 
-	family(b, "stagetrace_pair_latency_seconds", "histogram",
+	st_prom_family(b, "stagetrace_pair_latency_seconds", "histogram",
 	       "End-to-end latency of packets from src to dst finalised since the collector "
 	       "started (first stamp to last; values counted by log-linear bucket midpoint).");
 	for (size_t i = 0; i < ne; i++) {
@@ -966,17 +790,17 @@ static void render_pairs(struct st_metrics *m, struct sbuf *b, int64_t now_s)
 			continue;
 		for (int j = 0; j < M_NLE; j++) {
 			snprintf(le, sizeof(le), "%.15g", le_ns[j] / 1e9);
-			sample_u(b, "stagetrace_pair_latency_seconds_bucket", p->hist[H_LE + j],
+			st_prom_sample_u(b, "stagetrace_pair_latency_seconds_bucket", p->hist[H_LE + j],
 				 "src", p->src, "dst", p->dst, "le", le, NULL);
 		}
-		sample_u(b, "stagetrace_pair_latency_seconds_bucket", p->hist[H_COUNT],
+		st_prom_sample_u(b, "stagetrace_pair_latency_seconds_bucket", p->hist[H_COUNT],
 			 "src", p->src, "dst", p->dst, "le", "+Inf", NULL);
-		sample_d(b, "stagetrace_pair_latency_seconds_sum", p->hist[H_SUM] / 1e9,
+		st_prom_sample_d(b, "stagetrace_pair_latency_seconds_sum", p->hist[H_SUM] / 1e9,
 			 "src", p->src, "dst", p->dst, NULL);
-		sample_u(b, "stagetrace_pair_latency_seconds_count", p->hist[H_COUNT],
+		st_prom_sample_u(b, "stagetrace_pair_latency_seconds_count", p->hist[H_COUNT],
 			 "src", p->src, "dst", p->dst, NULL);
 	}
-	family(b, "stagetrace_pair_latency_recent_seconds", "summary",
+	st_prom_family(b, "stagetrace_pair_latency_recent_seconds", "summary",
 	       "End-to-end latency quantiles from src to dst over the last 5 minutes "
 	       "(exact to 0.8 %); _sum and _count are since the collector started.");
 	for (size_t i = 0; i < ne; i++) {
@@ -984,39 +808,39 @@ static void render_pairs(struct st_metrics *m, struct sbuf *b, int64_t now_s)
 		if (!p->w_count && !p->hist[H_COUNT])
 			continue;
 		for (int j = 0; j < M_NQ && p->w_count; j++)
-			sample_d(b, "stagetrace_pair_latency_recent_seconds", p->q[j] / 1e9,
+			st_prom_sample_d(b, "stagetrace_pair_latency_recent_seconds", p->q[j] / 1e9,
 				 "src", p->src, "dst", p->dst, "quantile", quantile_names[j], NULL);
-		sample_d(b, "stagetrace_pair_latency_recent_seconds_sum", p->hist[H_SUM] / 1e9,
+		st_prom_sample_d(b, "stagetrace_pair_latency_recent_seconds_sum", p->hist[H_SUM] / 1e9,
 			 "src", p->src, "dst", p->dst, NULL);
-		sample_u(b, "stagetrace_pair_latency_recent_seconds_count", p->hist[H_COUNT],
+		st_prom_sample_u(b, "stagetrace_pair_latency_recent_seconds_count", p->hist[H_COUNT],
 			 "src", p->src, "dst", p->dst, NULL);
 	}
-	family(b, "stagetrace_pair_latency_recent_packets", "gauge",
+	st_prom_family(b, "stagetrace_pair_latency_recent_packets", "gauge",
 	       "Packets the recent quantiles are computed from (last 5 minutes).");
 	for (size_t i = 0; i < ne; i++)
 		if (all[i]->w_count)
-			sample_u(b, "stagetrace_pair_latency_recent_packets", all[i]->w_count,
+			st_prom_sample_u(b, "stagetrace_pair_latency_recent_packets", all[i]->w_count,
 				 "src", all[i]->src, "dst", all[i]->dst, NULL);
-	family(b, "stagetrace_pair_packets_total", "counter",
+	st_prom_family(b, "stagetrace_pair_packets_total", "counter",
 	       "Packets from src to dst finalised since the collector started, by outcome "
 	       "(matched, lost, dropped, unmatched).");
 	for (size_t i = 0; i < ne; i++)
 		for (int j = 0; j < P_NV; j++)
-			sample_u(b, "stagetrace_pair_packets_total", all[i]->out[j],
+			st_prom_sample_u(b, "stagetrace_pair_packets_total", all[i]->out[j],
 				 "src", all[i]->src, "dst", all[i]->dst,
 				 "outcome", outcome_names[j], NULL);
-	family(b, "stagetrace_pair_stage_mean_seconds", "gauge",
+	st_prom_family(b, "stagetrace_pair_stage_mean_seconds", "gauge",
 	       "Mean time spent in the stage by packets from src to dst over the last 5 minutes.");
 	for (size_t i = 0; i < ne; i++)
 		for (int j = 0; j < all[i]->n_stages; j++)
-			sample_d(b, "stagetrace_pair_stage_mean_seconds",
+			st_prom_sample_d(b, "stagetrace_pair_stage_mean_seconds",
 				 all[i]->stages[j].mean_ns / 1e9, "src", all[i]->src,
 				 "dst", all[i]->dst, "stage", all[i]->stages[j].name, NULL);
-	family(b, "stagetrace_pair_turnaround_mean_seconds", "gauge",
+	st_prom_family(b, "stagetrace_pair_turnaround_mean_seconds", "gauge",
 	       "Mean time dst took to answer src over the last 5 minutes.");
 	for (size_t i = 0; i < ne; i++)
 		if (all[i]->has_turn)
-			sample_d(b, "stagetrace_pair_turnaround_mean_seconds",
+			st_prom_sample_d(b, "stagetrace_pair_turnaround_mean_seconds",
 				 all[i]->turn_mean_ns / 1e9, "src", all[i]->src, "dst", all[i]->dst,
 				 NULL);
 
@@ -1028,37 +852,37 @@ static void render_pairs(struct st_metrics *m, struct sbuf *b, int64_t now_s)
 	free(all);
 }
 
-static void render_self(struct st_metrics *m, struct sbuf *b, uint64_t t0)
+static void render_self(struct st_metrics *m, struct st_sbuf *b, uint64_t t0)
 {
-	family(b, "stagetrace_metrics_renders_total", "counter",
+	st_prom_family(b, "stagetrace_metrics_renders_total", "counter",
 	       "Metrics texts rendered (one serves every request waiting).");
-	sample_u(b, "stagetrace_metrics_renders_total", m->renders, NULL);
-	family(b, "stagetrace_metrics_errors_total", "counter",
+	st_prom_sample_u(b, "stagetrace_metrics_renders_total", m->renders, NULL);
+	st_prom_family(b, "stagetrace_metrics_errors_total", "counter",
 	       "Store queries that failed and stored histograms that did not decode, while rendering metrics.");
-	sample_u(b, "stagetrace_metrics_errors_total", m->errors, NULL);
-	family(b, "stagetrace_metrics_pairs_exported", "gauge",
+	st_prom_sample_u(b, "stagetrace_metrics_errors_total", m->errors, NULL);
+	st_prom_family(b, "stagetrace_metrics_pairs_exported", "gauge",
 	       "(src, dst) pairs with series in this text (at most --metrics-max-pairs).");
-	sample_u(b, "stagetrace_metrics_pairs_exported", m->pairs_exported, NULL);
-	family(b, "stagetrace_metrics_pairs_known", "gauge",
+	st_prom_sample_u(b, "stagetrace_metrics_pairs_exported", m->pairs_exported, NULL);
+	st_prom_family(b, "stagetrace_metrics_pairs_known", "gauge",
 	       "(src, dst) pairs the collector keeps totals for (stored rows seen since it started).");
-	sample_u(b, "stagetrace_metrics_pairs_known", m->pairs.len, NULL);
-	family(b, "stagetrace_metrics_pairs_cut", "gauge",
+	st_prom_sample_u(b, "stagetrace_metrics_pairs_known", m->pairs.len, NULL);
+	st_prom_family(b, "stagetrace_metrics_pairs_cut", "gauge",
 	       "(src, dst) pairs with packets in the last 5 minutes left out by --metrics-max-pairs.");
-	sample_u(b, "stagetrace_metrics_pairs_cut", m->pairs_cut, NULL);
-	family(b, "stagetrace_metrics_clock_pairs_cut", "gauge",
+	st_prom_sample_u(b, "stagetrace_metrics_pairs_cut", m->pairs_cut, NULL);
+	st_prom_family(b, "stagetrace_metrics_clock_pairs_cut", "gauge",
 	       "Host pairs left out of the clock pair series by --metrics-max-pairs.");
-	sample_u(b, "stagetrace_metrics_clock_pairs_cut", m->clock_pairs_cut, NULL);
-	family(b, "stagetrace_metrics_stages_cut", "gauge",
+	st_prom_sample_u(b, "stagetrace_metrics_clock_pairs_cut", m->clock_pairs_cut, NULL);
+	st_prom_family(b, "stagetrace_metrics_stages_cut", "gauge",
 	       "Stage-mean series left out of this text because a pair had more than 32 stages.");
-	sample_u(b, "stagetrace_metrics_stages_cut", m->stages_cut, NULL);
-	family(b, "stagetrace_metrics_render_seconds", "gauge",
+	st_prom_sample_u(b, "stagetrace_metrics_stages_cut", m->stages_cut, NULL);
+	st_prom_family(b, "stagetrace_metrics_render_seconds", "gauge",
 	       "Time taken to render this text, up to this line.");
-	sample_d(b, "stagetrace_metrics_render_seconds", (st_mono_ns() - t0) / 1e9, NULL);
+	st_prom_sample_d(b, "stagetrace_metrics_render_seconds", (st_mono_ns() - t0) / 1e9, NULL);
 }
 
 char *c_metrics_render(struct st_metrics *m, size_t *len)
 {
-	struct sbuf b = { 0 };
+	struct st_sbuf b = { 0 };
 	uint64_t t0 = st_mono_ns();
 	int64_t now;
 

@@ -100,6 +100,8 @@ check "metrics of an idle collector are valid (promtool)" promtool check metrics
 
 # --- Prometheus, scraping every second with the rules loaded --------------
 PPORT=$(free_port $((MPORT + 1)))
+APORT=$(free_port $((PPORT + 1)))
+AGENT_METRICS=http://127.0.0.1:$APORT
 mkdir -p "$E2E_TMP/prom"
 cat >"$E2E_TMP/prometheus.yml" <<EOF
 global:
@@ -111,6 +113,9 @@ scrape_configs:
   - job_name: stagetrace
     static_configs:
       - targets: ['127.0.0.1:$MPORT']
+  - job_name: stagetrace_agent
+    static_configs:
+      - targets: ['127.0.0.1:$APORT']
 EOF
 prometheus --config.file="$E2E_TMP/prometheus.yml" --storage.tsdb.path="$E2E_TMP/prom" \
 	--web.listen-address="127.0.0.1:$PPORT" >"$E2E_TMP/prometheus.log" 2>&1 &
@@ -123,7 +128,7 @@ check "Prometheus $(prometheus --version 2>&1 | awk 'NR == 1 { print $3 }') is u
 	curl -sf "http://127.0.0.1:$PPORT/-/ready" -o /dev/null
 
 # --- traffic --------------------------------------------------------------
-e2e_agent hv1
+e2e_agent hv1 --metrics "$AGENT_METRICS"
 e2e_agent hv2 --host "$HV2"
 e2e_wait_agents 2 || exit 1
 tb_traffic --from vma --to vmb --proto udp --rate 300 --duration "$DUR" >"$E2E_TMP/t-vmb.json" &
@@ -138,6 +143,28 @@ for i in 1 2 3; do
 	sleep 1.2
 done
 wait "$t1" "$t2"
+
+# --- the agent's own /metrics (hv1), before the agents stop ------------------
+AM=$E2E_TMP/agent.prom
+sleep 1	# one more flush: the collector holds the agent's latest counters
+curl -sf --max-time 10 "$AGENT_METRICS/metrics" -o "$AM"
+"$O/stagetrace" hosts -C "$E2E_QUERY" --json >"$E2E_TMP/hosts-live.json"
+check "agent /metrics: promtool check metrics (valid, lint-clean)" promtool check metrics <"$AM"
+aemit=$(mval "$AM" 'stagetrace_agent_events_total{counter="bpf_paths_emitted"}')
+cemit=$(jq -r '.hosts[] | select(.host == "hv1") | .counters.bpf_paths_emitted // empty' "$E2E_TMP/hosts-live.json")
+check "agent /metrics: paths emitted ${aemit:-none} >= the collector's latest report ${cemit:-none} > 0" \
+	awk -v a="${aemit:-0}" -v c="${cemit:-0}" 'BEGIN { exit !(c > 0 && a >= c) }'
+check "agent /metrics: every stage hook attached, none unattached" \
+	test "$(grep -c '^stagetrace_agent_hook_attached{.*} 1$' "$AM")/$(mval "$AM" stagetrace_agent_hooks_unattached)" = "$(grep -c '^stagetrace_agent_hook_attached{' "$AM")/0"
+check "agent /metrics: no ring buffer or LRU losses" \
+	test "$(mval "$AM" 'stagetrace_agent_events_total{counter="bpf_paths_lost_ringbuf"}')/$(mval "$AM" 'stagetrace_agent_events_total{counter="bpf_paths_lost_lru"}')" = 0/0
+rss=$(mval "$AM" process_resident_memory_bytes)
+check "agent /metrics: resident memory plausible (${rss:-none} bytes, 1 MB..1 GB)" \
+	awk -v r="${rss:-0}" 'BEGIN { exit !(r > 1e6 && r < 1e9) }'
+code=$(curl -s -o /dev/null -w '%{http_code}' "$AGENT_METRICS/nope")
+check "agent: other paths answer 404 (got $code)" test "$code" = 404
+v=$(pq_wait 'stagetrace_agent_events_total{job="stagetrace_agent",counter="bpf_paths_emitted"}')
+check "Prometheus scraped the agent (paths emitted ${v:-none} > 0)" awk -v v="${v:-0}" 'BEGIN { exit !(v > 0) }'
 e2e_stop_agents 4
 
 mono_ok() {
