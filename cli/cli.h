@@ -16,12 +16,18 @@
  * Returns 0, or an st_exit code after printing a one-line error. */
 int cli_query(const char *url, double timeout_s, json_object *q, json_object **out);
 const char *cli_collector_default(void);
+/* http.c: POST body to the collector's HTTP API (url http:// or https://);
+ * 0 with the malloc'd answer text in *out, or an exit code after one line. */
+int cli_http_query(const char *url, double timeout_s, const char *body, char **out);
 /* Resolve --last/--since/--until (0 = unset) into a range; 0 or
  * ST_EXIT_USAGE after a one-line error. */
 int cli_range(double last, uint64_t *since, uint64_t *until);
 /* The matrix query for a range (cli_query's returns). */
 int cli_query_matrix(const char *url, double timeout, uint64_t since, uint64_t until,
 		     json_object **ans);
+/* The same, narrowed to a tenant and/or a named pair id (NULL: not). */
+int cli_query_matrix_scoped(const char *url, double timeout, uint64_t since, uint64_t until,
+			    const char *tenant, const char *pair_id, json_object **ans);
 
 struct st_cmd_help;
 /*

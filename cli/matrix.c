@@ -80,8 +80,13 @@ static void print_cell(json_object *c)
 	json_object *lat, *stages, *turn, *mr;
 	size_t ns;
 
-	printf("%s -> %s: %ld packets matched, %ld lost, %ld dropped, %ld unmatched",
-	       str(c, "src"), str(c, "dst"), (long)num(c, "count"), (long)num(c, "lost"),
+	printf("%s -> %s", str(c, "src"), str(c, "dst"));
+	if (json_object_object_get_ex(c, "pair_id", &mr) && mr)
+		printf(" [pair %s]", json_object_get_string(mr));
+	if (json_object_object_get_ex(c, "tenant", &mr) && mr)
+		printf(" [tenant %s]", json_object_get_string(mr));
+	printf(": %ld packets matched, %ld lost, %ld dropped, %ld unmatched",
+	       (long)num(c, "count"), (long)num(c, "lost"),
 	       (long)num(c, "dropped"), (long)num(c, "unmatched"));
 	if (json_object_object_get_ex(c, "match_rate", &mr) && mr)
 		printf(" (match %.2f%%)", 100.0 * json_object_get_double(mr));
@@ -143,6 +148,7 @@ static int matrix_main(int argc, char **argv, const struct st_cmd_help *help,
 		       const char *pair_a, const char *pair_b)
 {
 	const char *url = cli_collector_default(), *src = NULL, *dst = NULL;
+	const char *tenant = NULL, *pair_id = NULL;
 	double last = 3600, timeout = 5;
 	uint64_t since = 0, until = 0;
 	int json = 0, rc;
@@ -154,6 +160,8 @@ static int matrix_main(int argc, char **argv, const struct st_cmd_help *help,
 		{ "until", 0, ST_OPT_U64, &until, "UNIX_S", "range end, seconds since the epoch (default now)" },
 		{ "src", 's', ST_OPT_STR, &src, "NAME", "only pairs from this VM (or IP)" },
 		{ "dst", 'D', ST_OPT_STR, &dst, "NAME", "only pairs to this VM (or IP)" },
+		{ "tenant", 'T', ST_OPT_STR, &tenant, "NAME", "only pairs inside this tenant (both ends its members)" },
+		{ "pair", 'P', ST_OPT_STR, &pair_id, "ID", "only this named pair (--pair-id on the collector)" },
 		{ "json", 'j', ST_OPT_FLAG, &json, NULL, "print the collector's JSON answer" },
 		{ "timeout", 't', ST_OPT_DURATION, &timeout, "DUR", "give up on the collector after this (default 5s)", 0.01, 3600 },
 		ST_OPT_END,
@@ -163,7 +171,7 @@ static int matrix_main(int argc, char **argv, const struct st_cmd_help *help,
 		return rc;
 	if ((rc = cli_range(last, &since, &until)) != 0)
 		return rc;
-	rc = cli_query_matrix(url, timeout, since, until, &ans);
+	rc = cli_query_matrix_scoped(url, timeout, since, until, tenant, pair_id, &ans);
 	if (rc)
 		return rc;
 	json_object_object_get_ex(ans, "cells", &cells);
@@ -202,10 +210,19 @@ int cmd_matrix(int argc, char **argv)
 "  tap_queue/tap_tx forwarding and queueing towards the VM's tap\n"
 "  vm_rx            waiting in the tap until the VM read it\n"
 "The destination VM's answer time (vm_turnaround) is shown apart: it is not\n"
-"part of the one-way latency.",
+"part of the one-way latency.\n"
+"\n"
+"Cells carry their tenant (both ends members of it, see the collector's\n"
+"--tenant) and named pair id. -C takes the nng query address, or the\n"
+"collector's HTTP API (http:// or https://) with the bearer token from\n"
+"$STAGETRACE_TOKEN or $STAGETRACE_TOKEN_FILE (and $STAGETRACE_CA for https);\n"
+"a tenant's token sees only its own pairs.",
 		.examples =
 "  stagetrace matrix --last 5m\n"
 "  stagetrace matrix --src vma\n"
+"  stagetrace matrix --tenant blue --last 15m\n"
+"  stagetrace matrix --pair web          (named pairs: collector --pair-id)\n"
+"  STAGETRACE_TOKEN_FILE=blue.tok stagetrace matrix -C https://collector:7732\n"
 "  stagetrace matrix --json | jq '.cells[] | {src, dst, p99: .latency.p99_us}'",
 	};
 

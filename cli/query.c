@@ -17,16 +17,27 @@ const char *cli_collector_default(void)
 	return e && *e ? e : CLI_DEFAULT_COLLECTOR;
 }
 
+static int check_answer(const char *url, json_object *ans, json_object **out);
+
 int cli_query(const char *url, double timeout_s, json_object *q, json_object **out)
 {
 	const char *body = json_object_to_json_string_ext(q, JSON_C_TO_STRING_PLAIN);
 	nng_socket s;
 	nng_msg *m = NULL;
-	json_object *ans, *ok, *err;
+	json_object *ans;
 	struct json_tokener *tok;
 	int rv;
 
 	*out = NULL;
+	if (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8)) {
+		char *text = NULL;
+
+		if ((rv = cli_http_query(url, timeout_s, body, &text)) != 0)
+			return rv;
+		ans = json_tokener_parse(text);
+		free(text);
+		return check_answer(url, ans, out);
+	}
 	if ((rv = nng_req0_open(&s)) != 0) {
 		fprintf(stderr, "error: nng: %s\n", nng_strerror(rv));
 		return ST_EXIT_FAIL;
@@ -50,6 +61,14 @@ int cli_query(const char *url, double timeout_s, json_object *q, json_object **o
 	json_tokener_free(tok);
 	nng_msg_free(m);
 	nng_close(s);
+	return check_answer(url, ans, out);
+}
+
+/* Takes ans: 0 with *out set when it is a successful answer. */
+static int check_answer(const char *url, json_object *ans, json_object **out)
+{
+	json_object *ok, *err;
+
 	if (!ans || !json_object_object_get_ex(ans, "ok", &ok)) {
 		fprintf(stderr, "error: collector %s sent a malformed answer\n", url);
 		json_object_put(ans);
@@ -106,12 +125,22 @@ int cli_range(double last, uint64_t *since, uint64_t *until)
 int cli_query_matrix(const char *url, double timeout, uint64_t since, uint64_t until,
 		     json_object **ans)
 {
+	return cli_query_matrix_scoped(url, timeout, since, until, NULL, NULL, ans);
+}
+
+int cli_query_matrix_scoped(const char *url, double timeout, uint64_t since, uint64_t until,
+			    const char *tenant, const char *pair_id, json_object **ans)
+{
 	json_object *q = json_object_new_object();
 	int rc;
 
 	json_object_object_add(q, "query", json_object_new_string("matrix"));
 	json_object_object_add(q, "since", json_object_new_int64((int64_t)since));
 	json_object_object_add(q, "until", json_object_new_int64((int64_t)until));
+	if (tenant)
+		json_object_object_add(q, "tenant", json_object_new_string(tenant));
+	if (pair_id)
+		json_object_object_add(q, "pair_id", json_object_new_string(pair_id));
 	rc = cli_query(url, timeout, q, ans);
 	json_object_put(q);
 	return rc;

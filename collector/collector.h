@@ -21,6 +21,7 @@
 #ifndef ST_COLLECTOR_H
 #define ST_COLLECTOR_H
 
+#include <json-c/json.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <uv.h>
@@ -29,10 +30,13 @@
 #include "hist.h"
 #include "loopstop.h"
 #include "slo.h"
+#include "tenants.h"
 #include "tls.h"
 #include "opts.h"
 #include "u64map.h"
 #include "wire.h"
+
+struct st_httpsrv;
 
 #define C_MAX_HOSTS 256
 #define C_MAX_PARTS 4
@@ -128,6 +132,7 @@ struct c_counters {
 	uint64_t extra_parts, negative_segments, turnarounds;
 	uint64_t flushes, flush_errors, replayed_batches;
 	uint64_t clock_probes, clock_steps;
+	uint64_t api_requests, api_unauthorized, api_forbidden, api_bad;
 };
 
 struct c_cfg {
@@ -142,6 +147,9 @@ struct c_cfg {
 	const char *config;
 	struct st_strlist slos;
 	const char *slo_windows;
+	struct st_strlist tenants, tenant_tokens, pair_ids;
+	const char *admin_token;
+	const char *api;
 };
 
 struct st_collector {
@@ -167,6 +175,9 @@ struct st_collector {
 	struct c_batch *batches;
 	struct c_counters c;
 	int replaying;
+
+	struct c_tenants tenants;
+	struct st_httpsrv *api;
 
 	/* SLOs (slo.c). */
 	struct c_slo slo[SLO_MAX];
@@ -229,6 +240,8 @@ void c_store_rollback(struct st_collector *c);
 int c_store_merge_cell(struct st_collector *c, const struct c_cell_delta *d);
 int c_store_add_pair(struct st_collector *c, const struct c_pair_delta *d);
 int c_store_inbox_retire(struct st_collector *c, struct c_batch *b);
+/* Remember which VM an address belongs to (survives restarts). */
+void c_store_name_put(struct st_collector *c, uint32_t addr, const char *name);
 
 /* ingest.c */
 void c_ingest_handler(void *arg, int64_t recv_ns, const uint8_t *req, size_t len,
@@ -236,6 +249,10 @@ void c_ingest_handler(void *arg, int64_t recv_ns, const uint8_t *req, size_t len
 /* Feed a decoded batch (new or replayed) into hosts and correlation. */
 void c_ingest_batch(struct st_collector *c, st_envelope *env, int64_t inbox_id);
 
+/* query.c: answer q for scope (-1: everything, else a tenant index);
+ * *status is the HTTP-style status (200, 400, 403, 404, 500). The answer
+ * always has "ok", and "error" when not ok. */
+json_object *c_query_run(struct st_collector *c, json_object *q, int scope, int *status);
 /* query.c */
 void c_query_handler(void *arg, int64_t recv_ns, const uint8_t *req, size_t len,
 		     uint8_t **resp, size_t *resp_len);

@@ -109,4 +109,5 @@ void c_ipname_learn(struct st_collector *c, uint32_t addr, const char *vm)
 		pr_info("address now belongs to VM %s (was %s)", vm, old);
 	free(old);
 	st_u64map_put(&c->ipnames, k, strdup(vm));
+	c_store_name_put(c, addr, vm);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "api.h"
 #include "metrics.h"
 #include "repsrv.h"
 
@@ -72,6 +73,11 @@ int main(int argc, char **argv)
 		{ "config", 0, ST_OPT_STR, &c->cfg.config, "FILE", "read options from FILE (name = value per line; the command line wins)" },
 		{ "verbose", 'v', ST_OPT_FLAG, &c->cfg.verbose, NULL, "debug logging" },
 		{ "metrics", 0, ST_OPT_STR, &metrics_url, "URL", "serve Prometheus metrics at URL, e.g. http://127.0.0.1:9731 (path /metrics; default off)" },
+		{ "tenant", 0, ST_OPT_LIST, &c->cfg.tenants, "NAME=MEMBERS", "a tenant: NAME=VM|CIDR[,VM|CIDR...]; repeatable" },
+		{ "tenant-token", 0, ST_OPT_LIST, &c->cfg.tenant_tokens, "NAME=FILE", "the API bearer token of a tenant, first line of FILE; repeatable" },
+		{ "api-admin-token", 0, ST_OPT_STR, &c->cfg.admin_token, "FILE", "the operator's API bearer token (sees every tenant), first line of FILE" },
+		{ "pair-id", 0, ST_OPT_LIST, &c->cfg.pair_ids, "ID=SRC>DST", "a named pair (VM names or addresses); repeatable" },
+		{ "api", 0, ST_OPT_STR, &c->cfg.api, "URL", "serve the JSON query API at URL, http://ADDR:PORT or https://ADDR:PORT (needs tokens; default off)" },
 		{ "metrics-max-pairs", 0, ST_OPT_U32, &metrics_max_pairs, "N", "export the busiest N (src, dst) pairs only (default 200)", 1, 1000000 },
 		ST_OPT_END,
 	};
@@ -105,6 +111,9 @@ int main(int argc, char **argv)
 		}
 		c->n_slo++;
 	}
+	if ((rc = c_tenants_parse(&c->tenants, &c->cfg.tenants, &c->cfg.tenant_tokens,
+				  c->cfg.admin_token, &c->cfg.pair_ids)))
+		return rc;
 	/* The query socket serves the local CLI: plaintext on loopback/ipc,
 	 * or the same certificates when it is tls+tcp:// too. */
 	qtls.insecure_plaintext = c->cfg.tls.insecure_plaintext;
@@ -150,6 +159,8 @@ int main(int argc, char **argv)
 	}
 	if (metrics_url && (rc = c_metrics_start(c, metrics_url, metrics_max_pairs, &metrics)))
 		return rc;
+	if (c->cfg.api && (rc = c_api_start(c, c->cfg.api)))
+		return rc;
 	uv_timer_init(c->loop, &c->tick);
 	c->tick.data = c;
 	uv_timer_start(&c->tick, tick_cb, c->cfg.flush_ms, c->cfg.flush_ms);
@@ -165,6 +176,7 @@ int main(int argc, char **argv)
 	st_repsrv_free(c->ingest);
 	st_repsrv_free(c->queries);
 	c_metrics_stop(metrics);
+	c_api_stop(c);
 	c_correlate_expire(c, 0);
 	rc = c_flush(c);
 	pr_info("stopped: %lu batches (%lu duplicate, %lu rejected), %lu paths, "
@@ -178,5 +190,6 @@ int main(int argc, char **argv)
 	uv_run(c->loop, UV_RUN_NOWAIT);
 	uv_loop_close(c->loop);
 	c_store_close(c);
+	c_tenants_free(&c->tenants);
 	return rc ? ST_EXIT_FAIL : ST_EXIT_OK;
 }

@@ -5,9 +5,13 @@
  * Queries flush pending aggregates first, so an answer includes every
  * path finalised before it was asked.
  *
- *   {"query":"matrix","since":UNIX_S,"until":UNIX_S}
- *   {"query":"hosts"}
- *   {"query":"stats"}
+ *   {"query":"matrix","since":UNIX_S,"until":UNIX_S[,"src":..,"dst":..]}
+ *   {"query":"paths", ...}, {"query":"slo"}, {"query":"tenants"}
+ *   {"query":"hosts"}, {"query":"clocks"}, {"query":"stats"}   (operator)
+ * Any query may carry "tenant" (narrow to one tenant) and "pair_id"
+ * (a named pair: sets src and dst). c_query_run() answers for a scope:
+ * the nng query socket is the operator's and sees everything; the HTTP
+ * API (api.c) passes the scope its bearer token grants.
  */
 #include "collector.h"
 
@@ -228,7 +232,13 @@ static json_object *query_matrix(struct st_collector *c, json_object *req)
 }
 
 /* The slowest stored paths, optionally of one source and/or destination. */
-static json_object *query_paths(struct st_collector *c, json_object *req)
+/* Does scope (-1 everything, else a tenant index) see the pair src -> dst? */
+static int in_scope(struct st_collector *c, int scope, const char *src, const char *dst)
+{
+	return scope < 0 || (c_tenant_of(c, src) == scope && c_tenant_of(c, dst) == scope);
+}
+
+static json_object *query_paths(struct st_collector *c, json_object *req, int scope)
 {
 	json_object *o, *out = json_object_new_object(), *arr = json_object_new_array();
 	const char *src = NULL, *dst = NULL;
@@ -261,11 +271,20 @@ static json_object *query_paths(struct st_collector *c, json_object *req)
 		sqlite3_bind_text(st, 3, src, -1, SQLITE_STATIC);
 	if (dst)
 		sqlite3_bind_text(st, 4, dst, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, n);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		json_object *p = json_object_new_object(), *stages = json_object_new_array();
-		char *list = strdup((const char *)sqlite3_column_text(st, 6)), *save = NULL, *tok;
+	/* A tenant's paths are picked out of everyone's: no SQL limit then. */
+	sqlite3_bind_int64(st, 5, scope < 0 ? n : -1);
+	while (n > 0 && sqlite3_step(st) == SQLITE_ROW) {
+		json_object *p, *stages;
+		char *list, *save = NULL, *tok;
 		double bound = sqlite3_column_double(st, 7);
+
+		if (!in_scope(c, scope, (const char *)sqlite3_column_text(st, 0),
+			      (const char *)sqlite3_column_text(st, 1)))
+			continue;
+		n--;
+		p = json_object_new_object();
+		stages = json_object_new_array();
+		list = strdup((const char *)sqlite3_column_text(st, 6));
 
 		json_object_object_add(p, "src", json_object_new_string((const char *)sqlite3_column_text(st, 0)));
 		json_object_object_add(p, "dst", json_object_new_string((const char *)sqlite3_column_text(st, 1)));
@@ -304,7 +323,8 @@ static json_object *stats_json(struct st_collector *c)
 	C(batches); C(batches_dup); C(batches_bad); C(paths); C(paths_bad);
 	C(matched); C(local); C(lost); C(dropped); C(unmatched_rx); C(incomplete);
 	C(extra_parts); C(negative_segments); C(turnarounds); C(flushes);
-	C(flush_errors); C(replayed_batches);
+	C(flush_errors); C(replayed_batches); C(api_requests); C(api_unauthorized);
+	C(api_forbidden); C(api_bad);
 #undef C
 	json_object_object_add(o, "pending_packets", json_object_new_int64((int64_t)c->pending.len));
 	return o;
@@ -362,13 +382,196 @@ static void reply(json_object *o, uint8_t **resp, size_t *rlen)
 	json_object_put(o);
 }
 
-static void reply_error(const char *msg, uint8_t **resp, size_t *rlen)
+/*
+ * The cells of a matrix answer that scope may see, and that match the
+ * request's src/dst; each annotated with its tenant and named pair id.
+ */
+static void scope_cells(struct st_collector *c, json_object *ans, json_object *req, int scope)
+{
+	json_object *cells, *kept = json_object_new_array(), *o;
+	const char *want_src = NULL, *want_dst = NULL;
+
+	if (json_object_object_get_ex(req, "src", &o))
+		want_src = json_object_get_string(o);
+	if (json_object_object_get_ex(req, "dst", &o))
+		want_dst = json_object_get_string(o);
+	if (!json_object_object_get_ex(ans, "cells", &cells)) {
+		json_object_put(kept);
+		return;
+	}
+	for (size_t i = 0; i < json_object_array_length(cells); i++) {
+		json_object *cell = json_object_array_get_idx(cells, i);
+		const char *src = json_object_get_string(json_object_object_get(cell, "src"));
+		const char *dst = json_object_get_string(json_object_object_get(cell, "dst"));
+		int ts = c_tenant_of(c, src), td = c_tenant_of(c, dst);
+		const char *pid = c_pair_id_of(&c->tenants, src, dst);
+
+		if ((want_src && strcmp(want_src, src)) || (want_dst && strcmp(want_dst, dst)) ||
+		    !in_scope(c, scope, src, dst))
+			continue;
+		json_object_object_add(cell, "tenant", ts >= 0 && ts == td ?
+				       json_object_new_string(c->tenants.t[ts].name) : NULL);
+		json_object_object_add(cell, "pair_id", pid ? json_object_new_string(pid) : NULL);
+		json_object_array_add(kept, json_object_get(cell));
+	}
+	json_object_object_add(ans, "cells", kept);
+}
+
+/* The SLOs whose pair scope may see. */
+static json_object *scope_slos(struct st_collector *c, json_object *slos, int scope)
+{
+	json_object *kept;
+
+	if (scope < 0)
+		return slos;
+	kept = json_object_new_array();
+	for (size_t i = 0; i < json_object_array_length(slos); i++) {
+		json_object *s = json_object_array_get_idx(slos, i);
+
+		if (in_scope(c, scope, json_object_get_string(json_object_object_get(s, "src")),
+			     json_object_get_string(json_object_object_get(s, "dst"))))
+			json_object_array_add(kept, json_object_get(s));
+	}
+	json_object_put(slos);
+	return kept;
+}
+
+/* Tenants (all, or the caller's own), their members and named pairs. */
+static json_object *tenants_json(struct st_collector *c, int scope)
+{
+	json_object *out = json_object_new_object(), *arr = json_object_new_array(), *pairs;
+	char buf[32];
+
+	for (int i = 0; i < c->tenants.n; i++) {
+		const struct c_tenant *t = &c->tenants.t[i];
+		json_object *o, *m;
+
+		if (scope >= 0 && i != scope)
+			continue;
+		o = json_object_new_object();
+		m = json_object_new_array();
+		json_object_object_add(o, "name", json_object_new_string(t->name));
+		for (int j = 0; j < t->n_vms; j++)
+			json_object_array_add(m, json_object_new_string(t->vms[j]));
+		for (int j = 0; j < t->n_nets; j++) {
+			struct in_addr a = { t->nets[j].addr };
+			char net[48];
+
+			inet_ntop(AF_INET, &a, buf, sizeof(buf));
+			snprintf(net, sizeof(net), "%s/%d", buf, __builtin_popcount(t->nets[j].mask));
+			json_object_array_add(m, json_object_new_string(net));
+		}
+		json_object_object_add(o, "members", m);
+		json_object_object_add(o, "api_access", json_object_new_boolean(t->token != NULL));
+		json_object_array_add(arr, o);
+	}
+	json_object_object_add(out, "tenants", arr);
+	pairs = json_object_new_array();
+	for (int i = 0; i < c->tenants.n_pairs; i++) {
+		const struct c_pair_id *p = &c->tenants.pairs[i];
+		json_object *o;
+
+		if (!in_scope(c, scope, p->src, p->dst))
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "id", json_object_new_string(p->id));
+		json_object_object_add(o, "src", json_object_new_string(p->src));
+		json_object_object_add(o, "dst", json_object_new_string(p->dst));
+		json_object_array_add(pairs, o);
+	}
+	json_object_object_add(out, "pair_ids", pairs);
+	return out;
+}
+
+static json_object *fail(int *status, int code, const char *fmt, const char *arg)
 {
 	json_object *o = json_object_new_object();
+	char msg[200];
 
+	snprintf(msg, sizeof(msg), fmt, arg);
+	*status = code;
 	json_object_object_add(o, "ok", json_object_new_boolean(0));
 	json_object_object_add(o, "error", json_object_new_string(msg));
-	reply(o, resp, rlen);
+	return o;
+}
+
+/*
+ * Resolve the request's "tenant" and "pair_id" against the caller's scope:
+ * a tenant may name only itself; the operator may narrow to any tenant.
+ * NULL when fine (scope and q updated), else the error answer.
+ */
+static json_object *resolve_scope(struct st_collector *c, json_object *q, int *scope, int *status)
+{
+	json_object *o;
+
+	if (json_object_object_get_ex(q, "tenant", &o) && !json_object_is_type(o, json_type_null)) {
+		const char *name = json_object_get_string(o);
+		int t = c_tenant_find(&c->tenants, name);
+
+		if (t < 0)
+			return *scope < 0 ? fail(status, 400, "unknown tenant '%.60s'", name) :
+					    fail(status, 403, "this token may not query tenant '%.60s'", name);
+		if (*scope >= 0 && t != *scope)
+			return fail(status, 403, "this token may not query tenant '%.60s'", name);
+		*scope = t;
+	}
+	if (json_object_object_get_ex(q, "pair_id", &o) && !json_object_is_type(o, json_type_null)) {
+		const struct c_pair_id *p = c_pair_id_find(&c->tenants, json_object_get_string(o));
+
+		if (!p)
+			return fail(status, 404, "no pair id '%.60s'", json_object_get_string(o));
+		json_object_object_add(q, "src", json_object_new_string(p->src));
+		json_object_object_add(q, "dst", json_object_new_string(p->dst));
+	}
+	return NULL;
+}
+
+json_object *c_query_run(struct st_collector *c, json_object *q, int scope, int *status)
+{
+	json_object *name, *out = NULL, *err;
+	const char *qn;
+	int tenant_call = scope >= 0;
+
+	*status = 200;
+	if (!q || !json_object_is_type(q, json_type_object) ||
+	    !json_object_object_get_ex(q, "query", &name) ||
+	    !json_object_is_type(name, json_type_string))
+		return fail(status, 400, "%s", "malformed query: expected {\"query\": NAME, ...}");
+	qn = json_object_get_string(name);
+	if ((err = resolve_scope(c, q, &scope, status)) != NULL)
+		return err;
+	if (tenant_call && (!strcmp(qn, "hosts") || !strcmp(qn, "clocks") || !strcmp(qn, "stats")))
+		return fail(status, 403, "query '%s' is for the operator, not for a tenant token", qn);
+	c_flush(c);
+	if (!strcmp(qn, "matrix")) {
+		if (!(out = query_matrix(c, q)))
+			return fail(status, 500, "%s", "store query failed");
+		scope_cells(c, out, q, scope);
+		if (!tenant_call)
+			json_object_object_add(out, "collector", stats_json(c));
+		if (scope >= 0)
+			json_object_object_add(out, "tenant", json_object_new_string(c->tenants.t[scope].name));
+	} else if (!strcmp(qn, "hosts")) {
+		out = json_object_new_object();
+		json_object_object_add(out, "hosts", hosts_json(c));
+	} else if (!strcmp(qn, "paths")) {
+		if (!(out = query_paths(c, q, scope)))
+			return fail(status, 500, "%s", "store query failed");
+	} else if (!strcmp(qn, "slo")) {
+		out = json_object_new_object();
+		json_object_object_add(out, "slos", scope_slos(c, c_slo_json(c), scope));
+	} else if (!strcmp(qn, "clocks")) {
+		out = c_clock_json(c);
+	} else if (!strcmp(qn, "stats")) {
+		out = json_object_new_object();
+		json_object_object_add(out, "collector", stats_json(c));
+	} else if (!strcmp(qn, "tenants")) {
+		out = tenants_json(c, scope);
+	} else {
+		return fail(status, 404, "unknown query '%.60s'", qn);
+	}
+	json_object_object_add(out, "ok", json_object_new_boolean(1));
+	return out;
 }
 
 void c_query_handler(void *arg, int64_t recv_ns, const uint8_t *req, size_t len,
@@ -376,58 +579,14 @@ void c_query_handler(void *arg, int64_t recv_ns, const uint8_t *req, size_t len,
 {
 	struct st_collector *c = arg;
 	struct json_tokener *tok = json_tokener_new();
-	json_object *q = NULL, *name, *out = NULL;
-	const char *qn;
+	json_object *q = NULL;
+	int status;
 
+	(void)recv_ns;
 	if (tok)
 		q = json_tokener_parse_ex(tok, (const char *)req, (int)len);
 	json_tokener_free(tok);
-	if (!q || !json_object_is_type(q, json_type_object) ||
-	    !json_object_object_get_ex(q, "query", &name) ||
-	    !json_object_is_type(name, json_type_string)) {
-		json_object_put(q);
-		reply_error("malformed query: expected {\"query\": NAME, ...}", resp, rlen);
-		return;
-	}
-	qn = json_object_get_string(name);
-	c_flush(c);
-	if (!strcmp(qn, "matrix")) {
-		json_object *m = query_matrix(c, q);
-
-		if (!m) {
-			json_object_put(q);
-			reply_error("store query failed", resp, rlen);
-			return;
-		}
-		out = m;
-		json_object_object_add(out, "collector", stats_json(c));
-	} else if (!strcmp(qn, "hosts")) {
-		out = json_object_new_object();
-		json_object_object_add(out, "hosts", hosts_json(c));
-	} else if (!strcmp(qn, "paths")) {
-		out = query_paths(c, q);
-		if (!out) {
-			json_object_put(q);
-			reply_error("store query failed", resp, rlen);
-			return;
-		}
-	} else if (!strcmp(qn, "slo")) {
-		out = json_object_new_object();
-		json_object_object_add(out, "slos", c_slo_json(c));
-	} else if (!strcmp(qn, "clocks")) {
-		out = c_clock_json(c);
-	} else if (!strcmp(qn, "stats")) {
-		out = json_object_new_object();
-		json_object_object_add(out, "collector", stats_json(c));
-	} else {
-		char msg[128];
-
-		snprintf(msg, sizeof(msg), "unknown query '%.60s'", qn);
-		json_object_put(q);
-		reply_error(msg, resp, rlen);
-		return;
-	}
+	/* The query socket is the operator's (loopback by default). */
+	reply(c_query_run(c, q, -1, &status), resp, rlen);
 	json_object_put(q);
-	json_object_object_add(out, "ok", json_object_new_boolean(1));
-	reply(out, resp, rlen);
 }

@@ -5,6 +5,7 @@
  *   hist(tenant, minute, src, dst, stage, ord, count, hist)  per-minute
  *        histograms, hist = st_hist_encode() bytes
  *   pair(tenant, minute, src, dst, matched, lost, dropped, unmatched)
+ *   names(addr, name)  the address each VM name was last seen with
  *   inbox(id, host, instance, seq, received, batch)  acked batches whose
  *        paths are not all aggregated yet (protobuf Envelope bytes)
  *   agent_seq(host, instance, seq)  highest stored sequence per agent run
@@ -46,6 +47,7 @@ static const char *schema =
 	" total_ns INTEGER NOT NULL, t0_ns INTEGER NOT NULL, packet_id TEXT NOT NULL,"
 	" flow TEXT NOT NULL, stages TEXT NOT NULL, bound_ns REAL NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS paths_pair ON paths(src, dst, minute, total_ns);"
+	"CREATE TABLE IF NOT EXISTS names(addr INTEGER PRIMARY KEY, name TEXT NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS agent_seq(host TEXT NOT NULL,"
 	" instance INTEGER NOT NULL, seq INTEGER NOT NULL,"
 	" PRIMARY KEY(host, instance));";
@@ -59,6 +61,24 @@ static int sql_err(struct st_collector *c, const char *what)
 {
 	pr_warn("sqlite %s: %s", what, sqlite3_errmsg(c->db));
 	return -EIO;
+}
+
+/* Addresses the VMs were seen with (tenant membership by CIDR). */
+static int names_load(struct st_collector *c)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT addr, name FROM names", -1, &st, NULL) != SQLITE_OK)
+		return sql_err(c, "names");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		uint64_t k = (uint64_t)(uint32_t)sqlite3_column_int64(st, 0) | (1ull << 32);
+		const char *n = (const char *)sqlite3_column_text(st, 1);
+
+		if (n && !st_u64map_get(&c->ipnames, k))
+			st_u64map_put(&c->ipnames, k, strdup(n));
+	}
+	sqlite3_finalize(st);
+	return 0;
 }
 
 int c_store_open(struct st_collector *c)
@@ -87,7 +107,25 @@ int c_store_open(struct st_collector *c)
 			     NULL, NULL, NULL);
 		pr_info("store %s migrated to schema 2", c->cfg.db);
 	}
-	return 0;
+	return names_load(c);
+}
+
+void c_store_name_put(struct st_collector *c, uint32_t addr, const char *name)
+{
+	sqlite3_stmt *st;
+
+	if (!c->db)
+		return;		/* no store (unit tests) */
+	if (sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO names VALUES(?,?)", -1, &st,
+			       NULL) != SQLITE_OK) {
+		sql_err(c, "names");
+		return;
+	}
+	sqlite3_bind_int64(st, 1, addr);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		sql_err(c, "names");
+	sqlite3_finalize(st);
 }
 
 void c_store_close(struct st_collector *c)
