@@ -168,6 +168,17 @@ check "CLI by host name (certificate name checked): blue's cells ($(cells "$m"))
 env -u STAGETRACE_TOKEN -u STAGETRACE_TOKEN_FILE "$O/stagetrace" matrix -C "$API" >/dev/null 2>&1
 check "CLI without a token: usage error (2)" test $? = 2
 
+if [[ -n ${E2E_VERBOSE:-} ]]; then
+	echo "\$ STAGETRACE_TOKEN_FILE=red.tok stagetrace matrix -C $API --last 10m"
+	STAGETRACE_TOKEN_FILE=$TOK/red "$O/stagetrace" matrix -C "$API" --last 10m
+	echo "\$ curl -H 'Authorization: Bearer ...blue...' '$API/v1/matrix?last=10m' | jq '.cells[0]'"
+	jq '.cells[0]' <<<"$BLUE"
+	echo "\$ curl -H 'Authorization: Bearer ...blue...' $API/v1/hosts"
+	api "$(cat "$TOK/blue")" "/v1/hosts"; echo " (HTTP $(code))"
+	echo "\$ curl $API/v1/matrix"
+	api "" "/v1/matrix"; echo " (HTTP $(code))"
+fi
+
 # --- restart: red's membership by address survives ------------------------
 kill -INT "$E2E_COLLECTOR_PID"
 timeout 15 tail --pid="$E2E_COLLECTOR_PID" -f /dev/null
