@@ -133,6 +133,7 @@ struct c_counters {
 	uint64_t flushes, flush_errors, replayed_batches;
 	uint64_t clock_probes, clock_steps;
 	uint64_t api_requests, api_unauthorized, api_forbidden, api_bad;
+	uint64_t hours_downsampled, rows_expired, retention_errors;
 };
 
 struct c_cfg {
@@ -150,6 +151,7 @@ struct c_cfg {
 	struct st_strlist tenants, tenant_tokens, pair_ids;
 	const char *admin_token;
 	const char *api;
+	double keep_minutes, keep;	/* seconds; 0 = never */
 };
 
 struct st_collector {
@@ -178,6 +180,7 @@ struct st_collector {
 
 	struct c_tenants tenants;
 	struct st_httpsrv *api;
+	int64_t retention_last_s;
 
 	/* SLOs (slo.c). */
 	struct c_slo slo[SLO_MAX];
@@ -248,6 +251,14 @@ void c_ingest_handler(void *arg, int64_t recv_ns, const uint8_t *req, size_t len
 		      uint8_t **resp, size_t *resp_len);
 /* Feed a decoded batch (new or replayed) into hosts and correlation. */
 void c_ingest_batch(struct st_collector *c, st_envelope *env, int64_t inbox_id);
+
+/* retention.c: merge minute rows older than keep_minutes into hour rows,
+ * delete rows older than keep; bounded work per call. 0 or -1. */
+#define C_RETENTION_HOURS_PER_RUN 48
+#define C_RETENTION_EVERY_S 60
+int c_retention_run(struct st_collector *c, int64_t now_s);
+/* The first minute (hour-aligned) that still has minute resolution. */
+int64_t c_retention_hour_cut(const struct st_collector *c, int64_t now_s);
 
 /* query.c: answer q for scope (-1: everything, else a tenant index);
  * *status is the HTTP-style status (200, 400, 403, 404, 500). The answer

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "timeutil.h"
 #include "api.h"
 #include "metrics.h"
 #include "repsrv.h"
@@ -24,6 +25,15 @@ static void tick_cb(uv_timer_t *t)
 	c_slo_tick(c);
 	c_correlate_expire(c, 0);
 	c_flush(c);
+	/* Retention once a minute (and at the first tick). */
+	{
+		int64_t now = (int64_t)(st_real_ns() / 1000000000ull);
+
+		if (now - c->retention_last_s >= C_RETENTION_EVERY_S) {
+			c->retention_last_s = now;
+			c_retention_run(c, now);
+		}
+	}
 }
 
 static void stop_cb(void *arg)
@@ -77,6 +87,8 @@ int main(int argc, char **argv)
 		{ "tenant-token", 0, ST_OPT_LIST, &c->cfg.tenant_tokens, "NAME=FILE", "the API bearer token of a tenant, first line of FILE; repeatable" },
 		{ "api-admin-token", 0, ST_OPT_STR, &c->cfg.admin_token, "FILE", "the operator's API bearer token (sees every tenant), first line of FILE" },
 		{ "pair-id", 0, ST_OPT_LIST, &c->cfg.pair_ids, "ID=SRC>DST", "a named pair (VM names or addresses); repeatable" },
+		{ "keep-minutes", 0, ST_OPT_DURATION, &c->cfg.keep_minutes, "DUR", "keep per-minute rows and drill-down paths this long, then merge into hour rows (default 48h; 0: never)", 0, 3.2e8 },
+		{ "keep", 0, ST_OPT_DURATION, &c->cfg.keep, "DUR", "delete everything older than this (default 30d; 0: keep forever)", 0, 3.2e9 },
 		{ "api", 0, ST_OPT_STR, &c->cfg.api, "URL", "serve the JSON query API at URL, http://ADDR:PORT or https://ADDR:PORT (needs tokens; default off)" },
 		{ "metrics-max-pairs", 0, ST_OPT_U32, &metrics_max_pairs, "N", "export the busiest N (src, dst) pairs only (default 200)", 1, 1000000 },
 		ST_OPT_END,
@@ -88,6 +100,8 @@ int main(int argc, char **argv)
 	c->cfg.db = "stagetrace.db";
 	c->cfg.window_ms = 2000;
 	c->cfg.flush_ms = 1000;
+	c->cfg.keep_minutes = 48 * 3600;
+	c->cfg.keep = 30 * 86400;
 	if (st_opts_parse_daemon(argc, argv, opts, &help, &c->cfg.config, &rc))
 		return rc;
 	if (c->cfg.verbose)
@@ -110,6 +124,16 @@ int main(int argc, char **argv)
 			return ST_EXIT_USAGE;
 		}
 		c->n_slo++;
+	}
+	if (c->cfg.keep > 0 && c->cfg.keep_minutes > c->cfg.keep) {
+		fprintf(stderr, "error: --keep-minutes (%gs) is longer than --keep (%gs)\n",
+			c->cfg.keep_minutes, c->cfg.keep);
+		return ST_EXIT_USAGE;
+	}
+	if ((c->cfg.keep_minutes > 0 && c->cfg.keep_minutes < 600) ||
+	    (c->cfg.keep > 0 && c->cfg.keep < 3600)) {
+		fprintf(stderr, "error: --keep-minutes must be 0 or >= 10m, --keep 0 or >= 1h\n");
+		return ST_EXIT_USAGE;
 	}
 	if ((rc = c_tenants_parse(&c->tenants, &c->cfg.tenants, &c->cfg.tenant_tokens,
 				  c->cfg.admin_token, &c->cfg.pair_ids)))

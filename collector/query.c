@@ -91,11 +91,20 @@ static json_object *query_matrix(struct st_collector *c, json_object *req)
 	struct qpair *qp = NULL;
 	size_t nqc = 0, nqp = 0;
 	sqlite3_stmt *st;
+	int rounded = 0;
 
 	if (json_object_object_get_ex(req, "since", &since_o))
 		since = json_object_get_int64(since_o) / 60;
 	if (json_object_object_get_ex(req, "until", &until_o))
 		until = json_object_get_int64(until_o) / 60;
+	/* Old rows are per hour (retention.c): a range starting inside a
+	 * downsampled hour takes the whole hour. */
+	if (c->cfg.keep_minutes > 0 &&
+	    since < c_retention_hour_cut(c, (int64_t)(st_real_ns() / 1000000000ull)) &&
+	    since % 60) {
+		since -= since % 60;
+		rounded = 1;
+	}
 
 	if (sqlite3_prepare_v2(c->db, "SELECT src,dst,stage,ord,hist,bound_sum,bound_n FROM hist"
 			       " WHERE minute BETWEEN ? AND ? ORDER BY src,dst,stage",
@@ -216,6 +225,7 @@ static json_object *query_matrix(struct st_collector *c, json_object *req)
 	}
 	json_object_object_add(out, "cells", cells);
 	json_object_object_add(out, "since", json_object_new_int64(since * 60));
+	json_object_object_add(out, "since_rounded_to_hour", json_object_new_boolean(rounded));
 	json_object_object_add(out, "until", json_object_new_int64(until >= INT64_MAX / 60000000000LL ? 0 : until * 60 + 59));
 	for (size_t i = 0; i < nqc; i++) {
 		free(qc[i].src);
@@ -324,7 +334,8 @@ static json_object *stats_json(struct st_collector *c)
 	C(matched); C(local); C(lost); C(dropped); C(unmatched_rx); C(incomplete);
 	C(extra_parts); C(negative_segments); C(turnarounds); C(flushes);
 	C(flush_errors); C(replayed_batches); C(api_requests); C(api_unauthorized);
-	C(api_forbidden); C(api_bad);
+	C(api_forbidden); C(api_bad); C(hours_downsampled); C(rows_expired);
+	C(retention_errors);
 #undef C
 	json_object_object_add(o, "pending_packets", json_object_new_int64((int64_t)c->pending.len));
 	return o;
