@@ -66,7 +66,7 @@ CLI_LIB_OBJS       := $(filter-out $(MAIN_OBJS),$(CLI_OBJS))
 
 BINS := $(O)/stagetrace-agent $(O)/stagetrace-collector $(O)/stagetrace
 
-.PHONY: all deps test unit bpftest e2e bench bench-clock demo clean tools
+.PHONY: all deps test unit bpftest e2e bench bench-store bench-clock demo clean tools
 all: $(BINS) tools
 
 tools: $(TOOL_BINS)
@@ -151,6 +151,10 @@ test: all
 
 bench: all
 	$(Q)tests/bench/run.sh $(O)
+	$(Q)tests/bench/store.sh $(O)
+
+bench-store: all
+	$(Q)tests/bench/store.sh $(O)
 
 bench-clock: all
 	$(Q)tests/bench/clock.sh $(O)

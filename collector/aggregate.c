@@ -152,7 +152,8 @@ int c_flush(struct st_collector *c)
 	void *v;
 	int rc;
 
-	if (!c->cells.len && !c->pairs.len && !c->path_slots.len) {
+	if (!c->cells.len && !c->pairs.len && !c->path_slots.len && !c->gap_cells.len &&
+	    !c->stalls) {
 		int any = 0;
 
 		for (b = c->batches; b; b = b->next)
@@ -171,6 +172,8 @@ int c_flush(struct st_collector *c)
 			goto fail;
 	if ((rc = c_paths_store(c)) != 0)
 		goto fail;
+	if ((rc = c_gap_store(c)) != 0)
+		goto fail;
 	for (b = c->batches; b; b = b->next)
 		if (b->consumed && (rc = c_store_inbox_retire(c, b)) != 0)
 			goto fail;
@@ -180,6 +183,7 @@ int c_flush(struct st_collector *c)
 	/* Committed: forget the deltas and the fully consumed batches. */
 	free_deltas(c);
 	c_paths_clear(c);
+	c_gap_clear(c);
 	for (pp = &c->batches; (b = *pp) != NULL;) {
 		b->consumed = 0;
 		if (b->remaining == 0) {

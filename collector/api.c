@@ -31,7 +31,7 @@
 #define API_MAX_BODY 65536
 
 static const char *const get_queries[] = {
-	"matrix", "paths", "slo", "tenants", "hosts", "clocks", "stats",
+	"matrix", "paths", "gap", "slo", "tenants", "hosts", "clocks", "stats",
 };
 
 static void answer(struct st_collector *c, struct st_http_exchange *x, json_object *o, int status)
@@ -68,8 +68,8 @@ static json_object *from_params(const char *name, const char *uri, char *err, si
 		json_object_object_add(q, "since", json_object_new_int64(
 			(int64_t)(st_real_ns() / 1000000000ull) - (int64_t)s));
 	}
-	static const char *const nums[] = { "since", "until", "slowest" };
-	for (size_t i = 0; i < 3; i++) {
+	static const char *const nums[] = { "since", "until", "slowest", "port" };
+	for (size_t i = 0; i < 4; i++) {
 		if (!st_http_query_param(uri, nums[i], v, sizeof(v)))
 			continue;
 		if (st_parse_u64(v, &n) || n > (uint64_t)INT64_MAX) {

@@ -29,6 +29,7 @@
 #include "clocks.h"
 #include "hist.h"
 #include "loopstop.h"
+#include "gap.h"
 #include "slo.h"
 #include "tenants.h"
 #include "tls.h"
@@ -37,6 +38,7 @@
 #include "wire.h"
 
 struct st_httpsrv;
+struct g_stall;
 
 #define C_MAX_HOSTS 256
 #define C_MAX_PARTS 4
@@ -87,6 +89,7 @@ struct c_part {
 struct c_pending {
 	uint64_t id;
 	int64_t first_seen;	/* collector monotonic ns */
+	int held;		/* complete, waiting for its clock model */
 	int n;
 	struct c_part *parts[C_MAX_PARTS];
 };
@@ -152,6 +155,7 @@ struct c_cfg {
 	const char *admin_token;
 	const char *api;
 	double keep_minutes, keep;	/* seconds; 0 = never */
+	uint32_t stall_ms;		/* gap over this is a stall; 0 = off */
 };
 
 struct st_collector {
@@ -168,6 +172,7 @@ struct st_collector {
 	int n_stages;
 
 	struct st_u64map pending;	/* packet id -> c_pending */
+	uint64_t n_held;		/* of them complete and held */
 	struct st_u64map turn;		/* reverse-flow key -> request time */
 	struct st_u64map flows;		/* symmetric flow hash -> client side */
 	struct st_u64map ipnames;	/* ipv4 -> VM name */
@@ -181,6 +186,13 @@ struct st_collector {
 	struct c_tenants tenants;
 	struct st_httpsrv *api;
 	int64_t retention_last_s;
+
+	/* Gap matrix (gap.c). */
+	struct st_u64map gap_flows;	/* flow -> g_flow */
+	struct st_u64map gap_cells;	/* -> g_delta */
+	struct g_stall *stalls;
+	uint32_t n_stalls;
+	struct c_gap_counters gap;
 
 	/* SLOs (slo.c). */
 	struct c_slo slo[SLO_MAX];

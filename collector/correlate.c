@@ -21,6 +21,8 @@
  */
 #include "collector.h"
 
+#include <arpa/inet.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -238,7 +240,8 @@ static void finalize(struct st_collector *c, struct c_pending *pe)
 	} else {
 		const struct c_stamp *prev = NULL;
 		uint16_t prev_host = 0;
-		int ord = 0;
+		int ord = 0, npt = 0;
+		struct c_gap_point pts[C_GAP_MAX_POINTS];
 		struct c_path_rec rec;
 		size_t used = 0;
 
@@ -262,6 +265,8 @@ static void finalize(struct st_collector *c, struct c_pending *pe)
 
 				if (!is_chain_hook(s->hook))
 					continue;
+				if (npt < C_GAP_MAX_POINTS)
+					pts[npt++] = (struct c_gap_point){ s->stage, p->host, s->t };
 				if (prev) {
 					int cross = prev_host != p->host;
 
@@ -292,6 +297,7 @@ static void finalize(struct st_collector *c, struct c_pending *pe)
 				    (uint64_t)rec.total, rec.bound);
 			c_paths_offer(c, first->st[0].t / 60000000000LL, src, dst, &rec);
 			c_slo_observe(c, src, dst, (uint64_t)rec.total);
+			c_gap_observe(c, src, dst, first->proto, ntohs(first->dport), pts, npt);
 		}
 	}
 	for (int i = 0; i < pe->n; i++)
@@ -398,9 +404,15 @@ static void add_part(struct st_collector *c, struct c_part *p)
 	if (!pending_complete(pe))
 		return;
 	feed_clock(c, pe);
-	if (clock_mature(c, pe) || c->pending.len > C_HOLD_MAX) {
+	/* While older packets are held, newer ones wait with them, so that
+	 * packets are finalised in the order they were sent (c_correlate_expire
+	 * releases them sorted). */
+	if ((clock_mature(c, pe) && !c->n_held) || c->pending.len > C_HOLD_MAX) {
 		st_u64map_del(&c->pending, pe->id);
 		finalize(c, pe);
+	} else if (!pe->held) {
+		pe->held = 1;
+		c->n_held++;
 	}
 	/* Otherwise a complete cross-host packet waits for its window to end
 	 * (c_correlate_expire): by then the clock model of its hosts has had
@@ -517,6 +529,43 @@ static int64_t pending_stamp(void *v) { return ((struct c_pending *)v)->first_se
 static int64_t turn_stamp(void *v) { return ((struct turn_fifo *)v)->touched; }
 static int64_t flow_stamp(void *v) { return ((struct flow_dir *)v)->touched; }
 
+/* When the sender sent it: the leaving part's first stamp (one host per
+ * flow, so within a flow these order packets as sent). */
+static uint64_t send_order(const struct c_pending *pe)
+{
+	for (int i = 0; i < pe->n; i++)
+		if (pe->parts[i]->end == ST_END_LEFT && pe->parts[i]->n)
+			return pe->parts[i]->st[0].mono;
+	return pe->n && pe->parts[0]->n ? pe->parts[0]->st[0].mono : 0;
+}
+
+struct held {
+	uint64_t order, id;
+};
+
+static int held_cmp(const void *a, const void *b)
+{
+	const struct held *x = a, *y = b;
+
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* The pending ids in send order: held packets are finalised as they were
+ * sent, so per-flow measurements (gaps) see them in order. */
+static void sort_by_send_order(struct st_collector *c, uint64_t *ids, size_t n)
+{
+	struct held *h = malloc(n * sizeof(*h));
+
+	if (!h)
+		return;
+	for (size_t i = 0; i < n; i++)
+		h[i] = (struct held){ send_order(st_u64map_get(&c->pending, ids[i])), ids[i] };
+	qsort(h, n, sizeof(*h), held_cmp);
+	for (size_t i = 0; i < n; i++)
+		ids[i] = h[i].id;
+	free(h);
+}
+
 void c_correlate_expire(struct st_collector *c, int all)
 {
 	int64_t now = (int64_t)st_mono_ns();
@@ -526,6 +575,7 @@ void c_correlate_expire(struct st_collector *c, int all)
 	/* Complete packets held for their clock model go as soon as it is
 	 * good enough, or after C_HOLD_NS; incomplete ones after the window. */
 	n = stale_keys(&c->pending, pending_stamp, now, 0, 1, &ids);
+	sort_by_send_order(c, ids, n);
 	for (size_t i = 0; i < n; i++) {
 		struct c_pending *pe = st_u64map_get(&c->pending, ids[i]);
 		int64_t age = now - pe->first_seen;
@@ -536,6 +586,8 @@ void c_correlate_expire(struct st_collector *c, int all)
 		else if (!go)
 			go = age > (int64_t)c->cfg.window_ms * 1000000;
 		if (go) {
+			if (pe->held)
+				c->n_held--;
 			st_u64map_del(&c->pending, ids[i]);
 			finalize(c, pe);
 		}

@@ -25,6 +25,7 @@ static void tick_cb(uv_timer_t *t)
 	c_slo_tick(c);
 	c_correlate_expire(c, 0);
 	c_flush(c);
+	c_gap_expire(c, (int64_t)st_mono_ns());
 	/* Retention once a minute (and at the first tick). */
 	{
 		int64_t now = (int64_t)(st_real_ns() / 1000000000ull);
@@ -87,6 +88,7 @@ int main(int argc, char **argv)
 		{ "tenant-token", 0, ST_OPT_LIST, &c->cfg.tenant_tokens, "NAME=FILE", "the API bearer token of a tenant, first line of FILE; repeatable" },
 		{ "api-admin-token", 0, ST_OPT_STR, &c->cfg.admin_token, "FILE", "the operator's API bearer token (sees every tenant), first line of FILE" },
 		{ "pair-id", 0, ST_OPT_LIST, &c->cfg.pair_ids, "ID=SRC>DST", "a named pair (VM names or addresses); repeatable" },
+		{ "stall-ms", 0, ST_OPT_U32, &c->cfg.stall_ms, "MS", "an inter-packet gap over MS at any stage is a stall (default 100; 0: off)", 0, 3600000 },
 		{ "keep-minutes", 0, ST_OPT_DURATION, &c->cfg.keep_minutes, "DUR", "keep per-minute rows and drill-down paths this long, then merge into hour rows (default 48h; 0: never)", 0, 3.2e8 },
 		{ "keep", 0, ST_OPT_DURATION, &c->cfg.keep, "DUR", "delete everything older than this (default 30d; 0: keep forever)", 0, 3.2e9 },
 		{ "api", 0, ST_OPT_STR, &c->cfg.api, "URL", "serve the JSON query API at URL, http://ADDR:PORT or https://ADDR:PORT (needs tokens; default off)" },
@@ -101,6 +103,7 @@ int main(int argc, char **argv)
 	c->cfg.window_ms = 2000;
 	c->cfg.flush_ms = 1000;
 	c->cfg.keep_minutes = 48 * 3600;
+	c->cfg.stall_ms = 100;
 	c->cfg.keep = 30 * 86400;
 	if (st_opts_parse_daemon(argc, argv, opts, &help, &c->cfg.config, &rc))
 		return rc;
@@ -114,6 +117,9 @@ int main(int argc, char **argv)
 			c->cfg.slo_windows);
 		return ST_EXIT_USAGE;
 	}
+	if ((rc = c_tenants_parse(&c->tenants, &c->cfg.tenants, &c->cfg.tenant_tokens,
+				  c->cfg.admin_token, &c->cfg.pair_ids)))
+		return rc;
 	for (int i = 0; i < c->cfg.slos.n; i++) {
 		if (i == SLO_MAX) {
 			fprintf(stderr, "error: --slo: at most %d SLOs\n", SLO_MAX);
@@ -121,6 +127,12 @@ int main(int argc, char **argv)
 		}
 		if (c_slo_parse(c->cfg.slos.v[i], &c->slo[i], why, sizeof(why))) {
 			fprintf(stderr, "error: --slo: %s\n", why);
+			return ST_EXIT_USAGE;
+		}
+		if (c->slo[i].tenant[0] &&
+		    (c->slo[i].tenant_idx = c_tenant_find(&c->tenants, c->slo[i].tenant)) < 0) {
+			fprintf(stderr, "error: --slo %s: no tenant %s (define it with --tenant)\n",
+				c->cfg.slos.v[i], c->slo[i].tenant);
 			return ST_EXIT_USAGE;
 		}
 		c->n_slo++;
@@ -135,9 +147,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "error: --keep-minutes must be 0 or >= 10m, --keep 0 or >= 1h\n");
 		return ST_EXIT_USAGE;
 	}
-	if ((rc = c_tenants_parse(&c->tenants, &c->cfg.tenants, &c->cfg.tenant_tokens,
-				  c->cfg.admin_token, &c->cfg.pair_ids)))
-		return rc;
 	/* The query socket serves the local CLI: plaintext on loopback/ipc,
 	 * or the same certificates when it is tls+tcp:// too. */
 	qtls.insecure_plaintext = c->cfg.tls.insecure_plaintext;
@@ -160,6 +169,8 @@ int main(int argc, char **argv)
 	st_u64map_init(&c->cells, 256);
 	st_u64map_init(&c->pairs, 64);
 	st_u64map_init(&c->path_slots, 64);
+	st_u64map_init(&c->gap_flows, 256);
+	st_u64map_init(&c->gap_cells, 256);
 	/* The pseudo-stages first: they must never be crowded out. */
 	c_stage_intern(c, "unknown");
 	c_stage_intern(c, "wire");
@@ -214,6 +225,7 @@ int main(int argc, char **argv)
 	uv_run(c->loop, UV_RUN_NOWAIT);
 	uv_loop_close(c->loop);
 	c_store_close(c);
+	c_gap_free(c);
 	c_tenants_free(&c->tenants);
 	return rc ? ST_EXIT_FAIL : ST_EXIT_OK;
 }

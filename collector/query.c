@@ -7,6 +7,7 @@
  *
  *   {"query":"matrix","since":UNIX_S,"until":UNIX_S[,"src":..,"dst":..]}
  *   {"query":"paths", ...}, {"query":"slo"}, {"query":"tenants"}
+ *   {"query":"gap", since, until[, src, dst, port]}
  *   {"query":"hosts"}, {"query":"clocks"}, {"query":"stats"}   (operator)
  * Any query may carry "tenant" (narrow to one tenant) and "pair_id"
  * (a named pair: sets src and dst). c_query_run() answers for a scope:
@@ -25,6 +26,8 @@
 #include "timeutil.h"
 
 struct qcell {
+	struct qcell *next;	/* same hash */
+	uint64_t hash;
 	char *src, *dst, *stage;
 	int ord;
 	double bound_sum;
@@ -71,7 +74,7 @@ static void add_bound(json_object *o, const struct qcell *q, int *large)
 
 static int qcell_cmp(const void *a, const void *b)
 {
-	const struct qcell *x = a, *y = b;
+	const struct qcell *x = *(struct qcell *const *)a, *y = *(struct qcell *const *)b;
 	int r = strcmp(x->src, y->src);
 
 	if (!r)
@@ -83,13 +86,40 @@ static int qcell_cmp(const void *a, const void *b)
 	return r;
 }
 
+static uint64_t str_hash(uint64_t h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return (h ^ 0xff) * 1099511628211ull;	/* separator: "ab","c" != "a","bc" */
+}
+
+/* Index of the first of the sorted cells with this (src, dst), or n. */
+static size_t first_cell(struct qcell **qc, size_t n, const char *src, const char *dst)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = strcmp(qc[mid]->src, src);
+
+		if (!r)
+			r = strcmp(qc[mid]->dst, dst);
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static json_object *query_matrix(struct st_collector *c, json_object *req)
 {
 	json_object *since_o, *until_o, *out, *cells;
 	int64_t since = 0, until = INT64_MAX / 60000000000LL;
-	struct qcell *qc = NULL;
+	struct qcell **qc = NULL;
 	struct qpair *qp = NULL;
-	size_t nqc = 0, nqp = 0;
+	size_t nqc = 0, nqp = 0, cap = 0;
+	struct st_u64map groups;
 	sqlite3_stmt *st;
 	int rounded = 0;
 
@@ -106,26 +136,36 @@ static json_object *query_matrix(struct st_collector *c, json_object *req)
 		rounded = 1;
 	}
 
+	/* The key's range scan, no ORDER BY: rows are grouped per (src, dst,
+	 * stage) through a hash map here, and only the groups are sorted. */
 	if (sqlite3_prepare_v2(c->db, "SELECT src,dst,stage,ord,hist,bound_sum,bound_n FROM hist"
-			       " WHERE minute BETWEEN ? AND ? ORDER BY src,dst,stage",
-			       -1, &st, NULL) != SQLITE_OK)
+			       " WHERE tenant='' AND minute BETWEEN ? AND ?", -1, &st, NULL) != SQLITE_OK)
 		return NULL;
+	st_u64map_init(&groups, 1024);
 	sqlite3_bind_int64(st, 1, since);
 	sqlite3_bind_int64(st, 2, until);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *src = (const char *)sqlite3_column_text(st, 0);
 		const char *dst = (const char *)sqlite3_column_text(st, 1);
 		const char *stage = (const char *)sqlite3_column_text(st, 2);
-		struct qcell *cur = nqc ? &qc[nqc - 1] : NULL;
+		uint64_t h = str_hash(str_hash(str_hash(1469598103934665603ull, src), dst), stage) | 1;
+		struct qcell *head = st_u64map_get(&groups, h), *cur;
 
-		if (!cur || strcmp(cur->src, src) || strcmp(cur->dst, dst) ||
-		    strcmp(cur->stage, stage)) {
-			struct qcell *n = realloc(qc, (nqc + 1) * sizeof(*qc));
-
-			if (!n)
+		for (cur = head; cur; cur = cur->next)
+			if (!strcmp(cur->src, src) && !strcmp(cur->dst, dst) && !strcmp(cur->stage, stage))
 				break;
-			qc = n;
-			cur = &qc[nqc++];
+		if (!cur) {
+			if (nqc == cap) {
+				struct qcell **n = realloc(qc, (cap = cap ? 2 * cap : 256) * sizeof(*qc));
+
+				if (!n)
+					break;
+				qc = n;
+			}
+			if (!(cur = malloc(sizeof(*cur))))
+				break;
+			cur->next = head;
+			cur->hash = h;
 			cur->src = strdup(src);
 			cur->dst = strdup(dst);
 			cur->stage = strdup(stage);
@@ -133,6 +173,8 @@ static json_object *query_matrix(struct st_collector *c, json_object *req)
 			cur->bound_sum = 0;
 			cur->bound_n = 0;
 			st_hist_init(&cur->h);
+			qc[nqc++] = cur;
+			st_u64map_put(&groups, h, cur);
 		}
 		if (sqlite3_column_int(st, 3) > cur->ord)
 			cur->ord = sqlite3_column_int(st, 3);
@@ -143,9 +185,10 @@ static json_object *query_matrix(struct st_collector *c, json_object *req)
 			pr_warn("unreadable stored histogram %s->%s %s", src, dst, stage);
 	}
 	sqlite3_finalize(st);
+	st_u64map_free(&groups);
 
 	if (sqlite3_prepare_v2(c->db, "SELECT src,dst,SUM(matched),SUM(lost),SUM(dropped),"
-			       "SUM(unmatched) FROM pair WHERE minute BETWEEN ? AND ?"
+			       "SUM(unmatched) FROM pair WHERE tenant='' AND minute BETWEEN ? AND ?"
 			       " GROUP BY src,dst ORDER BY src,dst", -1, &st, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(st, 1, since);
 		sqlite3_bind_int64(st, 2, until);
@@ -177,18 +220,19 @@ static json_object *query_matrix(struct st_collector *c, json_object *req)
 		int large = 0;
 		double sum_mean = 0;
 		uint64_t denom = p->matched + p->lost;
+		size_t lo = first_cell(qc, nqc, p->src, p->dst), hi = lo;
 
-		for (size_t j = 0; j < nqc; j++) {
-			if (strcmp(qc[j].src, p->src) || strcmp(qc[j].dst, p->dst))
-				continue;
-			if (!strcmp(qc[j].stage, "total")) {
-				total = &qc[j].h;
-				total_cell = &qc[j];
+		while (hi < nqc && !strcmp(qc[hi]->src, p->src) && !strcmp(qc[hi]->dst, p->dst))
+			hi++;
+		for (size_t j = lo; j < hi; j++) {
+			if (!strcmp(qc[j]->stage, "total")) {
+				total = &qc[j]->h;
+				total_cell = qc[j];
 			}
-			else if (!strcmp(qc[j].stage, "vm_turnaround"))
-				turn = &qc[j].h;
+			else if (!strcmp(qc[j]->stage, "vm_turnaround"))
+				turn = &qc[j]->h;
 			else
-				sum_mean += st_hist_mean(&qc[j].h) * qc[j].h.count;
+				sum_mean += st_hist_mean(&qc[j]->h) * qc[j]->h.count;
 		}
 		json_object_object_add(cell, "src", json_object_new_string(p->src));
 		json_object_object_add(cell, "dst", json_object_new_string(p->dst));
@@ -201,20 +245,19 @@ static json_object *query_matrix(struct st_collector *c, json_object *req)
 		json_object_object_add(cell, "latency", total ? hist_json(total) : NULL);
 		if (total)
 			add_bound(json_object_object_get(cell, "latency"), total_cell, &large);
-		for (size_t j = 0; j < nqc; j++) {
+		for (size_t j = lo; j < hi; j++) {
 			json_object *so;
 
-			if (strcmp(qc[j].src, p->src) || strcmp(qc[j].dst, p->dst) ||
-			    !strcmp(qc[j].stage, "total") ||
-			    !strcmp(qc[j].stage, "vm_turnaround"))
+			if (!strcmp(qc[j]->stage, "total") ||
+			    !strcmp(qc[j]->stage, "vm_turnaround"))
 				continue;
-			so = hist_json(&qc[j].h);
-			json_object_object_add(so, "stage", json_object_new_string(qc[j].stage));
-			add_bound(so, &qc[j], &large);
+			so = hist_json(&qc[j]->h);
+			json_object_object_add(so, "stage", json_object_new_string(qc[j]->stage));
+			add_bound(so, qc[j], &large);
 			/* Share of the summed stage time: which stage the time goes to. */
 			json_object_object_add(so, "share", json_object_new_double(
-				sum_mean > 0 ? round(1000.0 * st_hist_mean(&qc[j].h) *
-						     qc[j].h.count / sum_mean) / 1000.0 : 0));
+				sum_mean > 0 ? round(1000.0 * st_hist_mean(&qc[j]->h) *
+						     qc[j]->h.count / sum_mean) / 1000.0 : 0));
 			json_object_array_add(stages, so);
 		}
 		json_object_object_add(cell, "stages", stages);
@@ -228,9 +271,10 @@ static json_object *query_matrix(struct st_collector *c, json_object *req)
 	json_object_object_add(out, "since_rounded_to_hour", json_object_new_boolean(rounded));
 	json_object_object_add(out, "until", json_object_new_int64(until >= INT64_MAX / 60000000000LL ? 0 : until * 60 + 59));
 	for (size_t i = 0; i < nqc; i++) {
-		free(qc[i].src);
-		free(qc[i].dst);
-		free(qc[i].stage);
+		free(qc[i]->src);
+		free(qc[i]->dst);
+		free(qc[i]->stage);
+		free(qc[i]);
 	}
 	for (size_t i = 0; i < nqp; i++) {
 		free(qp[i].src);
@@ -242,11 +286,7 @@ static json_object *query_matrix(struct st_collector *c, json_object *req)
 }
 
 /* The slowest stored paths, optionally of one source and/or destination. */
-/* Does scope (-1 everything, else a tenant index) see the pair src -> dst? */
-static int in_scope(struct st_collector *c, int scope, const char *src, const char *dst)
-{
-	return scope < 0 || (c_tenant_of(c, src) == scope && c_tenant_of(c, dst) == scope);
-}
+#define in_scope c_in_scope
 
 static json_object *query_paths(struct st_collector *c, json_object *req, int scope)
 {
@@ -438,9 +478,11 @@ static json_object *scope_slos(struct st_collector *c, json_object *slos, int sc
 	kept = json_object_new_array();
 	for (size_t i = 0; i < json_object_array_length(slos); i++) {
 		json_object *s = json_object_array_get_idx(slos, i);
+		json_object *t = json_object_object_get(s, "tenant");
 
-		if (in_scope(c, scope, json_object_get_string(json_object_object_get(s, "src")),
-			     json_object_get_string(json_object_object_get(s, "dst"))))
+		if (t ? !strcmp(json_object_get_string(t), c->tenants.t[scope].name) :
+			in_scope(c, scope, json_object_get_string(json_object_object_get(s, "src")),
+				 json_object_get_string(json_object_object_get(s, "dst"))))
 			json_object_array_add(kept, json_object_get(s));
 	}
 	json_object_put(slos);
@@ -576,6 +618,8 @@ json_object *c_query_run(struct st_collector *c, json_object *q, int scope, int 
 	} else if (!strcmp(qn, "stats")) {
 		out = json_object_new_object();
 		json_object_object_add(out, "collector", stats_json(c));
+	} else if (!strcmp(qn, "gap")) {
+		out = c_gap_query(c, q, scope);
 	} else if (!strcmp(qn, "tenants")) {
 		out = tenants_json(c, scope);
 	} else {

@@ -10,7 +10,8 @@
  * as the minute rows it replaces. What is lost is only time resolution:
  * a range that starts inside a downsampled hour counts that whole hour
  * (query.c rounds such ranges to the hour, and says so in the answer).
- * Drill-down paths are kept only as long as minute rows.
+ * Drill-down paths, gap histograms and stalls are kept only as long as
+ * minute rows.
  *
  * An hour is downsampled in one transaction (read its rows, merge per
  * pair and stage, delete them, insert the hour row), so a crash leaves
@@ -262,13 +263,18 @@ int c_retention_run(struct st_collector *c, int64_t now_s)
 
 		if (run_sql(c, "DELETE FROM hist WHERE tenant='' AND minute < ?", kcut, 0) ||
 		    run_sql(c, "DELETE FROM pair WHERE tenant='' AND minute < ?", kcut, 0) ||
-		    run_sql(c, "DELETE FROM paths WHERE minute < ?", kcut, 0))
+		    run_sql(c, "DELETE FROM paths WHERE minute < ?", kcut, 0) ||
+		    run_sql(c, "DELETE FROM gap WHERE minute < ?", kcut, 0) ||
+		    run_sql(c, "DELETE FROM stalls WHERE minute < ?", kcut, 0))
 			rc = -1;
 		c->c.rows_expired += (uint64_t)(sqlite3_total_changes(c->db) - before);
 	}
 	if (c->cfg.keep_minutes <= 0)
 		goto out;
-	if (run_sql(c, "DELETE FROM paths WHERE minute < ?", cut, 0))
+	/* Per-flow gap detail lives as long as the minute rows too. */
+	if (run_sql(c, "DELETE FROM paths WHERE minute < ?", cut, 0) ||
+	    run_sql(c, "DELETE FROM gap WHERE minute < ?", cut, 0) ||
+	    run_sql(c, "DELETE FROM stalls WHERE minute < ?", cut, 0))
 		rc = -1;
 	n = hours_to_do(c, cut, hours, C_RETENTION_HOURS_PER_RUN);
 	for (size_t i = 0; i < n; i++) {

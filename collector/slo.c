@@ -40,12 +40,20 @@ int c_slo_parse(const char *spec, struct c_slo *s, char *why, size_t len)
 	char *end;
 
 	memset(s, 0, sizeof(*s));
-	if (take(&p, ':', s->name, sizeof(s->name)) || take(&p, '>', s->src, sizeof(s->src)) ||
-	    take(&p, ':', s->dst, sizeof(s->dst)) || take(&p, '<', qs, sizeof(qs)) ||
-	    *p++ != '=' || take(&p, ':', ths, sizeof(ths))) {
-		snprintf(why, len, "'%s': expected NAME:SRC>DST:pQQ<=DURATION:TARGET", spec);
-		return -1;
+	s->tenant_idx = -1;
+	if (take(&p, ':', s->name, sizeof(s->name)))
+		goto syntax;
+	if (!strncmp(p, "tenant=", 7)) {
+		p += 7;
+		if (take(&p, ':', s->tenant, sizeof(s->tenant)))
+			goto syntax;
+		strcpy(s->src, "*");
+		strcpy(s->dst, "*");
+	} else if (take(&p, '>', s->src, sizeof(s->src)) || take(&p, ':', s->dst, sizeof(s->dst))) {
+		goto syntax;
 	}
+	if (take(&p, '<', qs, sizeof(qs)) || *p++ != '=' || take(&p, ':', ths, sizeof(ths)))
+		goto syntax;
 	if (!strcmp(qs, "p50")) s->q = 0.50;
 	else if (!strcmp(qs, "p90")) s->q = 0.90;
 	else if (!strcmp(qs, "p95")) s->q = 0.95;
@@ -67,6 +75,10 @@ int c_slo_parse(const char *spec, struct c_slo *s, char *why, size_t len)
 	s->threshold_ns = (uint64_t)(th * 1e9);
 	s->target = target / 100;
 	return 0;
+syntax:
+	snprintf(why, len, "'%s': expected NAME:SRC>DST:pQQ<=DURATION:TARGET or NAME:tenant=TENANT:pQQ<=DURATION:TARGET",
+		 spec);
+	return -1;
 }
 
 int c_slo_parse_windows(const char *spec, struct c_slo_cfg *w)
@@ -94,11 +106,24 @@ int c_slo_parse_windows(const char *spec, struct c_slo_cfg *w)
 void c_slo_observe(struct st_collector *c, const char *src, const char *dst,
 		   uint64_t total_ns)
 {
+	int pair_tenant = -2;	/* not looked up yet */
+
 	for (int i = 0; i < c->n_slo; i++) {
 		struct c_slo *s = &c->slo[i];
 
-		if (!strcmp(s->src, src) && !strcmp(s->dst, dst) && s->cur)
+		if (!s->cur)
+			continue;
+		if (s->tenant[0]) {
+			if (pair_tenant == -2) {
+				int ts = c_tenant_of_cached(c, src);
+
+				pair_tenant = ts >= 0 && ts == c_tenant_of_cached(c, dst) ? ts : -1;
+			}
+			if (pair_tenant == s->tenant_idx)
+				st_hist_add(s->cur, total_ns);
+		} else if (!strcmp(s->src, src) && !strcmp(s->dst, dst)) {
 			st_hist_add(s->cur, total_ns);
+		}
 	}
 }
 
@@ -194,6 +219,7 @@ void *c_slo_json(struct st_collector *c)
 		json_object_object_add(o, "name", json_object_new_string(s->name));
 		json_object_object_add(o, "src", json_object_new_string(s->src));
 		json_object_object_add(o, "dst", json_object_new_string(s->dst));
+		json_object_object_add(o, "tenant", s->tenant[0] ? json_object_new_string(s->tenant) : NULL);
 		json_object_object_add(o, "quantile", json_object_new_double(s->q));
 		json_object_object_add(o, "threshold_us", json_object_new_double(s->threshold_ns / 1e3));
 		json_object_object_add(o, "target_pct", json_object_new_double(s->target * 100));

@@ -14,6 +14,10 @@
  * makes an alert clear soon after the problem does.
  *
  * Spec: NAME:SRC>DST:pQQ<=DURATION:TARGET, e.g. web-db:web-1>db-2:p99<=300us:99.9
+ * or, over every pair inside a tenant (both ends its members, see
+ * tenants.h): NAME:tenant=TENANT:pQQ<=DURATION:TARGET. A tenant SLO's
+ * quantile is over all the tenant's matched packets of the slice, so one
+ * slow pair among many quiet ones shows as much as its share of traffic.
  */
 #ifndef ST_SLO_H
 #define ST_SLO_H
@@ -30,6 +34,8 @@ struct st_collector;
 
 struct c_slo {
 	char name[64], src[64], dst[64];
+	char tenant[48];		/* "" for a pair SLO */
+	int tenant_idx;			/* resolved at start */
 	double q;			/* 0.99 */
 	uint64_t threshold_ns;
 	double target;			/* 0.999 */

@@ -6,6 +6,8 @@
  *        histograms, hist = st_hist_encode() bytes
  *   pair(tenant, minute, src, dst, matched, lost, dropped, unmatched)
  *   names(addr, name)  the address each VM name was last seen with
+ *   gap(minute, src, dst, proto, port, ord, stage, host, count, hist)
+ *   stalls(minute, src, dst, proto, port, stage, host, start_ns, dur_ns, up_ns)
  *   inbox(id, host, instance, seq, received, batch)  acked batches whose
  *        paths are not all aggregated yet (protobuf Envelope bytes)
  *   agent_seq(host, instance, seq)  highest stored sequence per agent run
@@ -48,6 +50,14 @@ static const char *schema =
 	" flow TEXT NOT NULL, stages TEXT NOT NULL, bound_ns REAL NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS paths_pair ON paths(src, dst, minute, total_ns);"
 	"CREATE TABLE IF NOT EXISTS names(addr INTEGER PRIMARY KEY, name TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS gap(minute INTEGER NOT NULL, src TEXT NOT NULL,"
+	" dst TEXT NOT NULL, proto INTEGER NOT NULL, port INTEGER NOT NULL, ord INTEGER NOT NULL,"
+	" stage TEXT NOT NULL, host TEXT NOT NULL, count INTEGER NOT NULL, hist BLOB NOT NULL,"
+	" PRIMARY KEY(minute, src, dst, proto, port, ord, stage, host)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS stalls(minute INTEGER NOT NULL, src TEXT NOT NULL,"
+	" dst TEXT NOT NULL, proto INTEGER NOT NULL, port INTEGER NOT NULL, stage TEXT NOT NULL,"
+	" host TEXT NOT NULL, start_ns INTEGER NOT NULL, dur_ns INTEGER NOT NULL, up_ns INTEGER);"
+	"CREATE INDEX IF NOT EXISTS stalls_minute ON stalls(minute);"
 	"CREATE TABLE IF NOT EXISTS agent_seq(host TEXT NOT NULL,"
 	" instance INTEGER NOT NULL, seq INTEGER NOT NULL,"
 	" PRIMARY KEY(host, instance));";
@@ -85,7 +95,9 @@ int c_store_open(struct st_collector *c)
 {
 	char *msg = NULL;
 
-	if (sqlite3_open(c->cfg.db, &c->db) != SQLITE_OK) {
+	/* One thread (the loop) uses the connection: no SQLite mutexes. */
+	if (sqlite3_open_v2(c->cfg.db, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		pr_err("cannot open store %s: %s", c->cfg.db,
 		       c->db ? sqlite3_errmsg(c->db) : "out of memory");
 		return -EIO;

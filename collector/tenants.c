@@ -231,6 +231,8 @@ void c_tenants_free(struct c_tenants *ts)
 		free(ts->pairs[i].dst);
 	}
 	free(ts->admin_token);
+	if (ts->cache_on)
+		st_u64map_free(&ts->cache);
 	memset(ts, 0, sizeof(*ts));
 }
 
@@ -259,6 +261,8 @@ int c_tenant_of(struct st_collector *c, const char *endpoint)
 	uint64_t k;
 	void *v;
 
+	if (!ts->n)
+		return -1;
 	for (int i = 0; i < ts->n; i++)
 		for (int j = 0; j < ts->t[i].n_vms; j++)
 			if (!strcmp(ts->t[i].vms[j], endpoint))
@@ -275,6 +279,54 @@ int c_tenant_of(struct st_collector *c, const char *endpoint)
 			return t;
 	}
 	return -1;
+}
+
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h | 1;
+}
+
+/*
+ * Cached by name hash alone: two names with the same 64-bit hash would
+ * share an answer. With at most a few thousand endpoint names the chance
+ * is ~1e-13; the uncached path is the reference (queries use it).
+ */
+int c_tenant_of_cached(struct st_collector *c, const char *endpoint)
+{
+	struct c_tenants *ts = &c->tenants;
+	uint64_t h = name_hash(endpoint);
+	void *v;
+	int t;
+
+	if (!ts->n)
+		return -1;
+	if (!ts->cache_on) {
+		st_u64map_init(&ts->cache, 256);
+		ts->cache_on = 1;
+	}
+	if ((v = st_u64map_get(&ts->cache, h)) != NULL)
+		return (int)(uintptr_t)v - 2;
+	t = c_tenant_of(c, endpoint);
+	if (ts->cache.len < 100000)
+		st_u64map_put(&ts->cache, h, (void *)(uintptr_t)(t + 2));
+	return t;
+}
+
+void c_tenant_cache_clear(struct st_collector *c)
+{
+	if (c->tenants.cache_on) {
+		st_u64map_free(&c->tenants.cache);
+		c->tenants.cache_on = 0;
+	}
+}
+
+int c_in_scope(struct st_collector *c, int scope, const char *src, const char *dst)
+{
+	return scope < 0 || (c_tenant_of(c, src) == scope && c_tenant_of(c, dst) == scope);
 }
 
 const char *c_pair_id_of(const struct c_tenants *ts, const char *src, const char *dst)

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "opts.h"
+#include "u64map.h"
 
 #define C_MAX_TENANTS 64
 #define C_MAX_MEMBERS 256
@@ -55,6 +56,9 @@ struct c_tenants {
 	char *admin_token;
 	struct c_pair_id pairs[C_MAX_PAIR_IDS];
 	int n_pairs;
+	/* Endpoint name hash -> tenant + 2 (c_tenant_of_cached). */
+	struct st_u64map cache;
+	int cache_on;
 };
 
 /*
@@ -70,6 +74,12 @@ void c_tenants_free(struct c_tenants *ts);
 int c_tenant_find(const struct c_tenants *ts, const char *name);
 /* Index of the tenant an endpoint belongs to, or -1. */
 int c_tenant_of(struct st_collector *c, const char *endpoint);
+/* The same through a cache of endpoint names (the per-packet path: tenant
+ * SLOs). Call c_tenant_cache_clear() when what c_tenant_of reads changes. */
+int c_tenant_of_cached(struct st_collector *c, const char *endpoint);
+void c_tenant_cache_clear(struct st_collector *c);
+/* Does scope (-1: everything, else a tenant index) see src -> dst? */
+int c_in_scope(struct st_collector *c, int scope, const char *src, const char *dst);
 /* The named pair id of (src, dst), or NULL. */
 const char *c_pair_id_of(const struct c_tenants *ts, const char *src, const char *dst);
 /* The pair called id, or NULL. */

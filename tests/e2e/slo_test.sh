@@ -6,7 +6,9 @@
 # slow 30s/2m). UDP request/response runs throughout; then a tbf qdisc on
 # hv1's uplink, offered more than its rate, queues packets for tens of ms:
 # the fast-burn alert must fire within 60 s, `slo check` must exit 1; once
-# the qdisc is removed the alerts must clear and `slo check` exit 0.
+# the qdisc is removed the alerts must clear and `slo check` exit 0. A
+# tenant SLO over tenant t1 (vma, vmb) with the same objective must fire
+# and clear with it.
 set -u
 export ST_TB=${ST_TB:-e2eslo}
 . "$(dirname "$0")/lib.sh"
@@ -15,6 +17,7 @@ e2e_begin || exit 1
 TB_QUIET=1 tb_up --wire veth || exit 1
 MPORT=$((E2E_PORT + 5))
 e2e_collector --slo "lat:vma>vmb:p99<=3ms:99.9" --slo-windows 20s,1m,30s,2m \
+	--tenant t1=vma,vmb --slo "tlat:tenant=t1:p99<=3ms:99.9" \
 	--metrics "http://127.0.0.1:$MPORT" || exit 1
 e2e_agent hv1
 e2e_agent hv2
@@ -41,6 +44,8 @@ t=$(wait_for 1 60)
 check_range "fast-burn alert fires after tbf queueing (s)" "$t" 0 60
 "$O/stagetrace" slo status -C "$E2E_QUERY" --json >"$E2E_TMP/s1.json"
 check "the fast alert is the one firing" test "$(jq '.slos[0].fast_alert' "$E2E_TMP/s1.json")" = true
+check "tenant SLO t1: fast alert firing too" \
+	test "$(jq -c '.slos[1] | [.name, .tenant, .fast_alert]' "$E2E_TMP/s1.json")" = '["tlat","t1",true]'
 curl -s "http://127.0.0.1:$MPORT/metrics" >"$E2E_TMP/m1.txt"
 check "metrics: stagetrace_slo_alert{severity=fast} is 1" \
 	grep -q '^stagetrace_slo_alert{slo="lat",severity="fast"} 1$' "$E2E_TMP/m1.txt"
@@ -54,5 +59,7 @@ check_range "alerts clear once the queueing is gone (s)" "$t" 0 75
 "$O/stagetrace" slo status -C "$E2E_QUERY" --json >"$E2E_TMP/s2.json"
 check "alert fired and cleared once" \
 	test "$(jq -c '[.slos[0].alerts_fired, .slos[0].alerts_cleared]' "$E2E_TMP/s2.json")" = "[1,1]"
+check "tenant SLO fired and cleared once" \
+	test "$(jq -c '[.slos[1].alerts_fired, .slos[1].alerts_cleared, .slos[1].state]' "$E2E_TMP/s2.json")" = '[1,1,"ok"]'
 kill "$tpid" 2>/dev/null
 e2e_end

@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: MIT
+/*
+ * stagetrace gap: the multi-port gap matrix — inter-packet gap
+ * distributions per (VM pair, protocol, destination port) at every stage
+ * on both hosts, and the stalls, each placed at the first stage where it
+ * appeared (collector/gap.h explains how). Replaces vm_pair_gap.py,
+ * multi_port_gap.py and multi_vm_pair_multi_port_gap.py.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "opts.h"
+
+static const char *jstr(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) && v ? json_object_get_string(v) : "?";
+}
+
+static double jnum(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) && v ? json_object_get_double(v) : 0;
+}
+
+static void print_flow(json_object *f)
+{
+	json_object *pts;
+
+	printf("%s -> %s %s/%d\n", jstr(f, "src"), jstr(f, "dst"), jstr(f, "proto"),
+	       (int)jnum(f, "port"));
+	if (!json_object_object_get_ex(f, "points", &pts))
+		return;
+	printf("  %-16s %-12s %10s %10s %10s %10s\n", "stage", "host", "gaps", "p50 ms",
+	       "p99 ms", "max ms");
+	for (size_t i = 0; i < json_object_array_length(pts); i++) {
+		json_object *p = json_object_array_get_idx(pts, i);
+
+		printf("  %-16s %-12s %10.0f %10.3f %10.3f %10.3f\n", jstr(p, "stage"), jstr(p, "host"),
+		       jnum(p, "count"), jnum(p, "p50_us") / 1e3, jnum(p, "p99_us") / 1e3,
+		       jnum(p, "max_us") / 1e3);
+	}
+	printf("\n");
+}
+
+static void print_stall(json_object *s)
+{
+	json_object *up;
+	int64_t t = (int64_t)jnum(s, "start_ns");
+	time_t secs = (time_t)(t / 1000000000);
+	struct tm tm;
+	char ts[16];
+
+	gmtime_r(&secs, &tm);
+	strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
+	printf("  %s.%03ld %s -> %s %s/%d: %.1f ms at %s on %s", ts, (long)(t % 1000000000) / 1000000,
+	       jstr(s, "src"), jstr(s, "dst"), jstr(s, "proto"), (int)jnum(s, "port"),
+	       jnum(s, "duration_ms"), jstr(s, "stage"), jstr(s, "host"));
+	if (json_object_object_get_ex(s, "upstream_gap_ms", &up) && up)
+		printf(" (gap before it %.1f ms: %s)\n", json_object_get_double(up),
+		       json_object_get_boolean(json_object_object_get(s, "seen_upstream")) ?
+		       "seen upstream too" : "started here");
+	else
+		printf(" (first traced stage: the sender paused, or the cause is before it)\n");
+}
+
+int cmd_gap(int argc, char **argv)
+{
+	const char *url = cli_collector_default(), *src = NULL, *dst = NULL;
+	double last = 3600, timeout = 5;
+	uint32_t port = 0;
+	int json = 0, stalls_only = 0, rc;
+	json_object *q, *ans, *flows = NULL, *stalls = NULL;
+	struct st_opt opts[] = {
+		{ "collector", 'C', ST_OPT_STR, &url, "URL", "collector query address (default $STAGETRACE_COLLECTOR or " CLI_DEFAULT_COLLECTOR ")" },
+		{ "src", 's', ST_OPT_STR, &src, "NAME", "only flows from this VM (or IP)" },
+		{ "dst", 'D', ST_OPT_STR, &dst, "NAME", "only flows to this VM (or IP)" },
+		{ "port", 'p', ST_OPT_U32, &port, "PORT", "only this destination port", 1, 65535 },
+		{ "stalls", 0, ST_OPT_FLAG, &stalls_only, NULL, "only the stalls" },
+		{ "last", 'l', ST_OPT_DURATION, &last, "DUR", "time range ending now (default 1h)" },
+		{ "json", 'j', ST_OPT_FLAG, &json, NULL, "print the collector's JSON answer" },
+		{ "timeout", 't', ST_OPT_DURATION, &timeout, "DUR", "give up on the collector after this (default 5s)", 0.01, 3600 },
+		ST_OPT_END,
+	};
+	static const struct st_cmd_help help = {
+		.name = "stagetrace gap",
+		.summary = "Inter-packet gaps per VM pair and port at every stage, and where stalls began.",
+		.description =
+"For every flow (source, destination, protocol, destination port) the\n"
+"collector measures, at each stamp point of the path on both hosts, the\n"
+"time since the flow's previous packet passed the same point, and keeps a\n"
+"histogram per minute. A gap over the collector's --stall-ms (default\n"
+"100 ms) is a stall, reported at the first stage along the path where it\n"
+"appears, with its start (UTC), its length and the gap at the stage before\n"
+"it: a small gap before means the packets reached the previous stage on\n"
+"time and were held between it and this one (\"started here\"); a stall\n"
+"at the first traced stage means the sender paused. Exit 4 when there is\n"
+"nothing in the range.",
+		.examples =
+"  stagetrace gap --last 10m\n"
+"  stagetrace gap --src web-1 --dst db-2 --port 5432\n"
+"  stagetrace gap --stalls --json | jq '.stalls[] | {port, stage, host, duration_ms}'",
+	};
+	uint64_t since = 0, until = 0;
+
+	if (st_opts_parse_noargs(argc, argv, opts, &help, &rc))
+		return rc;
+	if ((rc = cli_range(last, &since, &until)) != 0)
+		return rc;
+	q = json_object_new_object();
+	json_object_object_add(q, "query", json_object_new_string("gap"));
+	json_object_object_add(q, "since", json_object_new_int64((int64_t)since));
+	json_object_object_add(q, "until", json_object_new_int64((int64_t)until));
+	if (src)
+		json_object_object_add(q, "src", json_object_new_string(src));
+	if (dst)
+		json_object_object_add(q, "dst", json_object_new_string(dst));
+	if (port)
+		json_object_object_add(q, "port", json_object_new_int(port));
+	rc = cli_query(url, timeout, q, &ans);
+	json_object_put(q);
+	if (rc)
+		return rc;
+	json_object_object_get_ex(ans, "flows", &flows);
+	json_object_object_get_ex(ans, "stalls", &stalls);
+	if (json) {
+		printf("%s\n", json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PRETTY));
+	} else {
+		for (size_t i = 0; !stalls_only && flows && i < json_object_array_length(flows); i++)
+			print_flow(json_object_array_get_idx(flows, i));
+		printf("stalls (gap over %.0f ms): %zu\n", jnum(ans, "stall_ms"),
+		       stalls ? json_object_array_length(stalls) : 0);
+		for (size_t i = 0; stalls && i < json_object_array_length(stalls); i++)
+			print_stall(json_object_array_get_idx(stalls, i));
+	}
+	rc = (flows && json_object_array_length(flows)) || (stalls && json_object_array_length(stalls)) ?
+	     ST_EXIT_OK : ST_EXIT_NODATA;
+	json_object_put(ans);
+	return rc;
+}
