@@ -44,6 +44,7 @@ int cmd_stats(int argc, char **argv);
 int cmd_clocks(int argc, char **argv);
 int cmd_paths(int argc, char **argv);
 int cmd_gap(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_pair(int argc, char **argv);
 int cmd_drops(int argc, char **argv);
 int cmd_probes(int argc, char **argv);

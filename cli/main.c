@@ -20,6 +20,7 @@ static const struct {
 	{ "clocks", cmd_clocks, "per-host clock models: offset, drift, bound, source" },
 	{ "pair", cmd_pair, "latency between two VMs, both directions, stage by stage (collector)" },
 	{ "paths", cmd_paths, "the slowest end-to-end packets, stage by stage (collector)" },
+	{ "export", cmd_export, "stored sampled packets as pcapng with stage timestamps (collector)" },
 	{ "gap", cmd_gap, "inter-packet gaps per pair and port at every stage; stalls located (collector)" },
 	{ "slo", cmd_slo, "latency SLO status; 'slo check' exits 0 ok, 1 violated, 2 unknown (collector)" },
 	{ "probes", cmd_probes, "attach method per stage hook on this kernel, or why none (local)" },

@@ -103,4 +103,50 @@ F1=$(jq -c '.flows[] | select(.src == "vma" and .dst == "vmb" and .port == 7001)
 check_range "port 7001: the gap histogram at tap_queue on hv2 holds the stall (max, us)" \
 	"$(jq '[.points[] | select(.stage == "tap_queue" and .host == "hv2")][0].max_us' <<<"$F1")" \
 	$(((STALL_MS - 10) * 1000)) 10000000
+# --- pcapng export of the stored sampled paths ------------------------------
+"$O/stagetrace" paths -C "$E2E_QUERY" --last 10m --slowest 10000 --json >"$E2E_TMP/paths.json"
+np=$(jq '.paths | length' "$E2E_TMP/paths.json")
+"$O/stagetrace" export -C "$E2E_QUERY" --last 10m --pcapng "$E2E_TMP/p.pcapng" 2>"$E2E_TMP/export.err"
+check "export: exit 0 ($(cat "$E2E_TMP/export.err"))" test $? = 0
+check "tcpdump reads $np packets back" test "$(tcpdump -nn -r "$E2E_TMP/p.pcapng" 2>/dev/null | wc -l)" = "$np"
+n7001=$(jq '[.paths[] | select(.flow | test("-> [0-9.]+:7001 "))] | length' "$E2E_TMP/paths.json")
+check "a BPF filter on the rebuilt headers works (udp dst port 7001: $n7001)" \
+	test "$(tcpdump -nn -r "$E2E_TMP/p.pcapng" 'udp dst port 7001' 2>/dev/null | wc -l)" = "$n7001"
+check "headers checksum-clean (tcpdump -v finds no bad cksum)" \
+	test "$(tcpdump -v -nn -r "$E2E_TMP/p.pcapng" 2>/dev/null | grep -ci 'bad cksum')" = 0
+# Times and comments: every packet's time is a stored path's first stamp
+# (ns) and its comment names that path's packet id and every stage.
+python3 - "$E2E_TMP/p.pcapng" "$E2E_TMP/paths.json" >"$E2E_TMP/pcapng.check" 2>&1 <<'PY'
+import json, struct, sys
+data = open(sys.argv[1], 'rb').read()
+paths = {p['packet_id']: p for p in json.load(open(sys.argv[2]))['paths']}
+off, seen, bad = 0, 0, []
+while off < len(data):
+    btype, blen = struct.unpack_from('<II', data, off)
+    if btype == 6:
+        hi, lo, cap = struct.unpack_from('<III', data, off + 12)
+        o = off + 28 + ((cap + 3) & ~3)
+        comment = ''
+        while o < off + blen - 4:
+            code, ln = struct.unpack_from('<HH', data, o)
+            if code == 0:
+                break
+            if code == 1:
+                comment = data[o + 4:o + 4 + ln].decode()
+            o += 4 + ((ln + 3) & ~3)
+        pid = comment.split(' pkt ')[1].split(':')[0] if ' pkt ' in comment else None
+        p = paths.get(pid)
+        seen += 1
+        if not p:
+            bad.append('no path for comment %r' % comment)
+        elif (hi << 32 | lo) != p['time_ns']:
+            bad.append('time %d != %d' % (hi << 32 | lo, p['time_ns']))
+        elif not all(s['stage'] in comment for s in p['stages']) or 'total' not in comment:
+            bad.append('stages missing in %r' % comment)
+    off += blen
+print(seen, len(bad), bad[:3])
+sys.exit(0 if seen == len(paths) and not bad else 1)
+PY
+check "pcapng: times = first stamps, comments carry packet id and every stage ($(cat "$E2E_TMP/pcapng.check"))" \
+	test $? = 0
 e2e_end
