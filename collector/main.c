@@ -79,7 +79,7 @@ int main(int argc, char **argv)
 		{ "flush-ms", 0, ST_OPT_U32, &c->cfg.flush_ms, "MS", "flush aggregates to the store this often (default 1000)", 10, 600000 },
 		{ "duration", 'd', ST_OPT_DURATION, &c->cfg.duration, "SEC", "exit after this long" },
 		ST_TLS_OPTS(&c->cfg.tls),
-		{ "slo", 0, ST_OPT_LIST, &c->cfg.slos, "SPEC", "an SLO, NAME:SRC>DST:pQQ<=DURATION:TARGET (e.g. web:vma>vmb:p99<=300us:99.9); repeatable" },
+		{ "slo", 0, ST_OPT_LIST, &c->cfg.slos, "SPEC", "an SLO, NAME:SRC>DST:pQQ<=DURATION:TARGET (e.g. web:vma>vmb:p99<=300us:99.9) or NAME:tenant=T:pQQ<=DURATION:TARGET; repeatable" },
 		{ "slo-windows", 0, ST_OPT_STR, &c->cfg.slo_windows, "W", "burn-rate windows fast-short,fast-long,slow-short,slow-long (default 5m,1h,30m,6h)" },
 		{ "config", 0, ST_OPT_STR, &c->cfg.config, "FILE", "read options from FILE (name = value per line; the command line wins)" },
 		{ "verbose", 'v', ST_OPT_FLAG, &c->cfg.verbose, NULL, "debug logging" },

@@ -20,6 +20,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The configuration reference in docs/operations.md is generated from the
+# daemons' option tables: it must be current.
+if out=$(scripts/gen-config-ref.sh --check "$O" 2>&1); then
+	ok "docs/operations.md configuration reference matches the daemons' options"
+else
+	bad "$out"
+fi
+
 if command -v systemd-analyze >/dev/null; then
 	for u in deploy/systemd/*.service; do
 		n=$(basename "$u")
