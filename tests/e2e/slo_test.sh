@@ -37,7 +37,12 @@ wait_for() {
 	echo -1
 }
 
+diag() {
+	e2e_log "$1: $("$O/stagetrace" slo status -C "$E2E_QUERY" --json |
+		jq -c '[.slos[] | {name, state, q: .last_slice_quantile_us, burn, fast_alert, slow_alert}]')"
+}
 t=$(wait_for 0 40)
+[[ $t == -1 ]] && diag "not ok on healthy traffic"
 check_range "slo ok on healthy traffic (after s)" "$t" 0 40
 tc -n "$(tb_ns hv1)" qdisc replace dev eth0 root tbf rate 200kbit burst 1600 latency 100ms
 t=$(wait_for 1 60)
@@ -55,8 +60,7 @@ check_range "last slice p99 over the threshold (us)" \
 	"$(jq '.slos[0].last_slice_quantile_us' "$E2E_TMP/s1.json")" 3000 10000000
 tc -n "$(tb_ns hv1)" qdisc del dev eth0 root
 t=$(wait_for 0 75)
-[[ $t == -1 ]] && e2e_log "not cleared: $("$O/stagetrace" slo status -C "$E2E_QUERY" --json |
-	jq -c '[.slos[] | {name, q: .last_slice_quantile_us, burn, fast_alert, slow_alert}]')"
+[[ $t == -1 ]] && diag "not cleared"
 check_range "alerts clear once the queueing is gone (s)" "$t" 0 75
 "$O/stagetrace" slo status -C "$E2E_QUERY" --json >"$E2E_TMP/s2.json"
 check "alert fired and cleared once" \
