@@ -29,6 +29,10 @@ int cli_query_matrix(const char *url, double timeout, uint64_t since, uint64_t u
 int cli_query_matrix_scoped(const char *url, double timeout, uint64_t since, uint64_t until,
 			    const char *tenant, const char *pair_id, json_object **ans);
 
+/* {"query": name, "since", "until"[, "src"][, "dst"]}: the caller puts it. */
+json_object *cli_range_query(const char *name, uint64_t since, uint64_t until, const char *src,
+			     const char *dst);
+
 struct st_cmd_help;
 /*
  * A query command with only the common options (--collector, --json,

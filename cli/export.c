@@ -273,15 +273,8 @@ int cmd_export(int argc, char **argv)
 	}
 	if ((rc = cli_range(last, &since, &until)) != 0)
 		return rc;
-	q = json_object_new_object();
-	json_object_object_add(q, "query", json_object_new_string("paths"));
-	json_object_object_add(q, "since", json_object_new_int64((int64_t)since));
-	json_object_object_add(q, "until", json_object_new_int64((int64_t)until));
+	q = cli_range_query("paths", since, until, src, dst);
 	json_object_object_add(q, "slowest", json_object_new_int64(max));
-	if (src)
-		json_object_object_add(q, "src", json_object_new_string(src));
-	if (dst)
-		json_object_object_add(q, "dst", json_object_new_string(dst));
 	rc = cli_query(url, timeout, q, &ans);
 	json_object_put(q);
 	if (rc)

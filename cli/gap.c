@@ -112,14 +112,7 @@ int cmd_gap(int argc, char **argv)
 		return rc;
 	if ((rc = cli_range(last, &since, &until)) != 0)
 		return rc;
-	q = json_object_new_object();
-	json_object_object_add(q, "query", json_object_new_string("gap"));
-	json_object_object_add(q, "since", json_object_new_int64((int64_t)since));
-	json_object_object_add(q, "until", json_object_new_int64((int64_t)until));
-	if (src)
-		json_object_object_add(q, "src", json_object_new_string(src));
-	if (dst)
-		json_object_object_add(q, "dst", json_object_new_string(dst));
+	q = cli_range_query("gap", since, until, src, dst);
 	if (port)
 		json_object_object_add(q, "port", json_object_new_int(port));
 	rc = cli_query(url, timeout, q, &ans);

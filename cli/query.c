@@ -145,3 +145,18 @@ int cli_query_matrix_scoped(const char *url, double timeout, uint64_t since, uin
 	json_object_put(q);
 	return rc;
 }
+
+json_object *cli_range_query(const char *name, uint64_t since, uint64_t until, const char *src,
+			     const char *dst)
+{
+	json_object *q = json_object_new_object();
+
+	json_object_object_add(q, "query", json_object_new_string(name));
+	json_object_object_add(q, "since", json_object_new_int64((int64_t)since));
+	json_object_object_add(q, "until", json_object_new_int64((int64_t)until));
+	if (src)
+		json_object_object_add(q, "src", json_object_new_string(src));
+	if (dst)
+		json_object_object_add(q, "dst", json_object_new_string(dst));
+	return q;
+}

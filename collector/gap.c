@@ -179,6 +179,19 @@ void c_gap_observe(struct st_collector *c, const char *src, const char *dst,
 	memcpy(f->last, pt, sizeof(*pt) * (size_t)n);
 }
 
+/* The row key of a delta, bound as parameters 1-8. */
+static void bind_key(struct st_collector *c, sqlite3_stmt *st, const struct g_delta *d)
+{
+	sqlite3_bind_int64(st, 1, d->minute);
+	sqlite3_bind_text(st, 2, d->src, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, d->dst, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, d->proto);
+	sqlite3_bind_int(st, 5, d->port);
+	sqlite3_bind_int(st, 6, d->ord);
+	sqlite3_bind_text(st, 7, c->stage_names[d->stage], -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, c->hosts[d->host].name, -1, SQLITE_STATIC);
+}
+
 static int store_delta(struct st_collector *c, const struct g_delta *d)
 {
 	static uint8_t buf[32768];
@@ -194,14 +207,7 @@ static int store_delta(struct st_collector *c, const struct g_delta *d)
 			       " proto=? AND port=? AND ord=? AND stage=? AND host=?", -1, &st,
 			       NULL) != SQLITE_OK)
 		goto out;
-	sqlite3_bind_int64(st, 1, d->minute);
-	sqlite3_bind_text(st, 2, d->src, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, d->dst, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 4, d->proto);
-	sqlite3_bind_int(st, 5, d->port);
-	sqlite3_bind_int(st, 6, d->ord);
-	sqlite3_bind_text(st, 7, c->stage_names[d->stage], -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, c->hosts[d->host].name, -1, SQLITE_STATIC);
+	bind_key(c, st, d);
 	if (sqlite3_step(st) == SQLITE_ROW &&
 	    st_hist_merge_encoded(h, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0)))
 		pr_warn("stored gap histogram %s->%s unreadable; replaced", d->src, d->dst);
@@ -212,14 +218,7 @@ static int store_delta(struct st_collector *c, const struct g_delta *d)
 	if (sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO gap VALUES(?,?,?,?,?,?,?,?,?,?)", -1,
 			       &st, NULL) != SQLITE_OK)
 		goto out;
-	sqlite3_bind_int64(st, 1, d->minute);
-	sqlite3_bind_text(st, 2, d->src, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, d->dst, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 4, d->proto);
-	sqlite3_bind_int(st, 5, d->port);
-	sqlite3_bind_int(st, 6, d->ord);
-	sqlite3_bind_text(st, 7, c->stage_names[d->stage], -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, c->hosts[d->host].name, -1, SQLITE_STATIC);
+	bind_key(c, st, d);
 	sqlite3_bind_int64(st, 9, (sqlite3_int64)h->count);
 	sqlite3_bind_blob(st, 10, buf, (int)len, SQLITE_STATIC);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;

@@ -78,24 +78,30 @@ static char *read_pem(const char *path)
 	return buf;
 }
 
-static int config(nng_tls_mode mode, const struct st_tls_opts *o, nng_tls_config **out)
+/*
+ * A configuration with this side's certificate; ca NULL means peers are
+ * not asked for a certificate (HTTPS endpoints that take bearer tokens),
+ * else they must present one chaining to ca (mutual authentication).
+ */
+static int make_config(nng_tls_mode mode, const char *cert_path, const char *key_path,
+		       const char *ca, nng_tls_config **out)
 {
 	nng_tls_config *c;
-	char *cert = read_pem(o->cert), *key = read_pem(o->key);
+	char *cert = read_pem(cert_path), *key = read_pem(key_path);
 	int rv;
 
 	if (!cert || !key) {
-		pr_err("TLS: cannot read %s", !cert ? o->cert : o->key);
+		pr_err("TLS: cannot read %s", !cert ? cert_path : key_path);
 		rv = NNG_EINVAL;
 		goto out;
 	}
 	if ((rv = nng_tls_config_alloc(&c, mode)) != 0)
 		goto out;
-	/* Both sides prove who they are: mutual authentication. */
-	if ((rv = nng_tls_config_auth_mode(c, NNG_TLS_AUTH_MODE_REQUIRED)) != 0 ||
-	    (rv = nng_tls_config_ca_file(c, o->ca)) != 0 ||
+	if ((rv = nng_tls_config_auth_mode(c, ca ? NNG_TLS_AUTH_MODE_REQUIRED :
+					   NNG_TLS_AUTH_MODE_NONE)) != 0 ||
+	    (ca && (rv = nng_tls_config_ca_file(c, ca)) != 0) ||
 	    (rv = nng_tls_config_own_cert(c, cert, key, NULL)) != 0) {
-		pr_err("TLS configuration (%s, %s, %s): %s", o->cert, o->key, o->ca,
+		pr_err("TLS configuration (%s, %s, %s): %s", cert_path, key_path, ca ? ca : "no CA",
 		       nng_strerror(rv));
 		nng_tls_config_free(c);
 		goto out;
@@ -107,31 +113,14 @@ out:
 	return rv;
 }
 
+static int config(nng_tls_mode mode, const struct st_tls_opts *o, nng_tls_config **out)
+{
+	return make_config(mode, o->cert, o->key, o->ca, out);
+}
+
 int st_tls_server_config(const char *cert_path, const char *key_path, nng_tls_config **out)
 {
-	nng_tls_config *c;
-	char *cert = read_pem(cert_path), *key = read_pem(key_path);
-	int rv;
-
-	if (!cert || !key) {
-		pr_err("TLS: cannot read %s", !cert ? cert_path : key_path);
-		rv = NNG_EINVAL;
-		goto out;
-	}
-	if ((rv = nng_tls_config_alloc(&c, NNG_TLS_MODE_SERVER)) != 0)
-		goto out;
-	/* Clients authenticate above TLS (bearer tokens), not with certificates. */
-	if ((rv = nng_tls_config_auth_mode(c, NNG_TLS_AUTH_MODE_NONE)) != 0 ||
-	    (rv = nng_tls_config_own_cert(c, cert, key, NULL)) != 0) {
-		pr_err("TLS configuration (%s, %s): %s", cert_path, key_path, nng_strerror(rv));
-		nng_tls_config_free(c);
-		goto out;
-	}
-	*out = c;
-out:
-	free(cert);
-	free(key);
-	return rv;
+	return make_config(NNG_TLS_MODE_SERVER, cert_path, key_path, NULL, out);
 }
 
 static void warn_plain(const char *url, const struct st_tls_opts *o)
