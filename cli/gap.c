@@ -69,12 +69,90 @@ static void print_stall(json_object *s)
 		printf(" (first traced stage: the sender paused, or the cause is before it)\n");
 }
 
+/* Stalls of one flow in the answer. */
+static int flow_stalls(json_object *stalls, json_object *f)
+{
+	int n = 0;
+
+	for (size_t i = 0; stalls && i < json_object_array_length(stalls); i++) {
+		json_object *s = json_object_array_get_idx(stalls, i);
+
+		n += !strcmp(jstr(s, "src"), jstr(f, "src")) && !strcmp(jstr(s, "dst"), jstr(f, "dst")) &&
+		     !strcmp(jstr(s, "proto"), jstr(f, "proto")) && jnum(s, "port") == jnum(f, "port");
+	}
+	return n;
+}
+
+/*
+ * --matrix: rows are VM pairs, columns destination ports; a cell is the
+ * largest gap seen at any stage (ms) and the number of stalls.
+ */
+static void print_matrix(json_object *flows, json_object *stalls)
+{
+	int ports[64], np = 0;
+	size_t nf = flows ? json_object_array_length(flows) : 0;
+	char prev[160] = "";
+
+	for (size_t i = 0; i < nf; i++) {
+		int p = (int)jnum(json_object_array_get_idx(flows, i), "port"), k;
+
+		for (k = 0; k < np && ports[k] != p; k++)
+			;
+		if (k == np && np < 64)
+			ports[np++] = p;
+	}
+	for (int i = 1; i < np; i++)
+		for (int j = i; j > 0 && ports[j - 1] > ports[j]; j--) {
+			int t = ports[j];
+
+			ports[j] = ports[j - 1];
+			ports[j - 1] = t;
+		}
+	printf("largest gap ms / stalls (rows: pair, columns: destination port)\n\n%-28s", "PAIR \\ PORT");
+	for (int k = 0; k < np; k++)
+		printf(" %14d", ports[k]);
+	printf("\n");
+	for (size_t i = 0; i < nf; i++) {
+		json_object *f = json_object_array_get_idx(flows, i);
+		char pair[160];
+
+		snprintf(pair, sizeof(pair), "%s -> %s", jstr(f, "src"), jstr(f, "dst"));
+		if (!strcmp(pair, prev))
+			continue;
+		snprintf(prev, sizeof(prev), "%s", pair);
+		printf("%-28s", pair);
+		for (int k = 0; k < np; k++) {
+			double mx = -1;
+			int st = 0;
+
+			for (size_t j = i; j < nf; j++) {
+				json_object *g = json_object_array_get_idx(flows, j), *pts;
+
+				if (strcmp(jstr(g, "src"), jstr(f, "src")) || strcmp(jstr(g, "dst"), jstr(f, "dst")) ||
+				    (int)jnum(g, "port") != ports[k])
+					continue;
+				st += flow_stalls(stalls, g);
+				if (json_object_object_get_ex(g, "points", &pts))
+					for (size_t q = 0; q < json_object_array_length(pts); q++)
+						if (jnum(json_object_array_get_idx(pts, q), "max_us") / 1e3 > mx)
+							mx = jnum(json_object_array_get_idx(pts, q), "max_us") / 1e3;
+			}
+			if (mx < 0)
+				printf(" %14s", "-");
+			else
+				printf(" %8.1f / %-3d", mx, st);
+		}
+		printf("\n");
+	}
+	printf("\n");
+}
+
 int cmd_gap(int argc, char **argv)
 {
 	const char *url = cli_collector_default(), *src = NULL, *dst = NULL;
 	double last = 3600, timeout = 5;
 	uint32_t port = 0;
-	int json = 0, stalls_only = 0, rc;
+	int json = 0, stalls_only = 0, matrix = 0, ports = 0, rc;
 	json_object *q, *ans, *flows = NULL, *stalls = NULL;
 	struct st_opt opts[] = {
 		{ "collector", 'C', ST_OPT_STR, &url, "URL", "collector query address (default $STAGETRACE_COLLECTOR or " CLI_DEFAULT_COLLECTOR ")" },
@@ -82,6 +160,8 @@ int cmd_gap(int argc, char **argv)
 		{ "dst", 'D', ST_OPT_STR, &dst, "NAME", "only flows to this VM (or IP)" },
 		{ "port", 'p', ST_OPT_U32, &port, "PORT", "only this destination port", 1, 65535 },
 		{ "stalls", 0, ST_OPT_FLAG, &stalls_only, NULL, "only the stalls" },
+		{ "matrix", 'm', ST_OPT_FLAG, &matrix, NULL, "pairs x ports grid: largest gap and stalls per cell" },
+		{ "ports", 0, ST_OPT_FLAG, &ports, NULL, "per-port tables (the default; as multi_port_gap.py)" },
 		{ "last", 'l', ST_OPT_DURATION, &last, "DUR", "time range ending now (default 1h)" },
 		{ "json", 'j', ST_OPT_FLAG, &json, NULL, "print the collector's JSON answer" },
 		{ "timeout", 't', ST_OPT_DURATION, &timeout, "DUR", "give up on the collector after this (default 5s)", 0.01, 3600 },
@@ -103,6 +183,7 @@ int cmd_gap(int argc, char **argv)
 "nothing in the range.",
 		.examples =
 "  stagetrace gap --last 10m\n"
+"  stagetrace gap --matrix             (pairs x ports, as multi_vm_pair_multi_port_gap.py)\n"
 "  stagetrace gap --src web-1 --dst db-2 --port 5432\n"
 "  stagetrace gap --stalls --json | jq '.stalls[] | {port, stage, host, duration_ms}'",
 	};
@@ -124,7 +205,10 @@ int cmd_gap(int argc, char **argv)
 	if (json) {
 		printf("%s\n", json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PRETTY));
 	} else {
-		for (size_t i = 0; !stalls_only && flows && i < json_object_array_length(flows); i++)
+		if (matrix && !stalls_only)
+			print_matrix(flows, stalls);
+		for (size_t i = 0; !stalls_only && (!matrix || ports) && flows &&
+				   i < json_object_array_length(flows); i++)
 			print_flow(json_object_array_get_idx(flows, i));
 		printf("stalls (gap over %.0f ms): %zu\n", jnum(ans, "stall_ms"),
 		       stalls ? json_object_array_length(stalls) : 0);

@@ -103,6 +103,15 @@ F1=$(jq -c '.flows[] | select(.src == "vma" and .dst == "vmb" and .port == 7001)
 check_range "port 7001: the gap histogram at tap_queue on hv2 holds the stall (max, us)" \
 	"$(jq '[.points[] | select(.stage == "tap_queue" and .host == "hv2")][0].max_us' <<<"$F1")" \
 	$(((STALL_MS - 10) * 1000)) 10000000
+# --- the pairs x ports grid -------------------------------------------------
+"$O/stagetrace" gap -C "$E2E_QUERY" --last 10m --matrix >"$E2E_TMP/grid.txt"
+[[ -n ${E2E_VERBOSE:-} ]] && cat "$E2E_TMP/grid.txt"
+row=$(grep '^vma -> vmb ' "$E2E_TMP/grid.txt")
+check "gap --matrix: vma -> vmb, port 7001 cell: largest gap >= $((STALL_MS - 10)) ms, >= 1 stall ($(echo $row))" \
+	awk -v r="$row" -v m=$((STALL_MS - 10)) 'BEGIN { split(r, f, " "); exit !(f[4] >= m && f[5] == "/" && f[6] >= 1) }'
+check "gap --matrix: columns 7001 and 7002 in order" \
+	grep -Eq '^PAIR .* 7001 +7002' "$E2E_TMP/grid.txt"
+
 # --- pcapng export of the stored sampled paths ------------------------------
 "$O/stagetrace" paths -C "$E2E_QUERY" --last 10m --slowest 10000 --json >"$E2E_TMP/paths.json"
 np=$(jq '.paths | length' "$E2E_TMP/paths.json")
