@@ -110,4 +110,5 @@ void c_ipname_learn(struct st_collector *c, uint32_t addr, const char *vm)
 	free(old);
 	st_u64map_put(&c->ipnames, k, strdup(vm));
 	c_store_name_put(c, addr, vm);
+	c_tenant_cache_clear(c);
 }
