@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Run-loop helpers and optional hooks of the local commands; see
+ * localrun.h. Choosing an alternative is done by common/attach_probe.c with
+ * a trivial program, so the decision is made before the command's own
+ * object is loaded; attaching the real program can still fail (a verifier
+ * that dislikes it on that kernel), and then the hook is reported
+ * unavailable with that reason instead of failing the command.
+ */
+#include "localrun.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "local.h"
+#include "timeutil.h"
+
+void st_local_wait(uint64_t deadline_ns, struct ring_buffer *rb, int tick_ms)
+{
+	if (tick_ms <= 0)
+		tick_ms = 100;
+	for (;;) {
+		uint64_t now = st_mono_ns();
+		int ms;
+
+		if (now >= deadline_ns || st_local_stop)
+			return;
+		ms = (int)((deadline_ns - now + 999999) / 1000000);
+		if (ms > tick_ms)
+			ms = tick_ms;
+		if (rb) {
+			ring_buffer__poll(rb, ms);
+		} else {
+			struct timespec ts = { 0, (long)ms * 1000000L };
+
+			nanosleep(&ts, NULL);
+		}
+		if (ms == tick_ms)
+			return;
+	}
+}
+
+uint64_t st_local_percpu_sum(int fd, uint32_t key, int ncpus)
+{
+	uint64_t *per = calloc(ncpus > 0 ? ncpus : 1, sizeof(*per)), sum = 0;
+
+	if (per && !bpf_map_lookup_elem(fd, &key, per))
+		for (int c = 0; c < ncpus; c++)
+			sum += per[c];
+	free(per);
+	return sum;
+}
+
+static int is_kprobe(const char *m)
+{
+	return !strcmp(m, "kprobe") || !strcmp(m, "kretprobe");
+}
+
+void st_local_hooks_plan(struct st_local_hook *h, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int c = st_attach_plan_try(h[i].alts, h[i].n, &h[i].choice);
+
+		for (size_t a = 0; a < h[i].n; a++) {
+			if (h[i].prog[a])
+				bpf_program__set_autoload(h[i].prog[a], (int)a == c);
+			if (h[i].prog2[a])
+				bpf_program__set_autoload(h[i].prog2[a], (int)a == c);
+		}
+		if (c < 0 || is_kprobe(h[i].alts[c].method))
+			continue;
+		/* fentry/fexit: the target must be known at load time. */
+		if (h[i].prog[c])
+			bpf_program__set_attach_target(h[i].prog[c], 0, h[i].choice.symbol);
+		if (h[i].prog2[c])
+			bpf_program__set_attach_target(h[i].prog2[c], 0, h[i].choice.symbol);
+	}
+}
+
+static struct bpf_link *attach_one(struct bpf_program *p, const char *method,
+				   int ret, const char *sym)
+{
+	if (is_kprobe(method))
+		return bpf_program__attach_kprobe(p, ret, sym);
+	return bpf_program__attach(p);
+}
+
+size_t st_local_hooks_attach(struct st_local_hook *h, size_t n)
+{
+	size_t ok = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int c = h[i].choice.index;
+		const char *m;
+		int err = 0;
+
+		if (c < 0 || !h[i].prog[c])
+			continue;
+		m = h[i].alts[c].method;
+		h[i].link = attach_one(h[i].prog[c], m,
+				       !strcmp(m, "kretprobe") && !h[i].ret2[c],
+				       h[i].choice.symbol);
+		if (!h[i].link)
+			err = -errno;
+		if (!err && h[i].prog2[c]) {
+			h[i].link2 = attach_one(h[i].prog2[c], m, h[i].ret2[c],
+						h[i].choice.symbol);
+			if (!h[i].link2)
+				err = -errno;
+		}
+		if (err) {
+			snprintf(h[i].choice.why, sizeof(h[i].choice.why),
+				 "%s %s: attaching the real program failed: %s", m,
+				 h[i].choice.symbol, strerror(-err));
+			h[i].choice.index = -1;
+			bpf_link__destroy(h[i].link);
+			bpf_link__destroy(h[i].link2);
+			h[i].link = h[i].link2 = NULL;
+			continue;
+		}
+		h[i].attached = 1;
+		ok++;
+	}
+	return ok;
+}
+
+void st_local_hooks_destroy(struct st_local_hook *h, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		bpf_link__destroy(h[i].link);
+		bpf_link__destroy(h[i].link2);
+		h[i].link = h[i].link2 = NULL;
+	}
+}
+
+const char *st_local_hook_status(const struct st_local_hook *h, char *buf, size_t len)
+{
+	if (h->attached)
+		snprintf(buf, len, "%s %s", h->alts[h->choice.index].method, h->choice.symbol);
+	else
+		snprintf(buf, len, "unavailable: %s", h->choice.why[0] ? h->choice.why : "not tried");
+	return buf;
+}
+
+json_object *st_local_hooks_json(const struct st_local_hook *h, size_t n)
+{
+	json_object *arr = json_object_new_array();
+
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = json_object_new_object();
+		int ok = h[i].attached;
+
+		json_object_object_add(o, "hook", json_object_new_string(h[i].name));
+		json_object_object_add(o, "status", json_object_new_string(ok ? "available" : "unavailable"));
+		json_object_object_add(o, "method", ok ? json_object_new_string(
+			h[i].alts[h[i].choice.index].method) : NULL);
+		json_object_object_add(o, "symbol", ok ? json_object_new_string(h[i].choice.symbol) : NULL);
+		json_object_object_add(o, "reason", json_object_new_string(h[i].choice.why));
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The run loop pieces the local commands share beyond cli/local.h: waiting
+ * for the end of an interval while draining a ring buffer, summing per-CPU
+ * counters, and optional hooks.
+ *
+ * An optional hook is a kernel function a command would like to see (say
+ * ip_defrag's return value) that may be probed in more than one way
+ * (fexit, else kprobe + kretprobe). The alternatives are tried by real load
+ * and attach (common/attach_probe.c) before the BPF object is loaded; the
+ * programs of the losers get autoload off, so one object serves every
+ * kernel. A hook that no alternative can attach is not an error: the
+ * command runs without it and says "unavailable: <why>" in its banner and
+ * its JSON, so a reader knows what the output cannot contain.
+ */
+#ifndef ST_CLI_LOCALRUN_H
+#define ST_CLI_LOCALRUN_H
+
+#include <bpf/libbpf.h>
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attach_probe.h"
+
+/*
+ * Sleep (or poll rb, when not NULL) until CLOCK_MONOTONIC deadline_ns, or
+ * st_local_stop is set, or tick_ms (0: 100 ms) have passed, whichever comes
+ * first; callers loop until the deadline and do periodic work in between.
+ */
+void st_local_wait(uint64_t deadline_ns, struct ring_buffer *rb, int tick_ms);
+
+/* Sum of the ncpus values of key in a per-CPU array map; 0 when unreadable. */
+uint64_t st_local_percpu_sum(int fd, uint32_t key, int ncpus);
+
+/* At most this many alternatives per optional hook. */
+#define ST_HOOK_MAX_ALTS 4
+
+struct st_local_hook {
+	const char *name;		/* what the hook shows, for messages */
+	size_t n;
+	struct st_attach_alt alts[ST_HOOK_MAX_ALTS];
+	/* prog[i] implements alts[i]; prog2[i] (may be NULL) is its
+	 * companion, e.g. the kprobe that stashes arguments for a
+	 * kretprobe alternative. Both attach to the same symbol. */
+	struct bpf_program *prog[ST_HOOK_MAX_ALTS];
+	struct bpf_program *prog2[ST_HOOK_MAX_ALTS];
+	int ret2[ST_HOOK_MAX_ALTS];	/* prog2 is a kretprobe (else prog is) */
+
+	/* Filled in by st_local_hooks_plan / _attach. */
+	struct st_attach_choice choice;
+	struct bpf_link *link, *link2;
+	int attached;
+};
+
+/*
+ * Before load: try each hook's alternatives in order; autoload only the
+ * chosen programs (fentry/fexit get their attach target set). Never fails.
+ */
+void st_local_hooks_plan(struct st_local_hook *h, size_t n);
+/*
+ * After load: attach the chosen programs. A hook that fails here becomes
+ * unavailable with the reason; returns the number of hooks attached.
+ */
+size_t st_local_hooks_attach(struct st_local_hook *h, size_t n);
+void st_local_hooks_destroy(struct st_local_hook *h, size_t n);
+/* "method symbol" or "unavailable: why", into buf. */
+const char *st_local_hook_status(const struct st_local_hook *h, char *buf, size_t len);
+/* [{"hook":..., "status": "available"|"unavailable", "method":...,
+ *   "symbol":..., "reason":...}] */
+json_object *st_local_hooks_json(const struct st_local_hook *h, size_t n);
+
+#endif /* ST_CLI_LOCALRUN_H */
