@@ -164,3 +164,47 @@ json_object *st_local_hooks_json(const struct st_local_hook *h, size_t n)
 	}
 	return arr;
 }
+
+void st_local_hook_only(struct bpf_object *obj, const struct st_local_hook *h, size_t alt)
+{
+	struct bpf_program *p;
+
+	bpf_object__for_each_program(p, obj)
+		bpf_program__set_autoload(p, false);
+	if (alt >= h->n)
+		return;
+	if (h->prog[alt])
+		bpf_program__set_autoload(h->prog[alt], true);
+	if (h->prog2[alt])
+		bpf_program__set_autoload(h->prog2[alt], true);
+	if (is_kprobe(h->alts[alt].method))
+		return;
+	if (h->prog[alt])
+		bpf_program__set_attach_target(h->prog[alt], 0, h->alts[alt].target);
+	if (h->prog2[alt])
+		bpf_program__set_attach_target(h->prog2[alt], 0, h->alts[alt].target);
+}
+
+void st_local_hook_check_print(const struct st_local_hook *h, size_t alt, int err, int json)
+{
+	const char *m = h->alts[alt].method;
+
+	if (json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "type", json_object_new_string("hook_check"));
+		json_object_object_add(o, "hook", json_object_new_string(h->name));
+		json_object_object_add(o, "method", json_object_new_string(m));
+		json_object_object_add(o, "target", json_object_new_string(h->alts[alt].target));
+		json_object_object_add(o, "program", json_object_new_string(
+			h->prog[alt] ? bpf_program__name(h->prog[alt]) : "-"));
+		json_object_object_add(o, "loaded", json_object_new_boolean(!err));
+		json_object_object_add(o, "error", err ? json_object_new_string(strerror(-err)) : NULL);
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+		return;
+	}
+	printf("%-16s %-10s %-24s %-28s %s\n", h->name, m, h->alts[alt].target,
+	       h->prog[alt] ? bpf_program__name(h->prog[alt]) : "-",
+	       err ? strerror(-err) : "loaded (verifier accepted)");
+}

@@ -70,4 +70,15 @@ const char *st_local_hook_status(const struct st_local_hook *h, char *buf, size_
  *   "symbol":..., "reason":...}] */
 json_object *st_local_hooks_json(const struct st_local_hook *h, size_t n);
 
+/*
+ * --check-hooks support: autoload only alternative alt of hook h in obj
+ * (every other program of obj off; fentry/fexit get their target), so
+ * loading obj runs exactly that program through the verifier. Hooks that
+ * cannot attach on this kernel are still verified where their program
+ * type loads (kprobe programs load without a kprobe PMU).
+ */
+void st_local_hook_only(struct bpf_object *obj, const struct st_local_hook *h, size_t alt);
+/* One line (or JSON object) per checked alternative; err 0 or -errno. */
+void st_local_hook_check_print(const struct st_local_hook *h, size_t alt, int err, int json);
+
 #endif /* ST_CLI_LOCALRUN_H */

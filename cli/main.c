@@ -26,6 +26,7 @@ static const struct {
 	{ "probes", cmd_probes, "attach method per stage hook on this kernel, or why none (local)" },
 	{ "drops", cmd_drops, "packet drops by location, reason, netns and device (local)" },
 	{ "arp", cmd_arp, "suspicious ARP: gratuitous, unsolicited, conflicting, spoofed (local)" },
+	{ "defrag", cmd_defrag, "IPv4 fragments per flow, reassemblies and failures with reasons (local)" },
 	{ "report", cmd_report, "summary report: per pair and overall, top contributors; text to html" },
 };
 
