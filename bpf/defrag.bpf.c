@@ -29,6 +29,7 @@
 
 #include "defrag.h"
 #include "netparse.bpf.h"
+#include "counts.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -131,20 +132,14 @@ static __always_inline void fg_add(__u32 netns, __u32 ifindex, __u32 kind, __u32
 				   __u32 bytes)
 {
 	struct st_frag_ckey k = { netns, ifindex, kind, reason };
-	struct st_frag_cval *v, nv = { 1, bytes };
-	void *map = (defrag_gen & 1) ? (void *)&counts1 : (void *)&counts0;
+	int rc;
 
-	v = bpf_map_lookup_elem(map, &k);
-	if (!v && bpf_map_update_elem(map, &k, &nv, BPF_NOEXIST) == 0)
-		return;
-	if (!v)
-		v = bpf_map_lookup_elem(map, &k);
-	if (!v) {
+	if (defrag_gen & 1)
+		rc = st_count_add(&counts1, &k, bytes);
+	else
+		rc = st_count_add(&counts0, &k, bytes);
+	if (rc)
 		gc_count(ST_GC_MAP_FULL);
-		return;
-	}
-	__sync_fetch_and_add(&v->count, 1);
-	__sync_fetch_and_add(&v->bytes, bytes);
 }
 
 static __always_inline int where_ok(const struct st_defrag_cfg *c, __u32 netns, __u32 ifindex)

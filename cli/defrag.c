@@ -678,7 +678,7 @@ static int check_hooks(struct defrag *d)
 	int missing = 0;
 
 	if (!d->lo.json)
-		printf("%-16s %-10s %-24s %-28s %s\n", "HOOK", "METHOD", "TARGET", "PROGRAM", "LOAD");
+		printf("%-20s %-10s %-24s %-28s %s\n", "HOOK", "METHOD", "TARGET", "PROGRAM", "LOAD");
 	for (size_t i = 0; i < NHOOKS; i++) {
 		int any = 0;
 

@@ -204,7 +204,7 @@ void st_local_hook_check_print(const struct st_local_hook *h, size_t alt, int er
 		json_object_put(o);
 		return;
 	}
-	printf("%-16s %-10s %-24s %-28s %s\n", h->name, m, h->alts[alt].target,
+	printf("%-20s %-10s %-24s %-28s %s\n", h->name, m, h->alts[alt].target,
 	       h->prog[alt] ? bpf_program__name(h->prog[alt]) : "-",
 	       err ? strerror(-err) : "loaded (verifier accepted)");
 }

@@ -27,6 +27,7 @@ static const struct {
 	{ "drops", cmd_drops, "packet drops by location, reason, netns and device (local)" },
 	{ "arp", cmd_arp, "suspicious ARP: gratuitous, unsolicited, conflicting, spoofed (local)" },
 	{ "defrag", cmd_defrag, "IPv4 fragments per flow, reassemblies and failures with reasons (local)" },
+	{ "conntrack", cmd_conntrack, "conntrack events, states, timeouts, invalid packets (local)" },
 	{ "report", cmd_report, "summary report: per pair and overall, top contributors; text to html" },
 };
 
