@@ -69,6 +69,7 @@ struct row {
 	int type;
 	uint8_t proto;
 	char state[16];
+	int order;		/* TCP state value, so rows follow the protocol */
 	uint16_t zone;
 	uint32_t mark;
 	uint64_t count;
@@ -185,6 +186,7 @@ static void on_ct_event(void *ctx, const struct st_ct_event *e)
 		r->type = e->type;
 		r->proto = e->proto;
 		snprintf(r->state, sizeof(r->state), "%s", st);
+		r->order = e->has_tcp_state ? e->tcp_state : 100;
 		r->zone = e->zone;
 		r->mark = e->mark;
 		r->tmin = r->tmax = -1;
@@ -303,6 +305,10 @@ static int row_cmp(const void *x, const void *y)
 		return a->type - b->type;
 	if (a->proto != b->proto)
 		return a->proto - b->proto;
+	if (a->order != b->order)
+		return a->order - b->order;
+	if (a->zone != b->zone)
+		return a->zone - b->zone;
 	return strcmp(a->state, b->state);
 }
 
