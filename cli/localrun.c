@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "local.h"
+#include "opts.h"
 #include "timeutil.h"
 
 void st_local_wait(uint64_t deadline_ns, struct ring_buffer *rb, int tick_ms)
@@ -42,6 +43,39 @@ void st_local_wait(uint64_t deadline_ns, struct ring_buffer *rb, int tick_ms)
 		if (ms == tick_ms)
 			return;
 	}
+}
+
+void st_local_ticker_init(struct st_local_ticker *t, double interval, double duration)
+{
+	memset(t, 0, sizeof(*t));
+	t->start = t->last = t->sched = st_mono_ns();
+	t->step = (uint64_t)(interval * 1e9);
+	if (duration > 0)
+		t->end = t->start + (uint64_t)(duration * 1e9);
+}
+
+uint64_t st_local_ticker_next(struct st_local_ticker *t)
+{
+	t->sched += t->step;
+	if (t->sched < st_mono_ns())
+		t->sched = st_mono_ns() + t->step;
+	return t->end && t->sched > t->end ? t->end : t->sched;
+}
+
+int st_local_ticker_end(struct st_local_ticker *t, uint64_t now, uint32_t count, double *secs)
+{
+	*secs = (now - t->last) / 1e9;
+	t->last = now;
+	t->done++;
+	return st_local_stop || (count && t->done >= count) || (t->end && now >= t->end);
+}
+
+int st_local_method_check(const char *method)
+{
+	if (!method || !strcmp(method, "tp_btf") || !strcmp(method, "raw_tp"))
+		return 0;
+	fprintf(stderr, "error: --method: invalid value '%s' (expected tp_btf or raw_tp)\n", method);
+	return ST_EXIT_USAGE;
 }
 
 uint64_t st_local_percpu_sum(int fd, uint32_t key, int ncpus)
@@ -207,4 +241,39 @@ void st_local_hook_check_print(const struct st_local_hook *h, size_t alt, int er
 	printf("%-20s %-10s %-24s %-28s %s\n", h->name, m, h->alts[alt].target,
 	       h->prog[alt] ? bpf_program__name(h->prog[alt]) : "-",
 	       err ? strerror(-err) : "loaded (verifier accepted)");
+}
+
+int st_local_hooks_check(const struct st_hook_object_ops *ops, size_t nhooks, int json)
+{
+	struct st_local_hook h[8];
+	int missing = 0;
+
+	if (nhooks > 8)
+		return ST_EXIT_FAIL;
+	if (!json)
+		printf("%-20s %-10s %-24s %-28s %s\n", "HOOK", "METHOD", "TARGET", "PROGRAM", "LOAD");
+	for (size_t i = 0; i < nhooks; i++) {
+		int any = 0;
+
+		for (size_t a = 0; a < ST_HOOK_MAX_ALTS; a++) {
+			void *skel = ops->open();
+			int err;
+
+			if (!skel)
+				return ST_EXIT_FAIL;
+			memset(h, 0, sizeof(h));
+			ops->init(skel, h);
+			if (a >= h[i].n) {
+				ops->destroy(skel);
+				break;
+			}
+			st_local_hook_only(ops->obj(skel), &h[i], a);
+			err = ops->load(skel);
+			st_local_hook_check_print(&h[i], a, err, json);
+			any |= !err;
+			ops->destroy(skel);
+		}
+		missing += !any;
+	}
+	return missing ? ST_EXIT_FAIL : ST_EXIT_OK;
 }

@@ -30,6 +30,28 @@
  */
 void st_local_wait(uint64_t deadline_ns, struct ring_buffer *rb, int tick_ms);
 
+/*
+ * The interval schedule of a local command: intervals follow a fixed
+ * schedule from the start, so time spent reporting does not make them
+ * drift; after a stall the schedule restarts from now.
+ */
+struct st_local_ticker {
+	uint64_t start, end, last, sched, step;
+	uint32_t done;
+};
+void st_local_ticker_init(struct st_local_ticker *t, double interval, double duration);
+/* CLOCK_MONOTONIC deadline of the interval that starts now. */
+uint64_t st_local_ticker_next(struct st_local_ticker *t);
+/*
+ * At the end of an interval (now): its length in seconds into *secs, and
+ * 1 when the command should stop (signal, -c count or -d duration reached).
+ */
+int st_local_ticker_end(struct st_local_ticker *t, uint64_t now, uint32_t count, double *secs);
+
+/* 0, or ST_EXIT_USAGE after a one-line error for a --method other than
+ * tp_btf and raw_tp (NULL: not given). */
+int st_local_method_check(const char *method);
+
 /* Sum of the ncpus values of key in a per-CPU array map; 0 when unreadable. */
 uint64_t st_local_percpu_sum(int fd, uint32_t key, int ncpus);
 
@@ -80,5 +102,21 @@ json_object *st_local_hooks_json(const struct st_local_hook *h, size_t n);
 void st_local_hook_only(struct bpf_object *obj, const struct st_local_hook *h, size_t alt);
 /* One line (or JSON object) per checked alternative; err 0 or -errno. */
 void st_local_hook_check_print(const struct st_local_hook *h, size_t alt, int err, int json);
+
+/*
+ * --check-hooks of a command whose hooks live in one BPF skeleton: for
+ * every alternative of every hook, open a fresh object (open), describe
+ * its hooks (init fills h[0..n)), keep only that alternative, load it
+ * (load), print the result, destroy it. Exit status 0 when every hook has
+ * an alternative that loads, else ST_EXIT_FAIL.
+ */
+struct st_hook_object_ops {
+	void *(*open)(void);
+	struct bpf_object *(*obj)(void *skel);
+	int (*load)(void *skel);
+	void (*destroy)(void *skel);
+	void (*init)(void *skel, struct st_local_hook *h);
+};
+int st_local_hooks_check(const struct st_hook_object_ops *ops, size_t nhooks, int json);
 
 #endif /* ST_CLI_LOCALRUN_H */
