@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "bpf/arp.h"
+#include "arp_class.h"
 #include "arp.skel.h"
 #include "cli.h"
 #include "local.h"
@@ -46,17 +47,9 @@
 #define CMD "stagetrace arp"
 #define ARP_SUPPORTED (ST_LO_INTERVAL | ST_LO_DURATION | ST_LO_COUNT | ST_LO_SRC | \
 		       ST_LO_DST | ST_LO_VERBOSE | ST_LO_JSON | ST_LO_NETNS | ST_LO_DEV)
-/* Requests and claims remembered at most; the oldest are forgotten first
- * once the window passed, and a table that is full of live entries makes
- * the next entry count as lost state. */
+/* Requests and claims remembered at most (each); expired ones are
+ * forgotten, and a table full of live entries counts the next as lost. */
 #define ARP_STATE_MAX 8192
-
-enum arp_flag {
-	AF_PROBE = 1 << 0,
-	AF_GRATUITOUS = 1 << 1,
-	AF_UNSOLICITED = 1 << 2,
-	AF_CONFLICT = 1 << 3,
-};
 
 static const char *const counter_names[ST_AC_MAX] = {
 	[ST_AC_RX_CALLS] = "rx_calls",
@@ -68,14 +61,6 @@ static const char *const counter_names[ST_AC_MAX] = {
 	[ST_AC_NEIGH_CHANGES] = "neigh_mac_changes",
 	[ST_AC_EMITTED] = "emitted",
 	[ST_AC_RINGBUF_FULL] = "lost_events",
-};
-
-/* A request sent (pending answer) or an IP claimed by a MAC. */
-struct memo {
-	uint64_t ts;
-	uint32_t netns, ifindex, ip;
-	uint8_t mac[6];
-	uint8_t used;
 };
 
 /* Counts of one (netns, device, direction) in the current interval. */
@@ -93,10 +78,10 @@ struct arp {
 	char why_neigh[400];
 	struct arp_bpf *skel;
 	struct ring_buffer *rb;
-	struct memo *pending, *claims;
+	struct st_arp_state st;
 	struct row *rows;
 	size_t nrows, caprows;
-	uint64_t state_lost, state_lost_total, admin_changes;
+	uint64_t state_lost_seen, admin_changes;
 	uint64_t counters[ST_AC_MAX];
 	uint64_t flagged_total, frames_total;
 	int ncpus;
@@ -144,38 +129,6 @@ static const char *ip_str(uint32_t ip, char *buf, size_t len)
 	return inet_ntop(AF_INET, &ip, buf, len);
 }
 
-/* ---- state: requests sent and addresses claimed ------------------------- */
-
-/* The live memo of (netns, ifindex, ip), or NULL; expired ones are freed. */
-static struct memo *memo_find(struct arp *a, struct memo *t, uint32_t netns,
-			      uint32_t ifindex, uint32_t ip, uint64_t now)
-{
-	uint64_t win = (uint64_t)(a->window * 1e9);
-
-	for (size_t i = 0; i < ARP_STATE_MAX; i++) {
-		struct memo *m = &t[i];
-
-		if (!m->used)
-			continue;
-		if (now > m->ts && now - m->ts > win) {
-			m->used = 0;
-			continue;
-		}
-		if (m->netns == netns && m->ifindex == ifindex && m->ip == ip)
-			return m;
-	}
-	return NULL;
-}
-
-static struct memo *memo_new(struct arp *a, struct memo *t)
-{
-	for (size_t i = 0; i < ARP_STATE_MAX; i++)
-		if (!t[i].used)
-			return &t[i];
-	a->state_lost++;
-	return NULL;
-}
-
 static struct row *row_get(struct arp *a, uint32_t netns, uint32_t ifindex, uint8_t dir)
 {
 	for (size_t i = 0; i < a->nrows; i++)
@@ -198,68 +151,19 @@ static struct row *row_get(struct arp *a, uint32_t netns, uint32_t ifindex, uint
 	return &a->rows[a->nrows++];
 }
 
-/* ---- classification ------------------------------------------------------ */
-
-/* Flags of one frame; *prev gets the MAC a conflicting claim replaced. */
-static unsigned classify(struct arp *a, const struct st_arp_event *e, uint8_t prev[6])
-{
-	static const uint8_t zero[6];
-	unsigned f = 0;
-	struct memo *m;
-
-	if (!e->spa)
-		return AF_PROBE;
-	if (e->spa == e->tpa)
-		f |= AF_GRATUITOUS;
-
-	if (e->dir == ST_ARP_TX) {
-		/* A request we send awaits one reply; a repeated one
-		 * restarts the wait. */
-		if (e->op == 1 && !(f & AF_GRATUITOUS)) {
-			m = memo_find(a, a->pending, e->netns, e->ifindex, e->tpa, e->ts);
-			if (!m)
-				m = memo_new(a, a->pending);
-			if (m)
-				*m = (struct memo){ e->ts, e->netns, e->ifindex, e->tpa, { 0 }, 1 };
-		}
-	} else if (e->op == 2 && !(f & AF_GRATUITOUS)) {
-		m = memo_find(a, a->pending, e->netns, e->ifindex, e->spa, e->ts);
-		if (m)
-			m->used = 0;	/* answered */
-		else
-			f |= AF_UNSOLICITED;
-	}
-
-	/* Claims: the sender says "spa is at sha". */
-	m = memo_find(a, a->claims, e->netns, e->ifindex, e->spa, e->ts);
-	if (m && memcmp(m->mac, e->sha, 6) && memcmp(e->sha, zero, 6)) {
-		if (e->dir == ST_ARP_RX) {
-			f |= AF_CONFLICT;
-			memcpy(prev, m->mac, 6);
-		}
-	}
-	if (!m)
-		m = memo_new(a, a->claims);
-	if (m) {
-		*m = (struct memo){ e->ts, e->netns, e->ifindex, e->spa, { 0 }, 1 };
-		memcpy(m->mac, e->sha, 6);
-	}
-	return f;
-}
-
 static void flags_str(unsigned f, const uint8_t prev[6], char *buf, size_t len)
 {
 	char mb[24];
 	size_t n = 0;
 
 	buf[0] = 0;
-	if (f & AF_PROBE)
+	if (f & ST_ARPF_PROBE)
 		n += snprintf(buf + n, len - n, "%sprobe", n ? "," : "");
-	if ((f & AF_GRATUITOUS) && n < len)
+	if ((f & ST_ARPF_GRATUITOUS) && n < len)
 		n += snprintf(buf + n, len - n, "%sgratuitous", n ? "," : "");
-	if ((f & AF_UNSOLICITED) && n < len)
+	if ((f & ST_ARPF_UNSOLICITED) && n < len)
 		n += snprintf(buf + n, len - n, "%sunsolicited", n ? "," : "");
-	if ((f & AF_CONFLICT) && n < len)
+	if ((f & ST_ARPF_CONFLICT) && n < len)
 		n += snprintf(buf + n, len - n, "%sconflict(was %s)", n ? "," : "",
 			      mac_str(prev, mb, sizeof(mb)));
 	if (!n)
@@ -281,11 +185,11 @@ static void on_packet(struct arp *a, const struct st_arp_event *e)
 	char fl[96], who1[48], who2[48];
 	const char *opn;
 	uint8_t prev[6] = { 0 };
-	unsigned f = classify(a, e, prev);
+	unsigned f = st_arp_classify(&a->st, e, prev);
 	const char *dev = st_local_dev_name(e->netns, e->ifindex);
 	const char *dir = e->dir == ST_ARP_RX ? "rx" : "tx";
 	struct row *r = row_get(a, e->netns, e->ifindex, e->dir);
-	int flagged = !!(f & (AF_GRATUITOUS | AF_UNSOLICITED | AF_CONFLICT));
+	int flagged = !!(f & (ST_ARPF_GRATUITOUS | ST_ARPF_UNSOLICITED | ST_ARPF_CONFLICT));
 
 	a->frames_total++;
 	a->flagged_total += flagged;
@@ -293,10 +197,10 @@ static void on_packet(struct arp *a, const struct st_arp_event *e)
 		r->request += e->op == 1;
 		r->reply += e->op == 2;
 		r->other += e->op != 1 && e->op != 2;
-		r->probe += !!(f & AF_PROBE);
-		r->gratuitous += !!(f & AF_GRATUITOUS);
-		r->unsolicited += !!(f & AF_UNSOLICITED);
-		r->conflict += !!(f & AF_CONFLICT);
+		r->probe += !!(f & ST_ARPF_PROBE);
+		r->gratuitous += !!(f & ST_ARPF_GRATUITOUS);
+		r->unsolicited += !!(f & ST_ARPF_UNSOLICITED);
+		r->conflict += !!(f & ST_ARPF_CONFLICT);
 	}
 	if (!flagged && !a->lo.verbose)
 		return;
@@ -323,16 +227,16 @@ static void on_packet(struct arp *a, const struct st_arp_event *e)
 		json_object_object_add(o, "target_ip", json_object_new_string(s2));
 		json_object_object_add(o, "target_mac", json_object_new_string(m2));
 		json_object_object_add(o, "eth_dst", json_object_new_string(m3));
-		if (f & AF_PROBE)
+		if (f & ST_ARPF_PROBE)
 			json_object_array_add(fa, json_object_new_string("probe"));
-		if (f & AF_GRATUITOUS)
+		if (f & ST_ARPF_GRATUITOUS)
 			json_object_array_add(fa, json_object_new_string("gratuitous"));
-		if (f & AF_UNSOLICITED)
+		if (f & ST_ARPF_UNSOLICITED)
 			json_object_array_add(fa, json_object_new_string("unsolicited"));
-		if (f & AF_CONFLICT)
+		if (f & ST_ARPF_CONFLICT)
 			json_object_array_add(fa, json_object_new_string("conflict"));
 		json_object_object_add(o, "flags", fa);
-		if (f & AF_CONFLICT)
+		if (f & ST_ARPF_CONFLICT)
 			json_object_object_add(o, "previous_mac", json_object_new_string(
 				mac_str(prev, m3, sizeof(m3))));
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -423,7 +327,7 @@ static int row_cmp(const void *x, const void *y)
 
 static void report(struct arp *a, double secs)
 {
-	uint64_t delta[ST_AC_MAX];
+	uint64_t delta[ST_AC_MAX], state_lost = a->st.lost - a->state_lost_seen;
 	int fd = bpf_map__fd(a->skel->maps.arp_counters);
 	char t[16];
 
@@ -464,7 +368,7 @@ static void report(struct arp *a, double secs)
 		}
 		json_object_object_add(o, "rows", arr);
 		json_object_object_add(lost, "events", json_object_new_int64(delta[ST_AC_RINGBUF_FULL]));
-		json_object_object_add(lost, "state", json_object_new_int64(a->state_lost));
+		json_object_object_add(lost, "state", json_object_new_int64(state_lost));
 		json_object_object_add(o, "lost", lost);
 		for (int i = 0; i < ST_AC_MAX; i++)
 			json_object_object_add(cnt, counter_names[i], json_object_new_int64(delta[i]));
@@ -497,16 +401,15 @@ static void report(struct arp *a, double secs)
 			       (unsigned long long)r->unsolicited, (unsigned long long)r->conflict,
 			       (unsigned long long)r->spoofed);
 		}
-		if (delta[ST_AC_RINGBUF_FULL] || a->state_lost)
+		if (delta[ST_AC_RINGBUF_FULL] || state_lost)
 			printf("%-8s lost: %llu events (ring full), %llu requests/claims (state table full)\n",
 			       t, (unsigned long long)delta[ST_AC_RINGBUF_FULL],
-			       (unsigned long long)a->state_lost);
+			       (unsigned long long)state_lost);
 		printf("\n");
 		a->header_done = 0;
 	}
 	fflush(stdout);
-	a->state_lost_total += a->state_lost;
-	a->state_lost = 0;
+	a->state_lost_seen = a->st.lost;
 	a->admin_changes = 0;
 	a->nrows = 0;
 }
@@ -596,12 +499,8 @@ static int setup_bpf(struct arp *a)
 
 static int run(struct arp *a)
 {
-	uint64_t start = st_mono_ns(), end = 0, last = start, sched = start;
-	uint64_t step = (uint64_t)(a->lo.interval * 1e9);
-	uint32_t done = 0;
+	struct st_local_ticker tk;
 
-	if (a->lo.duration > 0)
-		end = start + (uint64_t)(a->lo.duration * 1e9);
 	if (!a->lo.json) {
 		fprintf(stderr, "Tracing ARP (netif_receive_skb %s, net_dev_start_xmit %s, neigh_update %s%s), "
 			"window %gs... Ctrl-C to end.\n", a->method[0], a->method[1],
@@ -610,21 +509,18 @@ static int run(struct arp *a)
 		if (!a->method[2])
 			fprintf(stderr, "arp: spoofed replies (neighbour table check) cannot be seen on this kernel\n");
 	}
+	st_local_ticker_init(&tk, a->lo.interval, a->lo.duration);
 	for (;;) {
-		uint64_t next, now;
+		uint64_t next = st_local_ticker_next(&tk);
+		double secs;
+		int stop;
 
-		sched += step;
-		if (sched < st_mono_ns())
-			sched = st_mono_ns() + step;
-		next = end && sched > end ? end : sched;
 		while (st_mono_ns() < next && !st_local_stop)
 			st_local_wait(next, a->rb, 100);
-		now = st_mono_ns();
 		ring_buffer__consume(a->rb);
-		report(a, (now - last) / 1e9);
-		last = now;
-		done++;
-		if (st_local_stop || (a->lo.count && done >= a->lo.count) || (end && now >= end))
+		stop = st_local_ticker_end(&tk, st_mono_ns(), a->lo.count, &secs);
+		report(a, secs);
+		if (stop)
 			break;
 	}
 	return 0;
@@ -677,18 +573,13 @@ int cmd_arp(int argc, char **argv)
 		return ec;
 	if ((rc = st_local_validate(&a.lo, ARP_SUPPORTED, CMD)))
 		return rc;
-	if (a.method_force && strcmp(a.method_force, "tp_btf") && strcmp(a.method_force, "raw_tp")) {
-		fprintf(stderr, "error: --method: invalid value '%s' (expected tp_btf or raw_tp)\n",
-			a.method_force);
-		return ST_EXIT_USAGE;
-	}
+	if ((rc = st_local_method_check(a.method_force)))
+		return rc;
 	if ((rc = st_local_require_root(CMD)))
 		return rc;
 	st_log_route_libbpf();
 	a.ncpus = libbpf_num_possible_cpus();
-	a.pending = calloc(ARP_STATE_MAX, sizeof(*a.pending));
-	a.claims = calloc(ARP_STATE_MAX, sizeof(*a.claims));
-	if (a.ncpus <= 0 || !a.pending || !a.claims) {
+	if (a.ncpus <= 0 || st_arp_state_init(&a.st, ARP_STATE_MAX, a.window)) {
 		fprintf(stderr, "error: out of memory or cannot count CPUs\n");
 		rc = ST_EXIT_FAIL;
 		goto out;
@@ -702,13 +593,12 @@ int cmd_arp(int argc, char **argv)
 				"%llu requests/claims (state table full)\n",
 				(unsigned long long)a.frames_total, (unsigned long long)a.flagged_total,
 				(unsigned long long)a.counters[ST_AC_RINGBUF_FULL],
-				(unsigned long long)a.state_lost_total);
+				(unsigned long long)a.st.lost);
 	}
 out:
 	ring_buffer__free(a.rb);
 	arp_bpf__destroy(a.skel);
-	free(a.pending);
-	free(a.claims);
+	st_arp_state_free(&a.st);
 	free(a.rows);
 	st_local_dev_names_free();
 	return rc;
