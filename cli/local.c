@@ -173,6 +173,26 @@ static void netns_leave(int self)
 	close(self);
 }
 
+static int netns_find_name(uint32_t ino, char *buf, size_t len);
+
+int st_local_netns_enter(uint32_t ino)
+{
+	char name[256], path[512];
+
+	if (!ino || ino == st_local_self_netns())
+		return ST_LOCAL_NETNS_SAME;
+	if (netns_find_name(ino, name, sizeof(name)))
+		return -ENOENT;
+	snprintf(path, sizeof(path), NETNS_RUN_DIR "/%s", name);
+	return netns_enter(path);
+}
+
+void st_local_netns_leave(int self)
+{
+	if (self >= 0)
+		netns_leave(self);
+}
+
 /* Find /run/netns/NAME whose inode is ino; 0 and name in buf, or -ENOENT. */
 static int netns_find_name(uint32_t ino, char *buf, size_t len)
 {

@@ -25,6 +25,9 @@ static const struct {
 	{ "slo", cmd_slo, "latency SLO status; 'slo check' exits 0 ok, 1 violated, 2 unknown (collector)" },
 	{ "probes", cmd_probes, "attach method per stage hook on this kernel, or why none (local)" },
 	{ "drops", cmd_drops, "packet drops by location, reason, netns and device (local)" },
+	{ "arp", cmd_arp, "suspicious ARP: gratuitous, unsolicited, conflicting, spoofed (local)" },
+	{ "defrag", cmd_defrag, "IPv4 fragments per flow, reassemblies and failures with reasons (local)" },
+	{ "conntrack", cmd_conntrack, "conntrack events, states, timeouts, invalid packets (local)" },
 	{ "report", cmd_report, "summary report: per pair and overall, top contributors; text to html" },
 };
 

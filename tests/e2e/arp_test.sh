@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# End-to-end test of `stagetrace arp` on the real kernel with real frames.
+#
+# Two namespaces A (va 10.81.0.1) and B (vb 10.81.0.2) joined by a veth
+# pair; IPv6 is off, so nothing but what the test sends crosses it. Frames
+# are sent from B's side with tests/tools/rawsend (a packet socket), so A
+# receives them as it would from a hostile neighbour:
+#
+#   1. normal: A sends one UDP datagram to B: one ARP request out of A, one
+#      reply into A. Nothing may be flagged, on either side.
+#   2. gratuitous: B announces 10.81.0.2 with its own MAC (sender == target).
+#   3. conflict: 10.81.0.9 announced by MAC ..:01, then by MAC ..:02.
+#   4. spoofed: "10.81.0.2 is-at 02:00:00:00:00:ee" sent to A, which asked
+#      for nothing and holds 10.81.0.2 -> B's MAC (reachable): unsolicited,
+#      conflicting, and contradicting A's neighbour table.
+#
+# Every count is exact. Needs root, jq. Usage: tests/e2e/arp_test.sh [BUILD_DIR].
+# Prints "N passed, N failed" last; exits non-zero on any failure.
+
+set -u
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+O=${1:-${O:-$REPO/build}}
+ST=$O/stagetrace
+RAW=$O/tests/tools/rawsend
+SFX=$$
+NSA=st-arp-a-$SFX
+NSB=st-arp-b-$SFX
+TMP=$(mktemp -d /tmp/stagetrace-arp.XXXXXX)
+PASS=0
+FAIL=0
+PIDS=()
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -INT "$p" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null
+	done
+	ip netns del "$NSA" 2>/dev/null
+	ip netns del "$NSB" 2>/dev/null
+	[[ -z ${KEEP:-} ]] && rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "arp_test: $*" >&2; }
+
+check() { # name command...
+	local name=$1
+	shift
+	if "$@"; then
+		PASS=$((PASS + 1))
+		echo "ok   $name"
+	else
+		FAIL=$((FAIL + 1))
+		echo "FAIL $name"
+	fi
+}
+
+eq() { # name got want
+	if [[ "$2" == "$3" ]]; then
+		PASS=$((PASS + 1))
+		echo "ok   $1 ($2)"
+	else
+		FAIL=$((FAIL + 1))
+		echo "FAIL $1: got '$2', want '$3'"
+	fi
+}
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "arp_test: needs root" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+for t in jq ip; do
+	command -v "$t" >/dev/null || { echo "arp_test: needs $t" >&2; echo "0 passed, 1 failed"; exit 1; }
+done
+[[ -x $ST && -x $RAW ]] || { echo "arp_test: no $ST or $RAW (run make)" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+# ---- topology ---------------------------------------------------------------
+for ns in "$NSA" "$NSB"; do
+	ip netns add "$ns" || exit 1
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+		net.ipv6.conf.default.disable_ipv6=1
+	ip -n "$ns" link set lo up
+done
+ip link add va netns "$NSA" type veth peer name vb netns "$NSB" || exit 1
+ip -n "$NSA" addr add 10.81.0.1/24 dev va
+ip -n "$NSB" addr add 10.81.0.2/24 dev vb
+ip -n "$NSA" link set va up
+ip -n "$NSB" link set vb up
+MACA=$(ip netns exec "$NSA" cat /sys/class/net/va/address)
+MACB=$(ip netns exec "$NSB" cat /sys/class/net/vb/address)
+EVIL=02:00:00:00:00:ee
+INOA=$(stat -L -c %i /run/netns/"$NSA")
+sleep 0.5	# let link-up settle before tracing
+
+start_tracer() { # name args...
+	local name=$1 i
+	shift
+	"$ST" arp -i 0.3 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+	PIDS+=($!)
+	eval "PID_$name=$!"
+	for ((i = 0; i < 100; i++)); do
+		[[ -s $TMP/$name.out ]] && return 0
+		kill -0 "$!" 2>/dev/null || break
+		sleep 0.1
+	done
+	log "tracer $name did not start: $(cat "$TMP/$name.err")"
+	return 1
+}
+
+stop_tracer() { # name
+	local pid
+	eval "pid=\$PID_$1"
+	kill -INT "$pid" 2>/dev/null
+	timeout 10 tail --pid="$pid" -f /dev/null
+	wait "$pid" 2>/dev/null
+	eval "RC_$1=$?"
+}
+
+# Sum of a row field over all intervals: name dir field [dev]
+sum_rows() {
+	jq -s --arg d "$2" --arg f "$3" --arg dev "${4:-}" \
+		'[.[] | select(.type == "interval") | .rows[] | select(.dir == $d and ($dev == "" or .dev == $dev)) | .[$f]] | add // 0' \
+		"$TMP/$1.out"
+}
+
+wait_settle() { sleep 0.4; }
+
+# ---- the four phases, seen from A, from B and through an address filter ------
+start_tracer a --json --netns "$NSA" --window 60 || exit 1
+start_tracer b --json --netns "$NSB" --dev vb --window 60 || exit 1
+start_tracer src --json --src-ip 10.81.0.9 || exit 1
+"$ST" arp -v -i 0.5 --netns "$NSA" --window 60 >"$TMP/txt.out" 2>"$TMP/txt.err" &
+PIDS+=($!)
+PID_txt=$!
+for ((i = 0; i < 100; i++)); do grep -q '^Tracing' "$TMP/txt.err" && break; sleep 0.1; done
+
+log "1. normal request/reply"
+ip netns exec "$NSA" bash -c 'echo x > /dev/udp/10.81.0.2/9' 2>/dev/null
+wait_settle
+log "2. gratuitous announcement of 10.81.0.2 by its owner"
+ip netns exec "$NSB" "$RAW" vb arp request "$MACB" 10.81.0.2 00:00:00:00:00:00 10.81.0.2 || exit 1
+wait_settle
+log "3. 10.81.0.9 claimed by two MACs"
+ip netns exec "$NSB" "$RAW" vb arp reply 02:00:00:00:00:01 10.81.0.9 ff:ff:ff:ff:ff:ff 10.81.0.9 || exit 1
+ip netns exec "$NSB" "$RAW" vb arp reply 02:00:00:00:00:02 10.81.0.9 ff:ff:ff:ff:ff:ff 10.81.0.9 || exit 1
+wait_settle
+log "4. spoofed reply 10.81.0.2 is-at $EVIL to A"
+ip netns exec "$NSB" "$RAW" vb arp reply "$EVIL" 10.81.0.2 "$MACA" 10.81.0.1 || exit 1
+wait_settle
+for t in a b src txt; do stop_tracer "$t"; done
+eq "tracer exit status" "$RC_a$RC_b$RC_src$RC_txt" "0000"
+
+DA="va@$NSA"
+eq "A rx: requests (the gratuitous one)" "$(sum_rows a rx request "$DA")" 1
+eq "A rx: replies (1 normal, 2 announcements, 1 spoofed)" "$(sum_rows a rx reply "$DA")" 4
+eq "A tx: one request" "$(sum_rows a tx request "$DA")" 1
+eq "A tx: no replies" "$(sum_rows a tx reply "$DA")" 0
+eq "A rx: gratuitous" "$(sum_rows a rx gratuitous "$DA")" 3
+eq "A rx: unsolicited (only the spoofed reply)" "$(sum_rows a rx unsolicited "$DA")" 1
+eq "A rx: conflicts (10.81.0.9 ..:01->..:02, 10.81.0.2 B->ee)" "$(sum_rows a rx conflict "$DA")" 2
+eq "A rx: spoofed" "$(sum_rows a rx spoofed "$DA")" 1
+eq "A: probes" "$(sum_rows a rx probe)" 0
+eq "A: nothing from other namespaces" \
+	"$(jq -s "[.[] | select(.type == \"interval\") | .rows[] | select(.netns != $INOA)] | length" "$TMP/a.out")" 0
+
+# Event objects: exactly the flagged frames, in order.
+ev() { jq -c "select(.type == \"event\" and .event == \"arp\") | $1" "$TMP/a.out" | tr '\n' ' '; }
+eq "A: flagged frames and their flags" "$(ev '.flags | join("+")')" \
+	'"gratuitous" "gratuitous" "gratuitous+conflict" "unsolicited+conflict" '
+eq "A: conflict events name the replaced MAC" "$(ev 'select(.flags | index("conflict")) | .previous_mac')" \
+	"\"02:00:00:00:00:01\" \"$MACB\" "
+eq "A: the normal reply was not flagged" \
+	"$(jq -s "[.[] | select(.type == \"event\" and .sender_mac == \"$MACB\" and .op == \"reply\")] | length" "$TMP/a.out")" 0
+sp=$(jq -c 'select(.type == "event" and .event == "spoofed") | [.ip, .mac, .table_mac, .table_state, .op, .dev] | join(" ")' "$TMP/a.out")
+eq "A: spoofed event (ip mac table_mac state op dev)" "$sp" "\"10.81.0.2 $EVIL $MACB reachable reply $DA\""
+
+DB="vb@$NSB"
+eq "B rx: the one request" "$(sum_rows b rx request "$DB")" 1
+eq "B rx: no replies" "$(sum_rows b rx reply "$DB")" 0
+eq "B tx: replies (normal + 3 injected)" "$(sum_rows b tx reply "$DB")" 4
+eq "B: nothing flagged on receive" \
+	"$(( $(sum_rows b rx gratuitous) + $(sum_rows b rx unsolicited) + $(sum_rows b rx conflict) + $(sum_rows b rx spoofed) ))" 0
+eq "B: no flagged frame events" \
+	"$(jq -s '[.[] | select(.type == "event" and .dir == "rx")] | length' "$TMP/b.out")" 0
+
+eq "--src-ip 10.81.0.9: only its two announcements, each seen tx and rx" \
+	"$(sum_rows src rx reply)/$(sum_rows src tx reply)/$(sum_rows src rx request)" "2/2/0"
+eq "--src-ip 10.81.0.9: one conflict" "$(sum_rows src rx conflict)" 1
+
+schema='select(.type == "interval") | (.time | type) == "string" and (.interval_s | type) == "number" and
+	(.rows | type) == "array" and (.lost.events | type) == "number" and (.lost.state | type) == "number" and
+	(.counters.arp_frames | type) == "number" and (.attach.netif_receive_skb | type) == "string" and
+	all(.rows[]; (.dev | type) == "string" and (.netns | type) == "number" and
+	    (.dir == "rx" or .dir == "tx") and (.request | type) == "number" and (.spoofed | type) == "number")'
+eq "--json: interval objects follow the schema" "$(jq -c "$schema" "$TMP/a.out" | sort -u | tr '\n' ' ')" "true "
+eq "--json: nothing lost" "$(jq -s '[.[] | select(.type == "interval") | .lost.events + .lost.state] | add' "$TMP/a.out")" 0
+
+# Text, verbose: every frame in A (1 tx request + 5 rx) and the spoofed line.
+eq "text -v: one line per frame" \
+	"$(grep -E "^[0-9:.]+ +va@$NSA +(rx|tx) +(request|reply) " "$TMP/txt.out" | grep -vc ' spoofed(')" 6
+check "text -v: spoofed line" grep -Eq "^[0-9:.]+ +va@$NSA +rx +reply +10\.81\.0\.2 $EVIL +- +spoofed\(table had $MACB reachable\)$" "$TMP/txt.out"
+check "text: interval header" grep -Eq '^TIME +DEV +DIR +REQUEST +REPLY +PROBE +GRATUITOUS +UNSOLICITED +CONFLICT +SPOOFED$' "$TMP/txt.out"
+eq "text: rx row of A over all intervals (spoofed column)" \
+	"$(awk -v d="$DA" '$1 ~ /^[0-9]+:[0-9]+:[0-9]+$/ && $2 == d && $3 == "rx" { s += $10 } END { print s + 0 }' "$TMP/txt.out")" 1
+
+# ---- raw_tp gives the same classification ------------------------------------
+log "raw_tp"
+start_tracer raw --json --netns "$NSA" --method raw_tp || exit 1
+ip netns exec "$NSB" "$RAW" vb arp reply 02:00:00:00:00:03 10.81.0.9 ff:ff:ff:ff:ff:ff 10.81.0.9 || exit 1
+wait_settle
+stop_tracer raw
+eq "raw_tp: one gratuitous reply" "$(sum_rows raw rx gratuitous)" 1
+eq "raw_tp: attach method" "$(jq -rs '[.[] | select(.type == "interval") | .attach.netif_receive_skb] | unique | join(",")' "$TMP/raw.out")" raw_tp
+
+# ---- usage errors -------------------------------------------------------------
+rc_of() { "$@" >/dev/null 2>"$TMP/err"; echo $?; }
+one_line() { [[ $(wc -l <"$TMP/err") -eq 1 ]] && grep -q '^error: ' "$TMP/err"; }
+for args in "--bogus" "--pid 1" "--proto udp" "--dport 53" "--vm x" "--window 0" "--window x" \
+	"--netns no-such-ns-$SFX" "--src-ip 1.2.3.400" "--method kprobe" "extra"; do
+	# shellcheck disable=SC2086
+	eq "usage error: arp $args -> exit 2" "$(rc_of "$ST" arp $args)" 2
+	check "usage error: arp $args -> one line" one_line
+done
+eq "-h -> exit 0" "$(rc_of "$ST" arp -h)" 0
+
+echo "$PASS passed, $FAIL failed"
+[[ $FAIL -eq 0 ]]

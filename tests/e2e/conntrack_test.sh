@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# End-to-end test of `stagetrace conntrack` on the real kernel.
+#
+# Namespaces A (va 10.84.0.1) and B (vb 10.84.0.2), a veth pair, IPv6 off,
+# static neighbours. B tracks connections (iptables -m conntrack in its
+# INPUT chain) and drops what conntrack finds INVALID; B's established
+# timeout is set to 1234 s and its TIME_WAIT timeout to 2 s, so the
+# timeouts the events carry are the namespace's, not defaults. Then:
+#
+#   1. one real TCP connection A -> B:7300 (zone 0, mark 0): the server
+#      closes first, so conntrack walks SYN_SENT, SYN_RECV, ESTABLISHED,
+#      FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT;
+#   2. the same to B:7301, which B's raw table puts in zone 5 and whose
+#      connection B marks 7 (CONNMARK);
+#   3. a TCP segment with data offset 0 (tests/tools/rawsend): conntrack
+#      calls it invalid, the INVALID rule drops it;
+#   4. B's table is flushed over ctnetlink (what `conntrack -F` does), so
+#      both connections are destroyed now rather than when the garbage
+#      collector gets to them.
+#
+# Every event, its state and its timeout are compared exactly. Needs root,
+# jq, python3, iptables. Usage: tests/e2e/conntrack_test.sh [BUILD_DIR].
+
+set -u
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+O=${1:-${O:-$REPO/build}}
+ST=$O/stagetrace
+RAW=$O/tests/tools/rawsend
+SFX=$$
+NSA=st-ct-a-$SFX
+NSB=st-ct-b-$SFX
+TMP=$(mktemp -d /tmp/stagetrace-ct.XXXXXX)
+PASS=0
+FAIL=0
+PIDS=()
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -INT "$p" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null
+	done
+	ip netns del "$NSA" 2>/dev/null
+	ip netns del "$NSB" 2>/dev/null
+	[[ -z ${KEEP:-} ]] && rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "conntrack_test: $*" >&2; }
+
+check() { # name command...
+	local name=$1
+	shift
+	if "$@"; then
+		PASS=$((PASS + 1))
+		echo "ok   $name"
+	else
+		FAIL=$((FAIL + 1))
+		echo "FAIL $name"
+	fi
+}
+
+eq() { # name got want
+	if [[ "$2" == "$3" ]]; then
+		PASS=$((PASS + 1))
+		echo "ok   $1 ($2)"
+	else
+		FAIL=$((FAIL + 1))
+		echo "FAIL $1: got '$2', want '$3'"
+	fi
+}
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "conntrack_test: needs root" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+for t in jq ip python3 iptables; do
+	command -v "$t" >/dev/null || { echo "conntrack_test: needs $t" >&2; echo "0 passed, 1 failed"; exit 1; }
+done
+[[ -x $ST && -x $RAW ]] || { echo "conntrack_test: no $ST or $RAW (run make)" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+# ---- topology ---------------------------------------------------------------
+for ns in "$NSA" "$NSB"; do
+	ip netns add "$ns" || exit 1
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+		net.ipv6.conf.default.disable_ipv6=1
+	ip -n "$ns" link set lo up
+done
+ip link add va netns "$NSA" type veth peer name vb netns "$NSB" || exit 1
+ip -n "$NSA" addr add 10.84.0.1/24 dev va
+ip -n "$NSB" addr add 10.84.0.2/24 dev vb
+ip -n "$NSA" link set va up
+ip -n "$NSB" link set vb up
+MACA=$(ip netns exec "$NSA" cat /sys/class/net/va/address)
+MACB=$(ip netns exec "$NSB" cat /sys/class/net/vb/address)
+ip -n "$NSA" neigh replace 10.84.0.2 lladdr "$MACB" dev va nud permanent
+ip -n "$NSB" neigh replace 10.84.0.1 lladdr "$MACA" dev vb nud permanent
+ipt() { ip netns exec "$NSB" iptables "$@" || exit 1; }
+ipt -t raw -A PREROUTING -p tcp --dport 7301 -j CT --zone 5
+ipt -t raw -A OUTPUT -p tcp --sport 7301 -j CT --zone 5
+ipt -t mangle -A PREROUTING -p tcp --dport 7301 -j CONNMARK --set-mark 7
+ipt -A INPUT -m conntrack --ctstate INVALID -j DROP
+ipt -A INPUT -p tcp -m multiport --dports 7300,7301 -m conntrack --ctstate NEW,ESTABLISHED -j ACCEPT
+ip netns exec "$NSB" sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_established=1234 \
+	net.netfilter.nf_conntrack_tcp_timeout_time_wait=2 || exit 1
+INOB=$(stat -L -c %i /run/netns/"$NSB")
+
+start_tracer() { # name args...
+	local name=$1 i
+	shift
+	"$ST" conntrack -i 0.5 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+	PIDS+=($!)
+	eval "PID_$name=$!"
+	for ((i = 0; i < 100; i++)); do
+		[[ -s $TMP/$name.out ]] && return 0
+		kill -0 "$!" 2>/dev/null || break
+		sleep 0.1
+	done
+	log "tracer $name did not start: $(cat "$TMP/$name.err")"
+	return 1
+}
+
+stop_tracer() { # name
+	local pid
+	eval "pid=\$PID_$1"
+	kill -INT "$pid" 2>/dev/null
+	timeout 10 tail --pid="$pid" -f /dev/null
+	wait "$pid" 2>/dev/null
+	eval "RC_$1=$?"
+}
+
+# One TCP connection A -> B:port; the server closes first.
+tcp_conn() { # port
+	timeout 15 ip netns exec "$NSB" python3 -c "
+import socket, sys
+s = socket.socket(); s.settimeout(10); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('10.84.0.2', $1)); s.listen(1); print('ready', flush=True)
+c, _ = s.accept(); c.recv(100); c.close(); s.close()" >"$TMP/srv.$1" &
+	local sp=$! i
+	for ((i = 0; i < 50; i++)); do grep -q ready "$TMP/srv.$1" 2>/dev/null && break; sleep 0.1; done
+	timeout 15 ip netns exec "$NSA" python3 -c "
+import socket, time
+s = socket.create_connection(('10.84.0.2', $1), timeout=5); s.send(b'hi'); time.sleep(0.3); s.close()" || return 1
+	wait "$sp"
+}
+
+# IPCTNL_MSG_CT_DELETE without attributes: flush B's IPv4 table.
+ct_flush() {
+	ip netns exec "$NSB" python3 -c "
+import socket, struct
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)
+s.send(struct.pack('=IHHII', 20, (1 << 8) | 2, 1 | 4, 1, 0) + struct.pack('=BBH', 2, 0, 0))
+err = struct.unpack('=i', s.recv(100)[16:20])[0]
+raise SystemExit(-err)"
+}
+
+# ---- the run ---------------------------------------------------------------------
+start_tracer b --json -v --netns "$NSB" || exit 1
+start_tracer p7301 --json --netns "$NSB" --dport 7301 || exit 1
+start_tracer a --json --netns "$NSA" || exit 1
+"$ST" conntrack -i 0.5 --netns "$NSB" >"$TMP/txt.out" 2>"$TMP/txt.err" &
+PIDS+=($!)
+PID_txt=$!
+for ((i = 0; i < 100; i++)); do grep -q '^Ctrl-C' "$TMP/txt.err" && break; sleep 0.1; done
+
+log "1. TCP connection to :7300"
+tcp_conn 7300 || exit 1
+log "2. TCP connection to :7301 (zone 5, mark 7)"
+tcp_conn 7301 || exit 1
+sleep 0.3
+log "3. an invalid TCP segment"
+ip netns exec "$NSA" "$RAW" va ipfrag "$MACB" 10.84.0.1 10.84.0.2 777 0 0 20 6 || exit 1
+sleep 0.3
+log "4. flush B's conntrack table"
+ct_flush || { log "flush failed"; exit 1; }
+sleep 1.2
+for t in b p7301 a txt; do stop_tracer "$t"; done
+eq "tracer exit status" "$RC_b$RC_p7301$RC_a$RC_txt" "0000"
+
+seq_of() { # dport: the connection's events as event/state/timeout
+	jq -r --argjson p "$1" 'select(.type == "event" and .dport == $p) | "\(.event)/\(.state)/\(.timeout // "-")"' \
+		"$TMP/b.out" | tr '\n' ' '
+}
+WANT="new/SYN_SENT/120 update/SYN_RECV/60 update/ESTABLISHED/1234 update/FIN_WAIT/120 update/CLOSE_WAIT/60 update/LAST_ACK/30 update/TIME_WAIT/2 destroy/TIME_WAIT/- "
+eq "connection :7300: events, states and timeouts" "$(seq_of 7300)" "$WANT"
+eq "connection :7301: events, states and timeouts" "$(seq_of 7301)" "$WANT"
+eq "connection :7300: zone/mark" \
+	"$(jq -r 'select(.type == "event" and .dport == 7300) | "\(.zone)/\(.mark)"' "$TMP/b.out" | sort -u | tr '\n' ' ')" "0/0 "
+eq "connection :7301: zone/mark" \
+	"$(jq -r 'select(.type == "event" and .dport == 7301) | "\(.zone)/\(.mark)"' "$TMP/b.out" | sort -u | tr '\n' ' ')" "5/7 "
+eq "one id per connection" \
+	"$(jq -r 'select(.type == "event") | "\(.dport) \(.id)"' "$TMP/b.out" | sort -u | wc -l)" 2
+rows() { # jq row filter -> summed count
+	jq -s "[.[] | select(.type == \"interval\") | .rows[] | select($1) | .count] | add // 0" "$TMP/$2.out"
+}
+eq "interval rows: new" "$(rows '.event == "new"' b)" 2
+eq "interval rows: updates" "$(rows '.event == "update"' b)" 12
+eq "interval rows: destroys" "$(rows '.event == "destroy"' b)" 2
+eq "interval rows: ESTABLISHED in zone 5 mark 7, timeout 1234" \
+	"$(jq -s -c '[.[] | select(.type == "interval") | .rows[] | select(.state == "ESTABLISHED" and .zone == 5) | [.count, .mark, .timeout_min, .timeout_max]]' "$TMP/b.out")" \
+	"[[1,7,1234,1234]]"
+eq "stats: invalid" "$(jq -s '[.[] | select(.type == "interval") | .stats.invalid] | add' "$TMP/b.out")" 1
+eq "stats: drop, early_drop, insert_failed, error" \
+	"$(jq -s -c '[.[] | select(.type == "interval") | .stats] | [(map(.drop) | add), (map(.early_drop) | add), (map(.insert_failed) | add), (map(.error) | add)]' "$TMP/b.out")" "[0,0,0,0]"
+eq "the INVALID rule's drop: one NETFILTER_DROP on vb" \
+	"$(jq -s -c "[.[] | select(.type == \"interval\") | .kernel[] | select(.kind == \"drop\") | [.reason, .count, .netns]]" "$TMP/b.out")" \
+	"[[\"NETFILTER_DROP\",1,$INOB]]"
+drop_loc_ok() { jq -se '[.[] | select(.type == "interval") | .kernel[] | select(.kind == "drop") | .location | test("^(nf_hook_slow|nft_do_chain)\\+0x")] == [true]' "$TMP/b.out" >/dev/null; }
+check "drop location is netfilter's" drop_loc_ok
+eq "configured timeouts reported" \
+	"$(jq -s -c '[.[] | select(.type == "interval") | [.timeouts.tcp_timeout_established, .timeouts.tcp_timeout_time_wait, .timeouts.tcp_timeout_syn_sent]] | unique' "$TMP/b.out")" \
+	"[[1234,2,120]]"
+eq "nothing lost" "$(jq -s '[.[] | select(.type == "interval") | .lost.netlink + .lost.map_full] | add' "$TMP/b.out")" 0
+eq "hooks this kernel lacks say unavailable with a reason" \
+	"$(jq -rs '[.[] | select(.type == "interval") | .hooks[] | select(.status == "unavailable" and (.reason | length) > 0) | .hook] | unique | join(",")' "$TMP/b.out")" \
+	"__nf_ct_refresh_acct,nf_conntrack_in,nf_ct_delete,ovs_ct_execute,ovs_ct_update_key"
+eq "--dport 7301: only that connection's events" \
+	"$(rows 'true' p7301)/$(rows '.zone == 5 and .mark == 7' p7301)" "8/8"
+eq "--netns $NSA: no events there" "$(rows 'true' a)" 0
+
+check "text: header" grep -Eq '^TIME +EVENT +PROTO +STATE +ZONE +MARK +COUNT +TIMEOUT$' "$TMP/txt.out"
+eq "text: ESTABLISHED rows with timeout 1234" \
+	"$(grep -Ec '^[0-9:]+ +update +tcp +ESTABLISHED +(0|5) +(0|7) +1 1234$' "$TMP/txt.out")" 2
+eq "text: invalid in the stats lines" \
+	"$(grep -Eo 'stats: found \+[0-9]+ invalid \+[0-9]+' "$TMP/txt.out" | awk '{ s += $5 } END { print s }')" 1
+check "text: banner shows the namespace's timeouts" grep -q 'tcp_timeout_established=1234' "$TMP/txt.err"
+
+# ---- raw_tp and --ovs-invalid --------------------------------------------------------
+log "--ovs-invalid, raw_tp"
+start_tracer ovs --netns "$NSB" --ovs-invalid --method raw_tp || exit 1
+stop_tracer ovs
+eq "--ovs-invalid: runs (exit 0)" "$RC_ovs" 0
+check "--ovs-invalid: says unavailable, with the reason" \
+	grep -q 'hook ovs_ct_execute: unavailable: fexit: no ovs_ct_execute in kernel or module BTF' "$TMP/ovs.err"
+check "--ovs-invalid: one-line verdict" grep -q '^conntrack --ovs-invalid: unavailable' "$TMP/ovs.err"
+check "raw_tp banner" grep -q 'kfree_skb raw_tp' "$TMP/ovs.err"
+
+"$ST" conntrack --check-hooks --json >"$TMP/chk.out" 2>/dev/null
+eq "--check-hooks: exit status" "$?" 0
+eq "--check-hooks: every kprobe program loads, OVS ones included" \
+	"$(jq -rs '[.[] | select(.method == "kprobe") | "\(.hook)=\(.loaded)"] | join(",")' "$TMP/chk.out")" \
+	"nf_conntrack_in=true,__nf_ct_refresh_acct=true,nf_ct_delete=true,ovs_ct_execute=true,ovs_ct_update_key=true"
+
+# ---- usage errors -------------------------------------------------------------
+rc_of() { "$@" >/dev/null 2>"$TMP/err"; echo $?; }
+one_line() { [[ $(wc -l <"$TMP/err") -eq 1 ]] && grep -q '^error: ' "$TMP/err"; }
+for args in "--bogus" "--pid 1" "--dev lo" "--vm x" "--proto banana" "--dport 0" \
+	"--netns no-such-ns-$SFX" "--method kprobe" "extra"; do
+	# shellcheck disable=SC2086
+	eq "usage error: conntrack $args -> exit 2" "$(rc_of "$ST" conntrack $args)" 2
+	check "usage error: conntrack $args -> one line" one_line
+done
+eq "-h -> exit 0" "$(rc_of "$ST" conntrack -h)" 0
+
+echo "$PASS passed, $FAIL failed"
+[[ $FAIL -eq 0 ]]

@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# End-to-end test of `stagetrace defrag` on the real kernel with real packets.
+#
+# Namespaces A (va 10.83.0.1) and B (vb 10.83.0.2) joined by a veth pair
+# (MTU 1500), IPv6 off, B's net.ipv4.ipfrag_time lowered to 1 s so a
+# reassembly times out quickly. Into B go:
+#
+#   1. a 3000-byte UDP datagram A's kernel fragments (3 fragments, 3008
+#      payload bytes): one complete datagram, no failure; B's kernel counts
+#      one ReasmOKs.
+#   2. two of three fragments of datagram id 4242 (tests/tools/rawsend,
+#      offsets 0 and 800, the last never sent): one failure with reason
+#      FRAG_REASM_TIMEOUT at ip_expire, 2 fragments / 1600 bytes seen,
+#      first yes, last no.
+#   3. only a middle fragment of id 4343: one failure, FRAG_REASM_TIMEOUT,
+#      freed by inet_frag_rbtree_purge (no device left on the skb: the
+#      netns comes from where the fragment was seen).
+#
+# Every count is exact. Needs root, jq, python3. Usage:
+# tests/e2e/defrag_test.sh [BUILD_DIR]. Prints "N passed, N failed" last.
+
+set -u
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+O=${1:-${O:-$REPO/build}}
+ST=$O/stagetrace
+RAW=$O/tests/tools/rawsend
+SFX=$$
+NSA=st-frag-a-$SFX
+NSB=st-frag-b-$SFX
+TMP=$(mktemp -d /tmp/stagetrace-defrag.XXXXXX)
+PASS=0
+FAIL=0
+PIDS=()
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -INT "$p" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null
+	done
+	ip netns del "$NSA" 2>/dev/null
+	ip netns del "$NSB" 2>/dev/null
+	[[ -z ${KEEP:-} ]] && rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "defrag_test: $*" >&2; }
+
+check() { # name command...
+	local name=$1
+	shift
+	if "$@"; then
+		PASS=$((PASS + 1))
+		echo "ok   $name"
+	else
+		FAIL=$((FAIL + 1))
+		echo "FAIL $name"
+	fi
+}
+
+eq() { # name got want
+	if [[ "$2" == "$3" ]]; then
+		PASS=$((PASS + 1))
+		echo "ok   $1 ($2)"
+	else
+		FAIL=$((FAIL + 1))
+		echo "FAIL $1: got '$2', want '$3'"
+	fi
+}
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "defrag_test: needs root" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+for t in jq ip python3; do
+	command -v "$t" >/dev/null || { echo "defrag_test: needs $t" >&2; echo "0 passed, 1 failed"; exit 1; }
+done
+[[ -x $ST && -x $RAW ]] || { echo "defrag_test: no $ST or $RAW (run make)" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+# ---- topology ---------------------------------------------------------------
+for ns in "$NSA" "$NSB"; do
+	ip netns add "$ns" || exit 1
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+		net.ipv6.conf.default.disable_ipv6=1
+	ip -n "$ns" link set lo up
+done
+ip link add va netns "$NSA" type veth peer name vb netns "$NSB" || exit 1
+ip -n "$NSA" addr add 10.83.0.1/24 dev va
+ip -n "$NSB" addr add 10.83.0.2/24 dev vb
+ip -n "$NSA" link set va up
+ip -n "$NSB" link set vb up
+MACA=$(ip netns exec "$NSA" cat /sys/class/net/va/address)
+MACB=$(ip netns exec "$NSB" cat /sys/class/net/vb/address)
+ip -n "$NSA" neigh replace 10.83.0.2 lladdr "$MACB" dev va nud permanent
+ip -n "$NSB" neigh replace 10.83.0.1 lladdr "$MACA" dev vb nud permanent
+ip netns exec "$NSB" sysctl -qw net.ipv4.ipfrag_time=1 || exit 1
+INOB=$(stat -L -c %i /run/netns/"$NSB")
+DB="vb@$NSB"
+
+start_tracer() { # name args...
+	local name=$1 i
+	shift
+	"$ST" defrag -i 0.5 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+	PIDS+=($!)
+	eval "PID_$name=$!"
+	for ((i = 0; i < 100; i++)); do
+		[[ -s $TMP/$name.out ]] && return 0
+		kill -0 "$!" 2>/dev/null || break
+		sleep 0.1
+	done
+	log "tracer $name did not start: $(cat "$TMP/$name.err")"
+	return 1
+}
+
+stop_tracer() { # name
+	local pid
+	eval "pid=\$PID_$1"
+	kill -INT "$pid" 2>/dev/null
+	timeout 10 tail --pid="$pid" -f /dev/null
+	wait "$pid" 2>/dev/null
+	eval "RC_$1=$?"
+}
+
+# Sum of a row field over all intervals: name field
+sum_rows() {
+	jq -s --arg f "$2" '[.[] | select(.type == "interval") | .rows[] | .[$f]] | add // 0' "$TMP/$1.out"
+}
+# Sum of a kernel counter over all intervals: name counter
+sum_kernel() {
+	jq -s --arg f "$2" --argjson ns "$INOB" \
+		'[.[] | select(.type == "interval") | .kernel[] | select(.netns == $ns) | .[$f]] | add // 0' "$TMP/$1.out"
+}
+frag() { ip netns exec "$NSA" "$RAW" va ipfrag "$MACB" 10.83.0.1 10.83.0.2 "$@"; }
+
+# ---- 1..3 in one run ------------------------------------------------------------
+start_tracer b --json --netns "$NSB" || exit 1
+start_tracer a --json --netns "$NSA" || exit 1
+start_tracer icmp --json --proto icmp || exit 1
+start_tracer src --json --src-ip 10.83.0.1 --dst-ip 10.83.0.2 || exit 1
+"$ST" defrag -v -i 0.5 --netns "$NSB" >"$TMP/txt.out" 2>"$TMP/txt.err" &
+PIDS+=($!)
+PID_txt=$!
+for ((i = 0; i < 100; i++)); do grep -q '^Ctrl-C' "$TMP/txt.err" && break; sleep 0.1; done
+
+log "1. a 3000-byte UDP datagram, fragmented by A's kernel"
+ip netns exec "$NSA" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(b"x" * 3000, ("10.83.0.2", 7000))' || exit 1
+sleep 0.3
+log "2. fragments 1 and 2 of 3 of id 4242"
+frag 4242 0 1 800 || exit 1
+frag 4242 800 1 800 || exit 1
+log "3. a middle fragment of id 4343 alone"
+frag 4343 1600 1 800 || exit 1
+sleep 2.5	# ipfrag_time 1 s, timer slack
+for t in b a icmp src txt; do stop_tracer "$t"; done
+eq "tracer exit status" "$RC_b$RC_a$RC_icmp$RC_src$RC_txt" "00000"
+
+eq "fragments received in $NSB (3 + 2 + 1)" "$(sum_rows b fragments)" 6
+eq "fragment payload bytes (3008 + 1600 + 800)" "$(sum_rows b bytes)" 5408
+eq "complete datagrams" "$(sum_rows b complete)" 1
+eq "failed datagrams" "$(sum_rows b failed)" 2
+eq "fragments dropped (2 of 4242, 1 of 4343)" "$(sum_rows b dropped)" 3
+eq "every row is vb in $NSB" \
+	"$(jq -rs '[.[] | select(.type == "interval") | .rows[] | .dev] | unique | join(",")' "$TMP/b.out")" "$DB"
+eq "failures by reason" \
+	"$(jq -rs '[.[] | select(.type == "interval") | .failures[] | "\(.reason)=\(.count)"] | join(",")' "$TMP/b.out")" \
+	"FRAG_REASM_TIMEOUT=2"
+ev() { jq -c "select(.type == \"event\" and .event == \"failed\" and .id == $1) | $2" "$TMP/b.out" | tr '\n' ' '; }
+eq "id 4242: one failure event" "$(ev 4242 '.reason')" '"FRAG_REASM_TIMEOUT" '
+eq "id 4242: seen fragments, bytes, first, last" "$(ev 4242 '[.fragments, .bytes, .have_first, .have_last, .seen] | map(tostring) | join(" ")')" \
+	'"2 1600 true false true" '
+check "id 4242: freed at ip_expire ($(ev 4242 .location))" grep -q '"ip_expire+0x' <<<"$(ev 4242 .location)"
+age_ok() { jq -se '[.[] | select(.type == "event" and .id == 4242) | .age_s >= 0.9 and .age_s < 5] == [true]' "$TMP/b.out" >/dev/null; }
+check "id 4242: failed after about ipfrag_time ($(ev 4242 .age_s)s)" age_ok
+eq "id 4343: one failure event, on vb" "$(ev 4343 '[.reason, .dev, .fragments, .have_first] | map(tostring) | join(" ")')" \
+	"\"FRAG_REASM_TIMEOUT $DB 1 false\" "
+eq "the complete datagram did not fail" "$(jq -s '[.[] | select(.type == "event" and .src == "10.83.0.1" and .id != 4242 and .id != 4343)] | length' "$TMP/b.out")" 0
+eq "kernel ReasmOKs in $NSB" "$(sum_kernel b ReasmOKs)" 1
+eq "kernel ReasmTimeout in $NSB" "$(sum_kernel b ReasmTimeout)" 2
+eq "kernel ReasmFails in $NSB" "$(sum_kernel b ReasmFails)" 2
+eq "no failure without a netns" "$(jq -s '[.[] | select(.type == "interval") | .counters.failures_without_netns] | add' "$TMP/b.out")" 0
+eq "nothing lost" "$(jq -s '[.[] | select(.type == "interval") | .lost.events + .lost.map_full + .lost.flow_table_full] | add' "$TMP/b.out")" 0
+eq "hooks this kernel lacks say unavailable with a reason" \
+	"$(jq -rs '[.[] | select(.type == "interval") | .hooks[] | select(.status == "unavailable" and (.reason | length) > 0) | .hook] | unique | join(",")' "$TMP/b.out")" \
+	"ip_defrag,ip_expire,ip_frag_queue"
+eq "reassembled is null without the ip_defrag hook" \
+	"$(jq -s '[.[] | select(.type == "interval") | .rows[] | .reassembled] | unique' -c "$TMP/b.out")" "[null]"
+
+eq "--netns $NSA: no fragments" "$(sum_rows a fragments)" 0
+eq "--proto icmp: no fragments" "$(sum_rows icmp fragments)" 0
+eq "--src-ip/--dst-ip: all six fragments" "$(sum_rows src fragments)/$(sum_rows src failed)" "6/2"
+
+# Text -v: one line per fragment, failure lines, kernel counter lines.
+eq "text -v: fragment lines" "$(grep -Ec "^[0-9:.]+ fragment +udp 10\.83\.0\.1 -> 10\.83\.0\.2 id [0-9]+ dev=$DB offset=[0-9]+ len=[0-9]+" "$TMP/txt.out")" 6
+eq "text -v: complete line" "$(grep -Ec "^[0-9:.]+ complete +udp .* frags=3 bytes=3008/3008 first=yes last=yes" "$TMP/txt.out")" 1
+eq "text: failure lines" "$(grep -Ec "^[0-9:.]+ failed +udp 10\.83\.0\.1 -> 10\.83\.0\.2 id (4242|4343) dev=$DB reason=FRAG_REASM_TIMEOUT loc=(ip_expire|inet_frag_rbtree_purge)\+0x" "$TMP/txt.out")" 2
+check "text: header" grep -Eq '^TIME +DEV +FRAGMENTS +BYTES +COMPLETE +FAILED +DROPPED +REASSEMBLED$' "$TMP/txt.out"
+check "text: kernel counters line" grep -Eq "kernel netns $NSB: ReasmReqds \+[0-9]+ ReasmOKs \+1 " "$TMP/txt.out"
+check "text: banner lists the failure reasons from BTF" grep -q 'reassembly failure reasons: FRAG_REASM_TIMEOUT' "$TMP/txt.err"
+
+# ---- raw_tp ------------------------------------------------------------------------
+log "raw_tp"
+start_tracer raw --json --netns "$NSB" --method raw_tp || exit 1
+frag 4545 0 1 800 || exit 1
+frag 4545 800 0 100 || exit 1
+sleep 0.8
+stop_tracer raw
+eq "raw_tp: fragments/complete/failed" "$(sum_rows raw fragments)/$(sum_rows raw complete)/$(sum_rows raw failed)" "2/1/0"
+
+# ---- hook programs through the verifier -------------------------------------------
+"$ST" defrag --check-hooks --json >"$TMP/chk.out" 2>/dev/null
+eq "--check-hooks: exit status" "$?" 0
+eq "--check-hooks: every kprobe program loads" \
+	"$(jq -rs '[.[] | select(.method == "kprobe") | "\(.hook)=\(.loaded)"] | join(",")' "$TMP/chk.out")" \
+	"ip_defrag=true,ip_frag_queue=true,ip_expire=true"
+
+# ---- usage errors ------------------------------------------------------------------------
+rc_of() { "$@" >/dev/null 2>"$TMP/err"; echo $?; }
+one_line() { [[ $(wc -l <"$TMP/err") -eq 1 ]] && grep -q '^error: ' "$TMP/err"; }
+for args in "--bogus" "--pid 1" "--sport 1" "--dport 2" "--vm x" "--proto banana" \
+	"--netns no-such-ns-$SFX" "--dst-ip 10.0.0.0/33" "--method fentry" "extra"; do
+	# shellcheck disable=SC2086
+	eq "usage error: defrag $args -> exit 2" "$(rc_of "$ST" defrag $args)" 2
+	check "usage error: defrag $args -> one line" one_line
+done
+eq "-h -> exit 0" "$(rc_of "$ST" defrag -h)" 0
+
+echo "$PASS passed, $FAIL failed"
+[[ $FAIL -eq 0 ]]

@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: MIT
+/*
+ * rawsend: put hand-made Ethernet frames on an interface through a packet
+ * socket, for the arp and defrag tests. The frames are what the tests
+ * need to be exact: an ARP reply nobody asked for, one IPv4 fragment of a
+ * datagram whose other fragments never come.
+ *
+ *   rawsend IFACE hex HEXBYTES
+ *       the frame as given (Ethernet header included)
+ *   rawsend IFACE arp OP SHA SPA THA TPA [ETH_DST]
+ *       an Ethernet/IPv4 ARP frame; OP is request or reply (or a number);
+ *       ETH_DST defaults to broadcast for requests and THA for replies;
+ *       the Ethernet source is SHA
+ *   rawsend IFACE ipfrag DST_MAC SRC_IP DST_IP ID OFFSET MF LEN [PROTO]
+ *       one IPv4 fragment: LEN payload bytes at byte OFFSET (a multiple of
+ *       8), more-fragments flag MF (0/1), protocol PROTO (default 17); the
+ *       payload is a counting pattern, the header checksum is computed;
+ *       the Ethernet source is the interface's MAC
+ *
+ * Exit 0 when the frame was sent, 1 on a send error, 2 on bad arguments.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: rawsend IFACE hex HEXBYTES\n"
+		"       rawsend IFACE arp request|reply SHA SPA THA TPA [ETH_DST]\n"
+		"       rawsend IFACE ipfrag DST_MAC SRC_IP DST_IP ID OFFSET MF LEN [PROTO]\n");
+	exit(2);
+}
+
+static void bad(const char *what, const char *v)
+{
+	fprintf(stderr, "rawsend: error: bad %s '%s'\n", what, v);
+	exit(2);
+}
+
+static void parse_mac(const char *s, uint8_t m[6])
+{
+	unsigned v[6];
+
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+		bad("MAC", s);
+	for (int i = 0; i < 6; i++) {
+		if (v[i] > 255)
+			bad("MAC", s);
+		m[i] = (uint8_t)v[i];
+	}
+}
+
+static void parse_ip(const char *s, uint8_t out[4])
+{
+	if (inet_pton(AF_INET, s, out) != 1)
+		bad("IPv4 address", s);
+}
+
+static unsigned long parse_num(const char *s, unsigned long max)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || *end || end == s || v > max)
+		bad("number", s);
+	return v;
+}
+
+static uint16_t csum(const uint8_t *p, size_t n)
+{
+	uint32_t s = 0;
+
+	for (size_t i = 0; i + 1 < n; i += 2)
+		s += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (n & 1)
+		s += (uint32_t)p[n - 1] << 8;
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+static size_t build_hex(const char *hex, uint8_t *f, size_t cap)
+{
+	size_t n = 0, len = strlen(hex);
+
+	if (len % 2 || len / 2 > cap)
+		bad("hex frame", hex);
+	for (size_t i = 0; i < len; i += 2) {
+		unsigned v;
+
+		if (sscanf(hex + i, "%2x", &v) != 1)
+			bad("hex frame", hex);
+		f[n++] = (uint8_t)v;
+	}
+	return n;
+}
+
+static size_t build_arp(int argc, char **argv, uint8_t *f)
+{
+	uint8_t sha[6], tha[6], dst[6];
+	unsigned long op;
+
+	if (argc < 5)
+		usage();
+	op = !strcmp(argv[0], "request") ? 1 : !strcmp(argv[0], "reply") ? 2 :
+	     parse_num(argv[0], 65535);
+	parse_mac(argv[1], sha);
+	parse_mac(argv[3], tha);
+	if (argc > 5)
+		parse_mac(argv[5], dst);
+	else if (op == 1)
+		memset(dst, 0xff, 6);
+	else
+		memcpy(dst, tha, 6);
+	memcpy(f, dst, 6);
+	memcpy(f + 6, sha, 6);
+	f[12] = 0x08;
+	f[13] = 0x06;
+	f[14] = 0; f[15] = 1;		/* Ethernet */
+	f[16] = 0x08; f[17] = 0;	/* IPv4 */
+	f[18] = 6; f[19] = 4;
+	f[20] = (uint8_t)(op >> 8); f[21] = (uint8_t)op;
+	memcpy(f + 22, sha, 6);
+	parse_ip(argv[2], f + 28);
+	memcpy(f + 32, tha, 6);
+	parse_ip(argv[4], f + 38);
+	return 42;
+}
+
+static size_t build_ipfrag(int argc, char **argv, const uint8_t src_mac[6], uint8_t *f,
+			   size_t cap)
+{
+	unsigned long id, off, mf, len, proto = 17;
+	uint8_t *ip = f + 14;
+
+	if (argc < 7)
+		usage();
+	parse_mac(argv[0], f);
+	memcpy(f + 6, src_mac, 6);
+	f[12] = 0x08;
+	f[13] = 0x00;
+	id = parse_num(argv[3], 65535);
+	off = parse_num(argv[4], 65528);
+	mf = parse_num(argv[5], 1);
+	len = parse_num(argv[6], cap - 34);
+	if (argc > 7)
+		proto = parse_num(argv[7], 255);
+	if (off % 8)
+		bad("OFFSET (not a multiple of 8)", argv[4]);
+	memset(ip, 0, 20);
+	ip[0] = 0x45;
+	ip[2] = (uint8_t)((20 + len) >> 8);
+	ip[3] = (uint8_t)(20 + len);
+	ip[4] = (uint8_t)(id >> 8);
+	ip[5] = (uint8_t)id;
+	ip[6] = (uint8_t)((mf ? 0x20 : 0) | ((off / 8) >> 8));
+	ip[7] = (uint8_t)(off / 8);
+	ip[8] = 64;
+	ip[9] = (uint8_t)proto;
+	parse_ip(argv[1], ip + 12);
+	parse_ip(argv[2], ip + 16);
+	{
+		uint16_t c = csum(ip, 20);
+
+		ip[10] = (uint8_t)(c >> 8);
+		ip[11] = (uint8_t)c;
+	}
+	for (unsigned long i = 0; i < len; i++)
+		ip[20 + i] = (uint8_t)(off + i);
+	return 34 + len;
+}
+
+int main(int argc, char **argv)
+{
+	uint8_t frame[9000], mac[6];
+	struct sockaddr_ll sll = { 0 };
+	struct ifreq ifr = { 0 };
+	size_t n;
+	int fd;
+
+	if (argc < 4)
+		usage();
+	fd = socket(AF_PACKET, SOCK_RAW, 0);
+	if (fd < 0) {
+		fprintf(stderr, "rawsend: error: packet socket: %s\n", strerror(errno));
+		return 1;
+	}
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", argv[1]);
+	if (ioctl(fd, SIOCGIFINDEX, &ifr)) {
+		fprintf(stderr, "rawsend: error: no interface '%s'\n", argv[1]);
+		return 2;
+	}
+	sll.sll_family = AF_PACKET;
+	sll.sll_ifindex = ifr.ifr_ifindex;
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr)) {
+		fprintf(stderr, "rawsend: error: no MAC for '%s'\n", argv[1]);
+		return 1;
+	}
+	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	if (!strcmp(argv[2], "hex"))
+		n = build_hex(argv[3], frame, sizeof(frame));
+	else if (!strcmp(argv[2], "arp"))
+		n = build_arp(argc - 3, argv + 3, frame);
+	else if (!strcmp(argv[2], "ipfrag"))
+		n = build_ipfrag(argc - 3, argv + 3, mac, frame, sizeof(frame));
+	else
+		usage();
+	if (n < 14)
+		bad("frame (shorter than an Ethernet header)", argv[3]);
+	sll.sll_halen = 6;
+	memcpy(sll.sll_addr, frame, 6);
+	if (sendto(fd, frame, n, 0, (struct sockaddr *)&sll, sizeof(sll)) != (ssize_t)n) {
+		fprintf(stderr, "rawsend: error: send on %s: %s\n", argv[1], strerror(errno));
+		return 1;
+	}
+	close(fd);
+	return 0;
+}
