@@ -122,4 +122,11 @@ enum st_defrag_counter {
 	ST_GC_MAX,
 };
 
+/* Both compilers see these: a field added on one side only breaks the build. */
+_Static_assert(sizeof(struct st_frag_key) == 16, "st_frag_key layout");
+_Static_assert(sizeof(struct st_frag_flow) == 56, "st_frag_flow layout");
+_Static_assert(sizeof(struct st_frag_event) == 112, "st_frag_event layout");
+_Static_assert(sizeof(struct st_frag_ckey) == 16, "st_frag_ckey layout");
+_Static_assert(sizeof(struct st_frag_cval) == 16, "st_frag_cval layout (= struct st_count)");
+
 #endif /* ST_BPF_DEFRAG_H */

@@ -35,9 +35,6 @@
 
 #define CMD "stagetrace conntrack"
 
-_Static_assert(sizeof(struct st_ct_key) == 24, "st_ct_key layout");
-_Static_assert(sizeof(struct st_ct_ovs_event) == 40, "st_ct_ovs_event layout");
-
 /* ---- set-up ------------------------------------------------------------------- */
 
 /* The function hooks and the programs of each alternative; the last two
