@@ -141,7 +141,7 @@ frag() { ip netns exec "$NSA" "$RAW" va ipfrag "$MACB" 10.83.0.1 10.83.0.2 "$@";
 # ---- 1..3 in one run ------------------------------------------------------------
 start_tracer b --json --netns "$NSB" || exit 1
 start_tracer a --json --netns "$NSA" || exit 1
-start_tracer icmp --json --proto icmp || exit 1
+start_tracer icmp --json --netns "$NSB" --proto icmp || exit 1
 start_tracer src --json --src-ip 10.83.0.1 --dst-ip 10.83.0.2 || exit 1
 "$ST" defrag -v -i 0.5 --netns "$NSB" >"$TMP/txt.out" 2>"$TMP/txt.err" &
 PIDS+=($!)
@@ -195,7 +195,7 @@ eq "reassembled is null without the ip_defrag hook" \
 	"$(jq -s '[.[] | select(.type == "interval") | .rows[] | .reassembled] | unique' -c "$TMP/b.out")" "[null]"
 
 eq "--netns $NSA: no fragments" "$(sum_rows a fragments)" 0
-eq "--proto icmp: no fragments" "$(sum_rows icmp fragments)" 0
+eq "--netns B --proto icmp: no fragments" "$(sum_rows icmp fragments)" 0
 eq "--src-ip/--dst-ip: all six fragments" "$(sum_rows src fragments)/$(sum_rows src failed)" "6/2"
 
 # Text -v: one line per fragment, failure lines, kernel counter lines.
