@@ -143,6 +143,8 @@ start_tracer b --json --netns "$NSB" || exit 1
 start_tracer a --json --netns "$NSA" || exit 1
 start_tracer icmp --json --netns "$NSB" --proto icmp || exit 1
 start_tracer src --json --src-ip 10.83.0.1 --dst-ip 10.83.0.2 || exit 1
+start_tracer devlo --json --netns "$NSB" --dev lo || exit 1
+start_tracer devvb --json --netns "$NSB" --dev vb || exit 1
 "$ST" defrag -v -i 0.5 --netns "$NSB" >"$TMP/txt.out" 2>"$TMP/txt.err" &
 PIDS+=($!)
 PID_txt=$!
@@ -160,8 +162,8 @@ frag 4242 800 1 800 || exit 1
 log "3. a middle fragment of id 4343 alone"
 frag 4343 1600 1 800 || exit 1
 sleep 2.5	# ipfrag_time 1 s, timer slack
-for t in b a icmp src txt; do stop_tracer "$t"; done
-eq "tracer exit status" "$RC_b$RC_a$RC_icmp$RC_src$RC_txt" "00000"
+for t in b a icmp src devlo devvb txt; do stop_tracer "$t"; done
+eq "tracer exit status" "$RC_b$RC_a$RC_icmp$RC_src$RC_devlo$RC_devvb$RC_txt" "0000000"
 
 eq "fragments received in $NSB (3 + 2 + 1)" "$(sum_rows b fragments)" 6
 eq "fragment payload bytes (3008 + 1600 + 800)" "$(sum_rows b bytes)" 5408
@@ -196,6 +198,8 @@ eq "reassembled is null without the ip_defrag hook" \
 
 eq "--netns $NSA: no fragments" "$(sum_rows a fragments)" 0
 eq "--netns B --proto icmp: no fragments" "$(sum_rows icmp fragments)" 0
+eq "--dev vb: all six fragments, both failures" "$(sum_rows devvb fragments)/$(sum_rows devvb failed)" "6/2"
+eq "--dev lo: nothing" "$(sum_rows devlo fragments)/$(sum_rows devlo failed)" "0/0"
 eq "--src-ip/--dst-ip: all six fragments" "$(sum_rows src fragments)/$(sum_rows src failed)" "6/2"
 
 # Text -v: one line per fragment, failure lines, kernel counter lines.
