@@ -281,8 +281,8 @@ static const char *bpf_row_desc(const struct st_ct_key *k, char *buf, size_t len
 
 void ct_report(struct ct *c, int fd, double secs)
 {
-	struct st_ct_key cur, next, keys[256];
-	struct st_ct_val vals[256];
+	struct st_ct_key cur, next, *keys = calloc(ST_CT_MAX_KEYS, sizeof(*keys));
+	struct st_ct_val *vals = calloc(ST_CT_MAX_KEYS, sizeof(*vals));
 	uint64_t st[ST_CTS_N] = { 0 }, dst[ST_CTS_N] = { 0 }, delta[ST_CC_MAX];
 	int cfd = bpf_map__fd(c->skel->maps.ct_counters);
 	size_t nk = 0, m = 0;
@@ -290,7 +290,8 @@ void ct_report(struct ct *c, int fd, double secs)
 	char t[16], pb[16], desc[256];
 	int stats_ok;
 
-	while (nk < 256 && !bpf_map_get_next_key(fd, prev, &next)) {
+	/* The whole map: it holds at most ST_CT_MAX_KEYS rows. */
+	while (keys && vals && nk < ST_CT_MAX_KEYS && !bpf_map_get_next_key(fd, prev, &next)) {
 		keys[nk++] = next;
 		cur = next;
 		prev = &cur;
@@ -418,6 +419,8 @@ void ct_report(struct ct *c, int fd, double secs)
 		printf("\n");
 	}
 	fflush(stdout);
+	free(keys);
+	free(vals);
 	c->nl_lost_total += c->nl_lost;
 	c->nl_lost = 0;
 	c->nrows = 0;
