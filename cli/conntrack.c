@@ -193,7 +193,7 @@ static int run(struct ct *c)
 		const char *nm = st_local_netns_name(c->netns);
 
 		fprintf(stderr, "Tracing conntrack in netns %s (%u): ctnetlink events, statistics%s%s; "
-			"drops (kfree_skb %s) with reasons %s\n", nm ? nm : "(ours)", c->netns,
+			"drops (kfree_skb %s) with reasons %s\n", nm ? nm : c->netns == st_local_self_netns() ? "(ours)" : "(unnamed)", c->netns,
 			c->have_stats ? "" : " unavailable: ", c->have_stats ? "" : c->stats_err,
 			c->method, c->reason_names);
 		fprintf(stderr, "  timeouts:");

@@ -453,8 +453,15 @@ void defrag_report(struct defrag *d, int fd, double secs)
 			json_object_array_add(kern, e);
 		} else {
 			const char *nm = st_local_netns_name(s->ino);
+			char nb[24];
 
-			printf("%-8s   kernel netns %s:", t, nm ? nm : "(ours)");
+			if (!nm && s->ino == st_local_self_netns()) {
+				nm = "(ours)";
+			} else if (!nm) {
+				snprintf(nb, sizeof(nb), "%u", s->ino);
+				nm = nb;
+			}
+			printf("%-8s   kernel netns %s:", t, nm);
 			for (int k = 0; k < K_N; k++)
 				printf(" %s +%llu", knames[k], (unsigned long long)dv[k]);
 			printf("\n");
