@@ -73,6 +73,64 @@ static const struct st_hook_object_ops hook_ops = {
 	ops_open, ops_obj, ops_load, ops_destroy, ops_init,
 };
 
+/* [lo, hi) of kernel function name, else of its first compiler clone
+ * (name.isra.N, ...; never name.cold, which is no entry point): from its
+ * address to the next symbol's. 0, or -ENOENT. */
+static int sym_range(const struct st_ksyms *ks, const char *name, uint64_t *lo, uint64_t *hi)
+{
+	size_t n = strlen(name);
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i + 1 < ks->n; i++) {
+			const char *s = ks->v[i].name;
+
+			if (ks->v[i].module || strncmp(s, name, n))
+				continue;
+			if (pass == 0 ? s[n] != 0 : (s[n] != '.' || strstr(s + n, ".cold")))
+				continue;
+			*lo = ks->v[i].addr;
+			for (size_t j = i + 1; j < ks->n; j++)
+				if (ks->v[j].addr > *lo) {
+					*hi = ks->v[j].addr;
+					return 0;
+				}
+		}
+	}
+	return -ENOENT;
+}
+
+/*
+ * Where a drop with the default reason means "queue discarded": inside
+ * ip_defrag and ip_frag_queue (when it is not inlined). Needs kallsyms and
+ * the NOT_SPECIFIED value; without them such failures are counted as
+ * dropped fragments only, and the banner says so.
+ */
+static void kill_ranges(struct defrag *d, struct st_defrag_cfg *cfg)
+{
+	static const char *const fns[ST_DEFRAG_KILL_RANGES] = { "ip_defrag", "ip_frag_queue" };
+	int64_t ns = -1;
+	int n = 0;
+
+	for (size_t i = 0; d->have_reasons && i < d->reasons.n; i++)
+		if (!strcmp(d->reasons.v[i].name, "NOT_SPECIFIED"))
+			ns = d->reasons.v[i].val;
+	if (ns < 0 || !d->have_ksyms)
+		return;
+	for (int i = 0; i < ST_DEFRAG_KILL_RANGES; i++) {
+		uint64_t lo, hi;
+
+		if (sym_range(&d->ksyms, fns[i], &lo, &hi))
+			continue;
+		cfg->kill_lo[n] = lo;
+		cfg->kill_hi[n] = hi;
+		n++;
+	}
+	if (n) {
+		cfg->kill_reason = (uint32_t)ns;
+		d->kill_known = 1;
+	}
+}
+
 static int setup_bpf(struct defrag *d)
 {
 	static const char *const tps[2] = { "netif_receive_skb", "kfree_skb" };
@@ -122,6 +180,7 @@ static int setup_bpf(struct defrag *d)
 	}
 	if (!used)
 		snprintf(d->fail_names, sizeof(d->fail_names), "none (the kernel's BTF names no FRAG_* drop reason)");
+	kill_ranges(d, &cfg);
 	if (d->lo.netns_set) {
 		cfg.flags |= ST_FG_NETNS;
 		bpf_map_update_elem(bpf_map__fd(d->skel->maps.frag_netns), &d->lo.netns_ino, &one, BPF_ANY);
@@ -174,7 +233,9 @@ static int run(struct defrag *d)
 		char hb[900];
 
 		fprintf(stderr, "Tracing IPv4 fragments (netif_receive_skb %s, kfree_skb %s); "
-			"reassembly failure reasons: %s\n", d->method[0], d->method[1], d->fail_names);
+			"reassembly failure reasons: %s%s\n", d->method[0], d->method[1], d->fail_names,
+			d->kill_known ? ", NOT_SPECIFIED inside ip_defrag (queue discarded)" :
+			"; queues discarded without a reason are not recognised (no kallsyms or BTF)");
 		for (int i = 0; i < NHOOKS; i++)
 			fprintf(stderr, "  hook %s: %s\n", d->hooks[i].name,
 				st_local_hook_status(&d->hooks[i], hb, sizeof(hb)));

@@ -143,6 +143,20 @@ void defrag_ns_baseline(struct defrag *d)
 
 /* ---- events ----------------------------------------------------------------- */
 
+/* Why a datagram failed, in words: the reason where it says it, else
+ * what the place of the drop says. */
+static const char *fail_cause(const char *reason, const char *loc)
+{
+	if (!strcmp(reason, "FRAG_REASM_TIMEOUT"))
+		return "timeout";
+	if (!strcmp(reason, "FRAG_TOO_FAR"))
+		return "too_far";
+	if (!strcmp(reason, "NOT_SPECIFIED") &&
+	    (!strncmp(loc, "ip_defrag+", 10) || !strncmp(loc, "ip_frag_queue", 13)))
+		return "discarded";	/* overlap, contradicting length, ... */
+	return reason;
+}
+
 int defrag_on_event(void *ctx, void *data, size_t size)
 {
 	static const char *const kinds[] = { "?", "fragment", "complete", "failed",
@@ -150,7 +164,7 @@ int defrag_on_event(void *ctx, void *data, size_t size)
 	struct defrag *d = ctx;
 	const struct st_frag_event *e = data;
 	char t[32], sa[INET_ADDRSTRLEN], da[INET_ADDRSTRLEN], pb[16], rb[48], loc[160];
-	const char *dev, *kind, *rn = "", *pn;
+	const char *dev, *kind, *rn = "", *pn, *cause = NULL;
 
 	if (size < sizeof(*e) || e->kind > ST_FE_EXPIRED)
 		return 0;
@@ -164,6 +178,7 @@ int defrag_on_event(void *ctx, void *data, size_t size)
 		d->failed_total++;
 		rn = reason_name(d, e->reason, rb, sizeof(rb));
 		st_ksyms_fmt(d->have_ksyms ? &d->ksyms : NULL, e->location, loc, sizeof(loc));
+		cause = fail_cause(rn, loc);
 	}
 	if (d->lo.json) {
 		json_object *o = json_object_new_object();
@@ -186,6 +201,7 @@ int defrag_on_event(void *ctx, void *data, size_t size)
 		if (e->kind == ST_FE_FAILED) {
 			json_object_object_add(o, "reason", json_object_new_string(rn));
 			json_object_object_add(o, "reason_code", json_object_new_int64(e->reason));
+			json_object_object_add(o, "cause", json_object_new_string(cause));
 			json_object_object_add(o, "location", json_object_new_string(loc));
 			json_object_object_add(o, "seen", json_object_new_boolean(!e->unseen));
 		}
@@ -209,7 +225,7 @@ int defrag_on_event(void *ctx, void *data, size_t size)
 	if (e->kind == ST_FE_FRAGMENT)
 		printf(" offset=%u len=%u%s", e->offset, e->len, e->more ? " MF" : "");
 	if (e->kind == ST_FE_FAILED)
-		printf(" reason=%s loc=%s", rn, loc);
+		printf(" reason=%s cause=%s loc=%s", rn, cause, loc);
 	if (e->kind == ST_FE_FAILED || e->kind == ST_FE_COMPLETE) {
 		char lb[16] = "?";
 
@@ -404,12 +420,13 @@ void defrag_report(struct defrag *d, int fd, double secs)
 			       (unsigned long long)r->failed, (unsigned long long)r->dropped, re);
 		}
 	}
-	/* Failures and drops by reason. */
-	for (size_t i = 0; i < n; i++) {
-		const char *what = keys[i].kind == ST_FK_FAILED ? "failed" :
-				   keys[i].kind == ST_FK_DROPPED ? "dropped" : NULL, *rn;
+	/* Failures, then drops, by reason. */
+	for (size_t j = 0; j < 2 * n; j++) {
+		size_t i = j % n;
+		uint32_t want = j < n ? ST_FK_FAILED : ST_FK_DROPPED;
+		const char *what = want == ST_FK_FAILED ? "failed" : "dropped", *rn;
 
-		if (!what)
+		if (keys[i].kind != want)
 			continue;
 		rn = reason_name(d, keys[i].reason, rb, sizeof(rb));
 		if (o) {
