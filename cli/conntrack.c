@@ -150,8 +150,9 @@ static int setup_bpf(struct ct *c)
 		const char *nm = c->reasons.v[i].name;
 		uint32_t v = (uint32_t)c->reasons.v[i].val;
 
-		if (strncmp(nm, "NF_CONNTRACK", 12) && strncmp(nm, "NETFILTER", 9) &&
-		    strncmp(nm, "NF_", 3))
+		/* NF_CONNTRACK_* and other NF_* where the kernel has them,
+		 * NETFILTER_DROP everywhere. */
+		if (strncmp(nm, "NF_", 3) && strncmp(nm, "NETFILTER", 9))
 			continue;
 		bpf_map_update_elem(bpf_map__fd(c->skel->maps.ct_reasons), &v, &one, BPF_ANY);
 		used += snprintf(c->reason_names + used, used < sizeof(c->reason_names) ?
