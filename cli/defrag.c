@@ -280,7 +280,8 @@ int cmd_defrag(int argc, char **argv)
 "overlapping fragment), a cause (timeout, too_far, discarded) and the\n"
 "location. DROPPED counts fragments dropped for any reason. Failed\n"
 "datagrams print one line each as they happen; -v prints every fragment\n"
-"too. Every interval also prints the kernel's reassembly counters of each\n"
+"too. Every interval lists the --top oldest datagrams still waiting for\n"
+"fragments and prints the kernel's reassembly counters of each\n"
 "namespace that moved (ReasmReqds, ReasmOKs, ReasmFails, ReasmTimeout from\n"
 "/proc/net/snmp, ReasmOverlaps from /proc/net/netstat).\n"
 "REASSEMBLED per device needs a hook on ip_defrag (fexit or kprobe); hooks\n"
@@ -292,14 +293,16 @@ int cmd_defrag(int argc, char **argv)
 "  stagetrace defrag --netns hv1 --proto udp -v\n"
 "  stagetrace defrag --src-ip 10.0.0.0/24 --json -c 10",
 	};
-	struct defrag d = { 0 };
+	struct defrag d = { .top = 5 };
 	int check = 0;
-	struct st_opt opts[ST_LOCAL_NOPTS + 3];
+	struct st_opt opts[ST_LOCAL_NOPTS + 4];
 	size_t no = 0;
 	int rc, ec;
 
 	st_local_opts_init(&d.lo);
-	st_local_opts_table(&d.lo, DEFRAG_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 2);
+	st_local_opts_table(&d.lo, DEFRAG_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 3);
+	opts[no++] = (struct st_opt){ "top", 0, ST_OPT_U32, &d.top, "N",
+				      "waiting datagrams listed per interval, oldest first (default 5)", 0, 1000 };
 	opts[no++] = (struct st_opt){ "method", 0, ST_OPT_STR, &d.method_force,
 				      "tp_btf|raw_tp", "attach method of the tracepoints (default: probed)" };
 	opts[no++] = (struct st_opt){ "check-hooks", 0, ST_OPT_FLAG, &check, NULL,

@@ -204,6 +204,10 @@ eq "id 4646: discarded at ip_defrag" "$(ev 4646 '[.reason, .cause, (.location | 
 eq "causes of the timeouts" "$(ev 4242 .cause)$(ev 4343 .cause)" '"timeout" "timeout" '
 eq "the complete datagrams did not fail" "$(jq -s '[.[] | select(.type == "event" and .src == "10.83.0.1" and .id != 4242 and .id != 4343 and .id != 4646)] | length' "$TMP/b.out")" 0
 eq "kernel ReasmOverlaps in $NSB" "$(sum_kernel b ReasmOverlaps)" 1
+eq "id 4242 listed as waiting (2 fragments, first, no last) before it failed" \
+	"$(jq -c 'select(.type == "interval") | .waiting[] | select(.id == 4242) | [.fragments, .bytes, .have_first, .have_last]' "$TMP/b.out" | sort -u | tail -1)" \
+	"[2,1600,true,false]"
+eq "nothing waiting at the end" "$(jq -s '[.[] | select(.type == "interval")] | last | .pending, (.waiting | length)' "$TMP/b.out" | tr '\n' ' ')" "0 0 "
 eq "kernel ReasmOKs in $NSB" "$(sum_kernel b ReasmOKs)" 2
 eq "kernel ReasmTimeout in $NSB" "$(sum_kernel b ReasmTimeout)" 2
 eq "kernel ReasmFails in $NSB" "$(sum_kernel b ReasmFails)" 3
