@@ -242,6 +242,14 @@ eq "configured timeouts reported" \
 	"$(jq -s -c '[.[] | select(.type == "interval") | [.timeouts.tcp_timeout_established, .timeouts.tcp_timeout_time_wait, .timeouts.tcp_timeout_syn_sent]] | unique' "$TMP/b.out")" \
 	"[[1234,2,120]]"
 eq "nothing lost" "$(jq -s '[.[] | select(.type == "interval") | .lost.netlink + .lost.map_full] | add' "$TMP/b.out")" 0
+schema='select(.type == "interval") | (.time | type) == "string" and (.interval_s | type) == "number" and
+	(.netns | type) == "number" and (.rows | type) == "array" and (.stats | type) == "object" and
+	(.timeouts | type) == "object" and (.kernel | type) == "array" and (.hooks | length) == 5 and
+	(.lost.netlink | type) == "number" and (.counters.drop_calls | type) == "number" and
+	all(.rows[]; (.event == "new" or .event == "update" or .event == "destroy") and (.proto | type) == "string" and
+	    (.state | type) == "string" and (.zone | type) == "number" and (.mark | type) == "number" and
+	    (.count | type) == "number")'
+eq "--json: interval objects follow the schema" "$(jq -c "$schema" "$TMP/b.out" | sort -u | tr '\n' ' ')" "true "
 eq "hooks this kernel lacks say unavailable with a reason" \
 	"$(jq -rs '[.[] | select(.type == "interval") | .hooks[] | select(.status == "unavailable" and (.reason | length) > 0) | .hook] | unique | join(",")' "$TMP/b.out")" \
 	"__nf_ct_refresh_acct,nf_conntrack_in,nf_ct_delete,ovs_ct_execute,ovs_ct_update_key"

@@ -213,6 +213,15 @@ eq "kernel ReasmTimeout in $NSB" "$(sum_kernel b ReasmTimeout)" 2
 eq "kernel ReasmFails in $NSB" "$(sum_kernel b ReasmFails)" 3
 eq "no failure without a netns" "$(jq -s '[.[] | select(.type == "interval") | .counters.failures_without_netns] | add' "$TMP/b.out")" 0
 eq "nothing lost" "$(jq -s '[.[] | select(.type == "interval") | .lost.events + .lost.map_full + .lost.flow_table_full] | add' "$TMP/b.out")" 0
+schema='select(.type == "interval") | (.time | type) == "string" and (.interval_s | type) == "number" and
+	(.rows | type) == "array" and (.pending | type) == "number" and (.waiting | type) == "array" and
+	(.failures | type) == "array" and (.drops | type) == "array" and (.kernel | type) == "array" and
+	(.hooks | length) == 3 and (.counters.fragments | type) == "number" and
+	(.attach.netif_receive_skb == "tp_btf" or .attach.netif_receive_skb == "raw_tp") and
+	all(.rows[]; (.dev | type) == "string" and (.netns | type) == "number" and (.fragments | type) == "number" and
+	    (.complete | type) == "number" and (.failed | type) == "number" and (.dropped | type) == "number") and
+	all(.failures[], .drops[]; (.reason | type) == "string" and (.count | type) == "number")'
+eq "--json: interval objects follow the schema" "$(jq -c "$schema" "$TMP/b.out" | sort -u | tr '\n' ' ')" "true "
 eq "hooks this kernel lacks say unavailable with a reason" \
 	"$(jq -rs '[.[] | select(.type == "interval") | .hooks[] | select(.status == "unavailable" and (.reason | length) > 0) | .hook] | unique | join(",")' "$TMP/b.out")" \
 	"ip_defrag,ip_expire,ip_frag_queue"
