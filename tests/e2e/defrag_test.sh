@@ -147,7 +147,7 @@ frag() { ip netns exec "$NSA" "$RAW" va ipfrag "$MACB" 10.83.0.1 10.83.0.2 "$@";
 start_tracer b --json --netns "$NSB" || exit 1
 start_tracer a --json --netns "$NSA" || exit 1
 start_tracer icmp --json --netns "$NSB" --proto icmp || exit 1
-start_tracer src --json --src-ip 10.83.0.1 --dst-ip 10.83.0.2 || exit 1
+start_tracer src --json --netns "$NSB" --src-ip 10.83.0.1 --dst-ip 10.83.0.2 || exit 1
 start_tracer devlo --json --netns "$NSB" --dev lo || exit 1
 start_tracer devvb --json --netns "$NSB" --dev vb || exit 1
 "$ST" defrag -v -i 0.5 --netns "$NSB" >"$TMP/txt.out" 2>"$TMP/txt.err" &
