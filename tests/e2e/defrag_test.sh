@@ -148,6 +148,7 @@ start_tracer b --json --netns "$NSB" || exit 1
 start_tracer a --json --netns "$NSA" || exit 1
 start_tracer icmp --json --netns "$NSB" --proto icmp || exit 1
 start_tracer src --json --netns "$NSB" --src-ip 10.83.0.1 --dst-ip 10.83.0.2 || exit 1
+start_tracer othersrc --json --netns "$NSB" --src-ip 10.99.0.0/16 || exit 1
 start_tracer devlo --json --netns "$NSB" --dev lo || exit 1
 start_tracer devvb --json --netns "$NSB" --dev vb || exit 1
 "$ST" defrag -v -i 0.5 --netns "$NSB" >"$TMP/txt.out" 2>"$TMP/txt.err" &
@@ -174,8 +175,8 @@ frag 4747 0 1 800 || exit 1
 frag 4747 0 1 800 || exit 1
 frag 4747 800 0 100 || exit 1
 sleep 2.5	# ipfrag_time 1 s, timer slack
-for t in b a icmp src devlo devvb txt; do stop_tracer "$t"; done
-eq "tracer exit status" "$RC_b$RC_a$RC_icmp$RC_src$RC_devlo$RC_devvb$RC_txt" "0000000"
+for t in b a icmp src othersrc devlo devvb txt; do stop_tracer "$t"; done
+eq "tracer exit status" "$RC_b$RC_a$RC_icmp$RC_src$RC_othersrc$RC_devlo$RC_devvb$RC_txt" "00000000"
 
 eq "fragments received in $NSB (3 + 2 + 1 + 2 + 3)" "$(sum_rows b fragments)" 11
 eq "fragment payload bytes (3008 + 1600 + 800 + 1600 + 1700)" "$(sum_rows b bytes)" 8708
@@ -231,6 +232,7 @@ eq "reassembled is null without the ip_defrag hook" \
 eq "--netns $NSA: no fragments" "$(sum_rows a fragments)" 0
 eq "--netns B --proto icmp: no fragments" "$(sum_rows icmp fragments)" 0
 eq "--dev vb: all fragments and failures" "$(sum_rows devvb fragments)/$(sum_rows devvb failed)" "11/3"
+eq "--src-ip 10.99.0.0/16: nothing" "$(sum_rows othersrc fragments)/$(sum_rows othersrc failed)" "0/0"
 eq "--dev lo: nothing" "$(sum_rows devlo fragments)/$(sum_rows devlo failed)" "0/0"
 eq "--src-ip/--dst-ip: all fragments and failures" "$(sum_rows src fragments)/$(sum_rows src failed)" "11/3"
 
