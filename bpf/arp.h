@@ -75,4 +75,8 @@ enum st_arp_counter {
 	ST_AC_MAX,
 };
 
+/* Both compilers see these: a field added on one side only breaks the build. */
+_Static_assert(sizeof(struct st_arp_event) == 64, "st_arp_event layout");
+_Static_assert(sizeof(struct st_arp_cfg) == 20, "st_arp_cfg layout");
+
 #endif /* ST_BPF_ARP_H */

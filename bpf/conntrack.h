@@ -69,4 +69,9 @@ enum st_ct_counter {
 	ST_CC_MAX,
 };
 
+/* Both compilers see these: a field added on one side only breaks the build. */
+_Static_assert(sizeof(struct st_ct_key) == 24, "st_ct_key layout");
+_Static_assert(sizeof(struct st_ct_val) == 16, "st_ct_val layout (= struct st_count)");
+_Static_assert(sizeof(struct st_ct_ovs_event) == 40, "st_ct_ovs_event layout");
+
 #endif /* ST_BPF_CONNTRACK_H */

@@ -9,8 +9,11 @@
  * every payload byte arrived. skb:kfree_skb sees fragments dropped: a
  * reason whose value user space put in fail_reasons (the enum's FRAG_*
  * names, read from BTF) kills the reassembly queue, so the datagram
- * counts as failed once, with that reason and location; any other reason
- * counts as one dropped fragment. Fragments freed from a killed queue
+ * counts as failed once, with that reason and location; so does a drop
+ * with the default reason from inside ip_defrag/ip_frag_queue, where the
+ * kernel discards a queue (overlap, contradicting length) without naming
+ * why; any other reason counts as one dropped fragment. Fragments freed
+ * from a killed queue
  * (inet_frag_rbtree_purge) have no device any more (skb->dev shares its
  * storage with the queue's rb-tree node), so their netns comes from the
  * header index, which remembers where each (src, dst, id, proto) was seen.
@@ -331,6 +334,12 @@ static __always_inline int on_drop(__u64 *ctx)
 		return 0;
 	}
 	kills = bpf_map_lookup_elem(&fail_reasons, &reason) != NULL;
+	if (!kills && c->kill_reason && reason == c->kill_reason) {
+#pragma unroll
+		for (int i = 0; i < ST_DEFRAG_KILL_RANGES; i++)
+			if (ctx[1] >= c->kill_lo[i] && ctx[1] < c->kill_hi[i])
+				kills = 1;
+	}
 	key_of(&k, &f, netns);
 	fl = bpf_map_lookup_elem(&flows, &k);
 	/* A reassembled datagram keeps its fragments on its frag_list; when

@@ -97,10 +97,20 @@ struct st_frag_event {
 #define ST_FG_DEV    0x2
 #define ST_FG_EVENTS 0x4	/* -v: every fragment and completion */
 
+/* Where the kernel discards a whole reassembly queue without a reason of
+ * its own: ip_frag_queue (inlined into ip_defrag on some builds) frees the
+ * offending fragment with the default reason after killing the queue
+ * (overlap, a last fragment that contradicts the length, ...). User space
+ * fills the address ranges from /proc/kallsyms and the reason from BTF. */
+#define ST_DEFRAG_KILL_RANGES 2
+
 struct st_defrag_cfg {
 	__u32 flags;
-	__u32 pad;
+	__u32 kill_reason;	/* NOT_SPECIFIED's value; 0: no ranges */
 	struct st_pkt_filter pf;	/* protocol and addresses only */
+	__u32 pad;
+	__u64 kill_lo[ST_DEFRAG_KILL_RANGES];	/* [lo, hi) of the functions */
+	__u64 kill_hi[ST_DEFRAG_KILL_RANGES];
 };
 
 struct st_frag_dev {
@@ -121,5 +131,13 @@ enum st_defrag_counter {
 	ST_GC_AFTER_REASM,	/* fragment freed with its reassembled datagram */
 	ST_GC_MAX,
 };
+
+/* Both compilers see these: a field added on one side only breaks the build. */
+_Static_assert(sizeof(struct st_frag_key) == 16, "st_frag_key layout");
+_Static_assert(sizeof(struct st_frag_flow) == 56, "st_frag_flow layout");
+_Static_assert(sizeof(struct st_frag_event) == 112, "st_frag_event layout");
+_Static_assert(sizeof(struct st_frag_ckey) == 16, "st_frag_ckey layout");
+_Static_assert(sizeof(struct st_defrag_cfg) == 72, "st_defrag_cfg layout");
+_Static_assert(sizeof(struct st_frag_cval) == 16, "st_frag_cval layout (= struct st_count)");
 
 #endif /* ST_BPF_DEFRAG_H */

@@ -35,9 +35,6 @@
 
 #define CMD "stagetrace conntrack"
 
-_Static_assert(sizeof(struct st_ct_key) == 24, "st_ct_key layout");
-_Static_assert(sizeof(struct st_ct_ovs_event) == 40, "st_ct_ovs_event layout");
-
 /* ---- set-up ------------------------------------------------------------------- */
 
 /* The function hooks and the programs of each alternative; the last two
@@ -153,8 +150,9 @@ static int setup_bpf(struct ct *c)
 		const char *nm = c->reasons.v[i].name;
 		uint32_t v = (uint32_t)c->reasons.v[i].val;
 
-		if (strncmp(nm, "NF_CONNTRACK", 12) && strncmp(nm, "NETFILTER", 9) &&
-		    strncmp(nm, "NF_", 3))
+		/* NF_CONNTRACK_* and other NF_* where the kernel has them,
+		 * NETFILTER_DROP everywhere. */
+		if (strncmp(nm, "NF_", 3) && strncmp(nm, "NETFILTER", 9))
 			continue;
 		bpf_map_update_elem(bpf_map__fd(c->skel->maps.ct_reasons), &v, &one, BPF_ANY);
 		used += snprintf(c->reason_names + used, used < sizeof(c->reason_names) ?
@@ -196,7 +194,7 @@ static int run(struct ct *c)
 		const char *nm = st_local_netns_name(c->netns);
 
 		fprintf(stderr, "Tracing conntrack in netns %s (%u): ctnetlink events, statistics%s%s; "
-			"drops (kfree_skb %s) with reasons %s\n", nm ? nm : "(ours)", c->netns,
+			"drops (kfree_skb %s) with reasons %s\n", nm ? nm : c->netns == st_local_self_netns() ? "(ours)" : "(unnamed)", c->netns,
 			c->have_stats ? "" : " unavailable: ", c->have_stats ? "" : c->stats_err,
 			c->method, c->reason_names);
 		fprintf(stderr, "  timeouts:");

@@ -67,6 +67,9 @@ static int event_passes(const struct ct *c, const struct st_ct_event *e)
 {
 	if (c->lo.proto_set && e->proto != c->lo.proto_num)
 		return 0;
+	/* Address filters are IPv4: an IPv6 entry never matches one. */
+	if ((c->lo.src.set || c->lo.dst.set) && e->family != AF_INET)
+		return 0;
 	if (c->lo.src.set && (e->src & c->lo.src.mask) != c->lo.src.addr)
 		return 0;
 	if (c->lo.dst.set && (e->dst & c->lo.dst.mask) != c->lo.dst.addr)
@@ -81,7 +84,7 @@ static int event_passes(const struct ct *c, const struct st_ct_event *e)
 void ct_on_event(void *ctx, const struct st_ct_event *e)
 {
 	struct ct *c = ctx;
-	char st[16], pb[16], sa[INET_ADDRSTRLEN], da[INET_ADDRSTRLEN], t[16];
+	char st[16], pb[16], sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN], t[16];
 	const char *pn;
 	struct row *r = NULL;
 
@@ -130,8 +133,13 @@ void ct_on_event(void *ctx, const struct st_ct_event *e)
 	}
 	if (!c->lo.verbose)
 		return;
-	inet_ntop(AF_INET, &e->src, sa, sizeof(sa));
-	inet_ntop(AF_INET, &e->dst, da, sizeof(da));
+	if (e->family == AF_INET6) {
+		inet_ntop(AF_INET6, e->src6, sa, sizeof(sa));
+		inet_ntop(AF_INET6, e->dst6, da, sizeof(da));
+	} else {
+		inet_ntop(AF_INET, &e->src, sa, sizeof(sa));
+		inet_ntop(AF_INET, &e->dst, da, sizeof(da));
+	}
 	st_local_hms(t, sizeof(t));
 	if (c->lo.json) {
 		json_object *o = json_object_new_object();
@@ -154,8 +162,15 @@ void ct_on_event(void *ctx, const struct st_ct_event *e)
 		json_object_put(o);
 		return;
 	}
-	printf("%-8s %-7s %-4s %s:%u -> %s:%u state=%s timeout=", t, type_name(e->type), pn, sa,
-	       ntohs(e->sport), da, ntohs(e->dport), st);
+	{
+		/* IPv6 addresses in brackets, so the port stays readable. */
+		int v6 = e->family == AF_INET6;
+		char from[INET6_ADDRSTRLEN + 8], to[INET6_ADDRSTRLEN + 8];
+
+		snprintf(from, sizeof(from), "%s%s%s:%u", v6 ? "[" : "", sa, v6 ? "]" : "", ntohs(e->sport));
+		snprintf(to, sizeof(to), "%s%s%s:%u", v6 ? "[" : "", da, v6 ? "]" : "", ntohs(e->dport));
+		printf("%-8s %-7s %-4s %s -> %s state=%s timeout=", t, type_name(e->type), pn, from, to, st);
+	}
 	if (e->timeout >= 0)
 		printf("%lld", (long long)e->timeout);
 	else
@@ -281,8 +296,8 @@ static const char *bpf_row_desc(const struct st_ct_key *k, char *buf, size_t len
 
 void ct_report(struct ct *c, int fd, double secs)
 {
-	struct st_ct_key cur, next, keys[256];
-	struct st_ct_val vals[256];
+	struct st_ct_key cur, next, *keys = calloc(ST_CT_MAX_KEYS, sizeof(*keys));
+	struct st_ct_val *vals = calloc(ST_CT_MAX_KEYS, sizeof(*vals));
 	uint64_t st[ST_CTS_N] = { 0 }, dst[ST_CTS_N] = { 0 }, delta[ST_CC_MAX];
 	int cfd = bpf_map__fd(c->skel->maps.ct_counters);
 	size_t nk = 0, m = 0;
@@ -290,7 +305,8 @@ void ct_report(struct ct *c, int fd, double secs)
 	char t[16], pb[16], desc[256];
 	int stats_ok;
 
-	while (nk < 256 && !bpf_map_get_next_key(fd, prev, &next)) {
+	/* The whole map: it holds at most ST_CT_MAX_KEYS rows. */
+	while (keys && vals && nk < ST_CT_MAX_KEYS && !bpf_map_get_next_key(fd, prev, &next)) {
 		keys[nk++] = next;
 		cur = next;
 		prev = &cur;
@@ -418,6 +434,8 @@ void ct_report(struct ct *c, int fd, double secs)
 		printf("\n");
 	}
 	fflush(stdout);
+	free(keys);
+	free(vals);
 	c->nl_lost_total += c->nl_lost;
 	c->nl_lost = 0;
 	c->nrows = 0;

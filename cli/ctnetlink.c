@@ -101,6 +101,10 @@ static void parse_tuple(const struct nlattr *t, struct st_ct_event *ev)
 			memcpy(&ev->src, pay(ip[CTA_IP_V4_SRC]), 4);
 		if (ip[CTA_IP_V4_DST] && paylen(ip[CTA_IP_V4_DST]) >= 4)
 			memcpy(&ev->dst, pay(ip[CTA_IP_V4_DST]), 4);
+		if (ip[CTA_IP_V6_SRC] && paylen(ip[CTA_IP_V6_SRC]) >= 16)
+			memcpy(ev->src6, pay(ip[CTA_IP_V6_SRC]), 16);
+		if (ip[CTA_IP_V6_DST] && paylen(ip[CTA_IP_V6_DST]) >= 16)
+			memcpy(ev->dst6, pay(ip[CTA_IP_V6_DST]), 16);
 	}
 	if (tb[CTA_TUPLE_PROTO]) {
 		attrs(pay(tb[CTA_TUPLE_PROTO]), paylen(tb[CTA_TUPLE_PROTO]), pr, CTA_PROTO_MAX);

@@ -30,6 +30,7 @@ struct st_ct_event {
 	uint8_t tcp_state;	/* enum tcp_conntrack, valid when has_tcp_state */
 	uint8_t has_tcp_state;
 	uint32_t src, dst;	/* original tuple, IPv4, network order (0 for IPv6) */
+	uint8_t src6[16], dst6[16];	/* original tuple, IPv6 (family AF_INET6) */
 	uint16_t sport, dport;	/* network order */
 	int64_t timeout;	/* seconds left, -1 when the message has none */
 	uint32_t status;	/* IPS_* bits */

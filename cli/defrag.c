@@ -73,6 +73,64 @@ static const struct st_hook_object_ops hook_ops = {
 	ops_open, ops_obj, ops_load, ops_destroy, ops_init,
 };
 
+/* [lo, hi) of kernel function name, else of its first compiler clone
+ * (name.isra.N, ...; never name.cold, which is no entry point): from its
+ * address to the next symbol's. 0, or -ENOENT. */
+static int sym_range(const struct st_ksyms *ks, const char *name, uint64_t *lo, uint64_t *hi)
+{
+	size_t n = strlen(name);
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i + 1 < ks->n; i++) {
+			const char *s = ks->v[i].name;
+
+			if (ks->v[i].module || strncmp(s, name, n))
+				continue;
+			if (pass == 0 ? s[n] != 0 : (s[n] != '.' || strstr(s + n, ".cold")))
+				continue;
+			*lo = ks->v[i].addr;
+			for (size_t j = i + 1; j < ks->n; j++)
+				if (ks->v[j].addr > *lo) {
+					*hi = ks->v[j].addr;
+					return 0;
+				}
+		}
+	}
+	return -ENOENT;
+}
+
+/*
+ * Where a drop with the default reason means "queue discarded": inside
+ * ip_defrag and ip_frag_queue (when it is not inlined). Needs kallsyms and
+ * the NOT_SPECIFIED value; without them such failures are counted as
+ * dropped fragments only, and the banner says so.
+ */
+static void kill_ranges(struct defrag *d, struct st_defrag_cfg *cfg)
+{
+	static const char *const fns[ST_DEFRAG_KILL_RANGES] = { "ip_defrag", "ip_frag_queue" };
+	int64_t ns = -1;
+	int n = 0;
+
+	for (size_t i = 0; d->have_reasons && i < d->reasons.n; i++)
+		if (!strcmp(d->reasons.v[i].name, "NOT_SPECIFIED"))
+			ns = d->reasons.v[i].val;
+	if (ns < 0 || !d->have_ksyms)
+		return;
+	for (int i = 0; i < ST_DEFRAG_KILL_RANGES; i++) {
+		uint64_t lo, hi;
+
+		if (sym_range(&d->ksyms, fns[i], &lo, &hi))
+			continue;
+		cfg->kill_lo[n] = lo;
+		cfg->kill_hi[n] = hi;
+		n++;
+	}
+	if (n) {
+		cfg->kill_reason = (uint32_t)ns;
+		d->kill_known = 1;
+	}
+}
+
 static int setup_bpf(struct defrag *d)
 {
 	static const char *const tps[2] = { "netif_receive_skb", "kfree_skb" };
@@ -122,6 +180,7 @@ static int setup_bpf(struct defrag *d)
 	}
 	if (!used)
 		snprintf(d->fail_names, sizeof(d->fail_names), "none (the kernel's BTF names no FRAG_* drop reason)");
+	kill_ranges(d, &cfg);
 	if (d->lo.netns_set) {
 		cfg.flags |= ST_FG_NETNS;
 		bpf_map_update_elem(bpf_map__fd(d->skel->maps.frag_netns), &d->lo.netns_ino, &one, BPF_ANY);
@@ -174,7 +233,9 @@ static int run(struct defrag *d)
 		char hb[900];
 
 		fprintf(stderr, "Tracing IPv4 fragments (netif_receive_skb %s, kfree_skb %s); "
-			"reassembly failure reasons: %s\n", d->method[0], d->method[1], d->fail_names);
+			"reassembly failure reasons: %s%s\n", d->method[0], d->method[1], d->fail_names,
+			d->kill_known ? ", NOT_SPECIFIED inside ip_defrag (queue discarded)" :
+			"; queues discarded without a reason are not recognised (no kallsyms or BTF)");
 		for (int i = 0; i < NHOOKS; i++)
 			fprintf(stderr, "  hook %s: %s\n", d->hooks[i].name,
 				st_local_hook_status(&d->hooks[i], hb, sizeof(hb)));
@@ -214,10 +275,13 @@ int cmd_defrag(int argc, char **argv)
 "follows each datagram (source, destination, IP id, protocol, netns):\n"
 "COMPLETE when every payload byte arrived, FAILED when the kernel killed its\n"
 "reassembly queue, with the drop reason (skb:kfree_skb; the running\n"
-"kernel's FRAG_* reasons, e.g. FRAG_REASM_TIMEOUT, FRAG_TOO_FAR) and the\n"
+"kernel's FRAG_* reasons, e.g. FRAG_REASM_TIMEOUT, FRAG_TOO_FAR, or the\n"
+"default reason inside ip_defrag, where the kernel discards a queue on an\n"
+"overlapping fragment), a cause (timeout, too_far, discarded) and the\n"
 "location. DROPPED counts fragments dropped for any reason. Failed\n"
 "datagrams print one line each as they happen; -v prints every fragment\n"
-"too. Every interval also prints the kernel's reassembly counters of each\n"
+"too. Every interval lists the --top oldest datagrams still waiting for\n"
+"fragments and prints the kernel's reassembly counters of each\n"
 "namespace that moved (ReasmReqds, ReasmOKs, ReasmFails, ReasmTimeout from\n"
 "/proc/net/snmp, ReasmOverlaps from /proc/net/netstat).\n"
 "REASSEMBLED per device needs a hook on ip_defrag (fexit or kprobe); hooks\n"
@@ -229,14 +293,16 @@ int cmd_defrag(int argc, char **argv)
 "  stagetrace defrag --netns hv1 --proto udp -v\n"
 "  stagetrace defrag --src-ip 10.0.0.0/24 --json -c 10",
 	};
-	struct defrag d = { 0 };
+	struct defrag d = { .top = 5 };
 	int check = 0;
-	struct st_opt opts[ST_LOCAL_NOPTS + 3];
+	struct st_opt opts[ST_LOCAL_NOPTS + 4];
 	size_t no = 0;
 	int rc, ec;
 
 	st_local_opts_init(&d.lo);
-	st_local_opts_table(&d.lo, DEFRAG_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 2);
+	st_local_opts_table(&d.lo, DEFRAG_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 3);
+	opts[no++] = (struct st_opt){ "top", 0, ST_OPT_U32, &d.top, "N",
+				      "waiting datagrams listed per interval, oldest first (default 5)", 0, 1000 };
 	opts[no++] = (struct st_opt){ "method", 0, ST_OPT_STR, &d.method_force,
 				      "tp_btf|raw_tp", "attach method of the tracepoints (default: probed)" };
 	opts[no++] = (struct st_opt){ "check-hooks", 0, ST_OPT_FLAG, &check, NULL,

@@ -49,6 +49,8 @@ struct defrag {
 	struct st_enum_names reasons;
 	int have_reasons;
 	char fail_names[256];
+	int kill_known;
+	uint32_t top;		/* waiting datagrams shown per interval */		/* discarded queues recognised (kill ranges set) */
 	struct nsstat ns[MAX_NS];
 	size_t nns;
 	uint64_t counters[ST_GC_MAX];

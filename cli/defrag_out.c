@@ -143,6 +143,20 @@ void defrag_ns_baseline(struct defrag *d)
 
 /* ---- events ----------------------------------------------------------------- */
 
+/* Why a datagram failed, in words: the reason where it says it, else
+ * what the place of the drop says. */
+static const char *fail_cause(const char *reason, const char *loc)
+{
+	if (!strcmp(reason, "FRAG_REASM_TIMEOUT"))
+		return "timeout";
+	if (!strcmp(reason, "FRAG_TOO_FAR"))
+		return "too_far";
+	if (!strcmp(reason, "NOT_SPECIFIED") &&
+	    (!strncmp(loc, "ip_defrag+", 10) || !strncmp(loc, "ip_frag_queue", 13)))
+		return "discarded";	/* overlap, contradicting length, ... */
+	return reason;
+}
+
 int defrag_on_event(void *ctx, void *data, size_t size)
 {
 	static const char *const kinds[] = { "?", "fragment", "complete", "failed",
@@ -150,7 +164,7 @@ int defrag_on_event(void *ctx, void *data, size_t size)
 	struct defrag *d = ctx;
 	const struct st_frag_event *e = data;
 	char t[32], sa[INET_ADDRSTRLEN], da[INET_ADDRSTRLEN], pb[16], rb[48], loc[160];
-	const char *dev, *kind, *rn = "", *pn;
+	const char *dev, *kind, *rn = "", *pn, *cause = NULL;
 
 	if (size < sizeof(*e) || e->kind > ST_FE_EXPIRED)
 		return 0;
@@ -164,6 +178,7 @@ int defrag_on_event(void *ctx, void *data, size_t size)
 		d->failed_total++;
 		rn = reason_name(d, e->reason, rb, sizeof(rb));
 		st_ksyms_fmt(d->have_ksyms ? &d->ksyms : NULL, e->location, loc, sizeof(loc));
+		cause = fail_cause(rn, loc);
 	}
 	if (d->lo.json) {
 		json_object *o = json_object_new_object();
@@ -186,6 +201,7 @@ int defrag_on_event(void *ctx, void *data, size_t size)
 		if (e->kind == ST_FE_FAILED) {
 			json_object_object_add(o, "reason", json_object_new_string(rn));
 			json_object_object_add(o, "reason_code", json_object_new_int64(e->reason));
+			json_object_object_add(o, "cause", json_object_new_string(cause));
 			json_object_object_add(o, "location", json_object_new_string(loc));
 			json_object_object_add(o, "seen", json_object_new_boolean(!e->unseen));
 		}
@@ -209,7 +225,7 @@ int defrag_on_event(void *ctx, void *data, size_t size)
 	if (e->kind == ST_FE_FRAGMENT)
 		printf(" offset=%u len=%u%s", e->offset, e->len, e->more ? " MF" : "");
 	if (e->kind == ST_FE_FAILED)
-		printf(" reason=%s loc=%s", rn, loc);
+		printf(" reason=%s cause=%s loc=%s", rn, cause, loc);
 	if (e->kind == ST_FE_FAILED || e->kind == ST_FE_COMPLETE) {
 		char lb[16] = "?";
 
@@ -267,8 +283,17 @@ static size_t drain(int fd, struct st_frag_ckey *keys, struct st_frag_cval *vals
 	return m;
 }
 
-/* Pending datagrams; finished flows older than 10 s are forgotten. */
-static uint64_t flows_gc(struct defrag *d)
+/* One datagram still waiting for fragments. */
+struct waiting {
+	struct st_frag_key k;
+	struct st_frag_flow fl;
+};
+
+/*
+ * Pending datagrams: their number, and the d->top oldest in w[0..*nw),
+ * oldest first. Finished flows older than 10 s are forgotten.
+ */
+static uint64_t flows_gc(struct defrag *d, struct waiting *w, size_t *nw)
 {
 	int fd = bpf_map__fd(d->skel->maps.flows);
 	struct st_frag_key cur, next, *old = NULL;
@@ -277,13 +302,26 @@ static uint64_t flows_gc(struct defrag *d)
 	size_t nold = 0, capold = 0;
 	void *prev = NULL;
 
+	*nw = 0;
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		cur = next;
 		prev = &cur;
 		if (bpf_map_lookup_elem(fd, &cur, &fl))
 			continue;
 		if (fl.state == ST_FS_PENDING) {
+			size_t at = *nw;
+
 			pending++;
+			/* Insertion into the d->top oldest. */
+			while (at > 0 && w[at - 1].fl.first_ts > fl.first_ts)
+				at--;
+			if (at >= d->top)
+				continue;
+			if (*nw < d->top)
+				(*nw)++;
+			memmove(&w[at + 1], &w[at], (*nw - 1 - at) * sizeof(*w));
+			w[at].k = cur;
+			w[at].fl = fl;
 		} else if (now > fl.last_ts + 10000000000ull) {
 			if (nold == capold) {
 				struct st_frag_key *nv;
@@ -303,6 +341,47 @@ static uint64_t flows_gc(struct defrag *d)
 	return pending;
 }
 
+/* The waiting datagrams, as JSON objects or text lines. */
+static void print_waiting(struct defrag *d, const struct waiting *w, size_t nw, json_object *arr,
+			  const char *t)
+{
+	uint64_t now = st_mono_ns();
+
+	for (size_t i = 0; i < nw; i++) {
+		char sa[INET_ADDRSTRLEN], da[INET_ADDRSTRLEN], pb[16], lb[16] = "?";
+		const char *pn = proto_name(w[i].k.proto, pb, sizeof(pb));
+		const char *dev = st_local_dev_name(w[i].k.netns, w[i].fl.ifindex);
+		double age = now > w[i].fl.first_ts ? (now - w[i].fl.first_ts) / 1e9 : 0;
+
+		inet_ntop(AF_INET, &w[i].k.saddr, sa, sizeof(sa));
+		inet_ntop(AF_INET, &w[i].k.daddr, da, sizeof(da));
+		if (arr) {
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "src", json_object_new_string(sa));
+			json_object_object_add(o, "dst", json_object_new_string(da));
+			json_object_object_add(o, "id", json_object_new_int(w[i].k.id));
+			json_object_object_add(o, "proto", json_object_new_string(pn));
+			json_object_object_add(o, "netns", json_object_new_int64(w[i].k.netns));
+			json_object_object_add(o, "dev", json_object_new_string(dev));
+			json_object_object_add(o, "fragments", json_object_new_int64(w[i].fl.frags));
+			json_object_object_add(o, "bytes", json_object_new_int64(w[i].fl.bytes));
+			json_object_object_add(o, "length", w[i].fl.have_last ?
+					       json_object_new_int64(w[i].fl.end) : NULL);
+			json_object_object_add(o, "have_first", json_object_new_boolean(w[i].fl.have_first));
+			json_object_object_add(o, "have_last", json_object_new_boolean(w[i].fl.have_last));
+			json_object_object_add(o, "age_s", json_object_new_double(age));
+			json_object_array_add(arr, o);
+			continue;
+		}
+		if (w[i].fl.have_last)
+			snprintf(lb, sizeof(lb), "%u", w[i].fl.end);
+		printf("%-8s     waiting %s %s -> %s id %u dev=%s frags=%u bytes=%u/%s first=%s last=%s age=%.3fs\n",
+		       t, pn, sa, da, w[i].k.id, dev, w[i].fl.frags, w[i].fl.bytes, lb,
+		       w[i].fl.have_first ? "yes" : "no", w[i].fl.have_last ? "yes" : "no", age);
+	}
+}
+
 void defrag_report(struct defrag *d, int fd, double secs)
 {
 	struct st_frag_ckey *keys = calloc(ST_DEFRAG_MAX_KEYS, sizeof(*keys));
@@ -310,6 +389,8 @@ void defrag_report(struct defrag *d, int fd, double secs)
 	struct row *rows = NULL;
 	size_t n = 0, nrows = 0;
 	uint64_t delta[ST_GC_MAX], pending;
+	struct waiting *w = calloc(d->top + 1, sizeof(*w));
+	size_t nw = 0;
 	char t[16], rb[48];
 	int cfd = bpf_map__fd(d->skel->maps.defrag_counters);
 	json_object *o = NULL, *fails = NULL, *drops = NULL, *kern = NULL;
@@ -322,7 +403,7 @@ void defrag_report(struct defrag *d, int fd, double secs)
 		delta[i] = v - d->counters[i];
 		d->counters[i] = v;
 	}
-	pending = flows_gc(d);
+	pending = w ? flows_gc(d, w, &nw) : 0;
 	st_local_hms(t, sizeof(t));
 	for (size_t i = 0; i < n; i++) {
 		struct row *r = row_get(&rows, &nrows, keys[i].netns, keys[i].ifindex);
@@ -379,6 +460,12 @@ void defrag_report(struct defrag *d, int fd, double secs)
 		}
 		json_object_object_add(o, "rows", arr);
 		json_object_object_add(o, "pending", json_object_new_int64(pending));
+		{
+			json_object *wa = json_object_new_array();
+
+			print_waiting(d, w, nw, wa, t);
+			json_object_object_add(o, "waiting", wa);
+		}
 		for (int i = 0; i < ST_GC_MAX; i++)
 			json_object_object_add(cnt, counter_names[i], json_object_new_int64(delta[i]));
 		json_object_object_add(o, "counters", cnt);
@@ -404,12 +491,13 @@ void defrag_report(struct defrag *d, int fd, double secs)
 			       (unsigned long long)r->failed, (unsigned long long)r->dropped, re);
 		}
 	}
-	/* Failures and drops by reason. */
-	for (size_t i = 0; i < n; i++) {
-		const char *what = keys[i].kind == ST_FK_FAILED ? "failed" :
-				   keys[i].kind == ST_FK_DROPPED ? "dropped" : NULL, *rn;
+	/* Failures, then drops, by reason. */
+	for (size_t j = 0; j < 2 * n; j++) {
+		size_t i = j % n;
+		uint32_t want = j < n ? ST_FK_FAILED : ST_FK_DROPPED;
+		const char *what = want == ST_FK_FAILED ? "failed" : "dropped", *rn;
 
-		if (!what)
+		if (keys[i].kind != want)
 			continue;
 		rn = reason_name(d, keys[i].reason, rb, sizeof(rb));
 		if (o) {
@@ -453,8 +541,15 @@ void defrag_report(struct defrag *d, int fd, double secs)
 			json_object_array_add(kern, e);
 		} else {
 			const char *nm = st_local_netns_name(s->ino);
+			char nb[24];
 
-			printf("%-8s   kernel netns %s:", t, nm ? nm : "(ours)");
+			if (!nm && s->ino == st_local_self_netns()) {
+				nm = "(ours)";
+			} else if (!nm) {
+				snprintf(nb, sizeof(nb), "%u", s->ino);
+				nm = nb;
+			}
+			printf("%-8s   kernel netns %s:", t, nm);
 			for (int k = 0; k < K_N; k++)
 				printf(" %s +%llu", knames[k], (unsigned long long)dv[k]);
 			printf("\n");
@@ -475,8 +570,11 @@ void defrag_report(struct defrag *d, int fd, double secs)
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 	} else {
-		if (pending)
-			printf("%-8s   %llu datagram(s) waiting for fragments\n", t, (unsigned long long)pending);
+		if (pending) {
+			printf("%-8s   %llu datagram(s) waiting for fragments%s\n", t,
+			       (unsigned long long)pending, nw < pending ? " (oldest shown; --top N)" : "");
+			print_waiting(d, w, nw, NULL, t);
+		}
 		if (delta[ST_GC_RINGBUF_FULL] || delta[ST_GC_MAP_FULL] || delta[ST_GC_FLOW_FULL])
 			printf("%-8s lost: %llu events (ring full), %llu counts (map full), %llu flows (table full)\n",
 			       t, (unsigned long long)delta[ST_GC_RINGBUF_FULL],
@@ -488,4 +586,5 @@ void defrag_report(struct defrag *d, int fd, double secs)
 	free(rows);
 	free(keys);
 	free(vals);
+	free(w);
 }

@@ -175,15 +175,39 @@ static void netns_leave(int self)
 
 static int netns_find_name(uint32_t ino, char *buf, size_t len);
 
+/* /proc/PID/ns/net of some process in netns ino; 0 and path, or -ENOENT.
+ * For namespaces without a /run/netns name (containers). */
+static int netns_find_pid(uint32_t ino, char *buf, size_t len)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int rc = -ENOENT;
+
+	if (!d)
+		return rc;
+	while (rc && (de = readdir(d))) {
+		struct stat st;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(buf, len, "/proc/%s/ns/net", de->d_name);
+		if (!stat(buf, &st) && (uint32_t)st.st_ino == ino)
+			rc = 0;
+	}
+	closedir(d);
+	return rc;
+}
+
 int st_local_netns_enter(uint32_t ino)
 {
 	char name[256], path[512];
 
 	if (!ino || ino == st_local_self_netns())
 		return ST_LOCAL_NETNS_SAME;
-	if (netns_find_name(ino, name, sizeof(name)))
+	if (!netns_find_name(ino, name, sizeof(name)))
+		snprintf(path, sizeof(path), NETNS_RUN_DIR "/%s", name);
+	else if (netns_find_pid(ino, path, sizeof(path)))
 		return -ENOENT;
-	snprintf(path, sizeof(path), NETNS_RUN_DIR "/%s", name);
 	return netns_enter(path);
 }
 

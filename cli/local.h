@@ -127,10 +127,11 @@ uint32_t st_local_self_netns(void);
  */
 const char *st_local_dev_name(uint32_t netns, uint32_t ifindex);
 /*
- * Enter the netns of inode ino (ours, or one named in /run/netns) for a
- * moment: returns the fd to give st_local_netns_leave(), ST_LOCAL_NETNS_SAME
- * when ino is our own netns (leave is then a no-op), or -errno (-ENOENT: no
- * /run/netns name to enter it by).
+ * Enter the netns of inode ino (ours, one named in /run/netns, else that
+ * of some process in it) for a moment: returns the fd to give
+ * st_local_netns_leave(), ST_LOCAL_NETNS_SAME when ino is our own netns
+ * (leave is then a no-op), or -errno (-ENOENT: no name and no process to
+ * enter it by).
  */
 #define ST_LOCAL_NETNS_SAME (-1000)
 int st_local_netns_enter(uint32_t ino);

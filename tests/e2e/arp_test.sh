@@ -15,6 +15,10 @@
 #   4. spoofed: "10.81.0.2 is-at 02:00:00:00:00:ee" sent to A, which asked
 #      for nothing and holds 10.81.0.2 -> B's MAC (reachable): unsolicited,
 #      conflicting, and contradicting A's neighbour table.
+#   5. an administrator changes A's permanent entry for 10.81.0.3 with
+#      `ip neigh replace` (not flagged, counted as an admin change), then a
+#      forged reply for 10.81.0.3 arrives: spoofed against a permanent
+#      entry (which the kernel keeps).
 #
 # Every count is exact. Needs root, jq. Usage: tests/e2e/arp_test.sh [BUILD_DIR].
 # Prints "N passed, N failed" last; exits non-zero on any failure.
@@ -154,18 +158,25 @@ wait_settle
 log "4. spoofed reply 10.81.0.2 is-at $EVIL to A"
 ip netns exec "$NSB" "$RAW" vb arp reply "$EVIL" 10.81.0.2 "$MACA" 10.81.0.1 || exit 1
 wait_settle
+log "5. admin change of a permanent entry, then a forged reply for it"
+ip -n "$NSA" neigh replace 10.81.0.3 lladdr 02:00:00:00:00:33 dev va nud permanent || exit 1
+ip -n "$NSA" neigh replace 10.81.0.3 lladdr 02:00:00:00:00:34 dev va nud permanent || exit 1
+ip netns exec "$NSB" "$RAW" vb arp reply "$EVIL" 10.81.0.3 "$MACA" 10.81.0.1 || exit 1
+wait_settle
 for t in a b src txt; do stop_tracer "$t"; done
 eq "tracer exit status" "$RC_a$RC_b$RC_src$RC_txt" "0000"
 
 DA="va@$NSA"
 eq "A rx: requests (the gratuitous one)" "$(sum_rows a rx request "$DA")" 1
-eq "A rx: replies (1 normal, 2 announcements, 1 spoofed)" "$(sum_rows a rx reply "$DA")" 4
+eq "A rx: replies (1 normal, 2 announcements, 2 forged)" "$(sum_rows a rx reply "$DA")" 5
 eq "A tx: one request" "$(sum_rows a tx request "$DA")" 1
 eq "A tx: no replies" "$(sum_rows a tx reply "$DA")" 0
 eq "A rx: gratuitous" "$(sum_rows a rx gratuitous "$DA")" 3
-eq "A rx: unsolicited (only the spoofed reply)" "$(sum_rows a rx unsolicited "$DA")" 1
+eq "A rx: unsolicited (only the forged replies)" "$(sum_rows a rx unsolicited "$DA")" 2
 eq "A rx: conflicts (10.81.0.9 ..:01->..:02, 10.81.0.2 B->ee)" "$(sum_rows a rx conflict "$DA")" 2
-eq "A rx: spoofed" "$(sum_rows a rx spoofed "$DA")" 1
+eq "A rx: spoofed" "$(sum_rows a rx spoofed "$DA")" 2
+eq "A: the admin change was not flagged, and was counted" \
+	"$(jq -s '[.[] | select(.type == "interval") | .counters.neigh_admin_changes] | add' "$TMP/a.out")" 1
 eq "A: probes" "$(sum_rows a rx probe)" 0
 eq "A: nothing from other namespaces" \
 	"$(jq -s "[.[] | select(.type == \"interval\") | .rows[] | select(.netns != $INOA)] | length" "$TMP/a.out")" 0
@@ -173,18 +184,19 @@ eq "A: nothing from other namespaces" \
 # Event objects: exactly the flagged frames, in order.
 ev() { jq -c "select(.type == \"event\" and .event == \"arp\") | $1" "$TMP/a.out" | tr '\n' ' '; }
 eq "A: flagged frames and their flags" "$(ev '.flags | join("+")')" \
-	'"gratuitous" "gratuitous" "gratuitous+conflict" "unsolicited+conflict" '
+	'"gratuitous" "gratuitous" "gratuitous+conflict" "unsolicited+conflict" "unsolicited" '
 eq "A: conflict events name the replaced MAC" "$(ev 'select(.flags | index("conflict")) | .previous_mac')" \
 	"\"02:00:00:00:00:01\" \"$MACB\" "
 eq "A: the normal reply was not flagged" \
 	"$(jq -s "[.[] | select(.type == \"event\" and .sender_mac == \"$MACB\" and .op == \"reply\")] | length" "$TMP/a.out")" 0
-sp=$(jq -c 'select(.type == "event" and .event == "spoofed") | [.ip, .mac, .table_mac, .table_state, .op, .dev] | join(" ")' "$TMP/a.out")
-eq "A: spoofed event (ip mac table_mac state op dev)" "$sp" "\"10.81.0.2 $EVIL $MACB reachable reply $DA\""
+sp=$(jq -c 'select(.type == "event" and .event == "spoofed") | [.ip, .mac, .table_mac, .table_state, .op, .dev] | join(" ")' "$TMP/a.out" | tr '\n' ' ')
+eq "A: spoofed events (ip mac table_mac state op dev)" "$sp" \
+	"\"10.81.0.2 $EVIL $MACB reachable reply $DA\" \"10.81.0.3 $EVIL 02:00:00:00:00:34 permanent reply $DA\" "
 
 DB="vb@$NSB"
 eq "B rx: the one request" "$(sum_rows b rx request "$DB")" 1
 eq "B rx: no replies" "$(sum_rows b rx reply "$DB")" 0
-eq "B tx: replies (normal + 3 injected)" "$(sum_rows b tx reply "$DB")" 4
+eq "B tx: replies (normal + 4 injected)" "$(sum_rows b tx reply "$DB")" 5
 eq "B: nothing flagged on receive" \
 	"$(( $(sum_rows b rx gratuitous) + $(sum_rows b rx unsolicited) + $(sum_rows b rx conflict) + $(sum_rows b rx spoofed) ))" 0
 eq "B: no flagged frame events" \
@@ -202,13 +214,13 @@ schema='select(.type == "interval") | (.time | type) == "string" and (.interval_
 eq "--json: interval objects follow the schema" "$(jq -c "$schema" "$TMP/a.out" | sort -u | tr '\n' ' ')" "true "
 eq "--json: nothing lost" "$(jq -s '[.[] | select(.type == "interval") | .lost.events + .lost.state] | add' "$TMP/a.out")" 0
 
-# Text, verbose: every frame in A (1 tx request + 5 rx) and the spoofed line.
+# Text, verbose: every frame in A (1 tx request + 6 rx) and the spoofed lines.
 eq "text -v: one line per frame" \
-	"$(grep -E "^[0-9:.]+ +va@$NSA +(rx|tx) +(request|reply) " "$TMP/txt.out" | grep -vc ' spoofed(')" 6
+	"$(grep -E "^[0-9:.]+ +va@$NSA +(rx|tx) +(request|reply) " "$TMP/txt.out" | grep -vc ' spoofed(')" 7
 check "text -v: spoofed line" grep -Eq "^[0-9:.]+ +va@$NSA +rx +reply +10\.81\.0\.2 $EVIL +- +spoofed\(table had $MACB reachable\)$" "$TMP/txt.out"
 check "text: interval header" grep -Eq '^TIME +DEV +DIR +REQUEST +REPLY +PROBE +GRATUITOUS +UNSOLICITED +CONFLICT +SPOOFED$' "$TMP/txt.out"
 eq "text: rx row of A over all intervals (spoofed column)" \
-	"$(awk -v d="$DA" '$1 ~ /^[0-9]+:[0-9]+:[0-9]+$/ && $2 == d && $3 == "rx" { s += $10 } END { print s + 0 }' "$TMP/txt.out")" 1
+	"$(awk -v d="$DA" '$1 ~ /^[0-9]+:[0-9]+:[0-9]+$/ && $2 == d && $3 == "rx" { s += $10 } END { print s + 0 }' "$TMP/txt.out")" 2
 
 # ---- raw_tp gives the same classification ------------------------------------
 log "raw_tp"

@@ -14,6 +14,8 @@
 #      FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT;
 #   2. the same to B:7301, which B's raw table puts in zone 5 and whose
 #      connection B marks 7 (CONNMARK);
+#   2b. one UDP request and its answer (B:7400; udp_timeout set to 31 s):
+#      UNREPLIED, then REPLIED;
 #   3. a TCP segment with data offset 0 (tests/tools/rawsend): conntrack
 #      calls it invalid, the INVALID rule drops it;
 #   4. B's table is flushed over ctnetlink (what `conntrack -F` does), so
@@ -107,8 +109,9 @@ ipt -t raw -A OUTPUT -p tcp --sport 7301 -j CT --zone 5
 ipt -t mangle -A PREROUTING -p tcp --dport 7301 -j CONNMARK --set-mark 7
 ipt -A INPUT -m conntrack --ctstate INVALID -j DROP
 ipt -A INPUT -p tcp -m multiport --dports 7300,7301 -m conntrack --ctstate NEW,ESTABLISHED -j ACCEPT
+ipt -A INPUT -p udp --dport 7400 -m conntrack --ctstate NEW,ESTABLISHED -j ACCEPT
 ip netns exec "$NSB" sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_established=1234 \
-	net.netfilter.nf_conntrack_tcp_timeout_time_wait=2 || exit 1
+	net.netfilter.nf_conntrack_tcp_timeout_time_wait=2 net.netfilter.nf_conntrack_udp_timeout=31 || exit 1
 INOB=$(stat -L -c %i /run/netns/"$NSB")
 
 start_tracer() { # name args...
@@ -150,6 +153,21 @@ s = socket.create_connection(('10.84.0.2', $1), timeout=5); s.send(b'hi'); time.
 	wait "$sp"
 }
 
+# One UDP request and its answer, A -> B:7400.
+udp_exchange() {
+	timeout 15 ip netns exec "$NSB" python3 -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(10); s.bind(('10.84.0.2', 7400))
+print('ready', flush=True); d, a = s.recvfrom(100); s.sendto(b'pong', a)" >"$TMP/srv.udp" &
+	local sp=$! i
+	for ((i = 0; i < 50; i++)); do grep -q ready "$TMP/srv.udp" 2>/dev/null && break; sleep 0.1; done
+	timeout 15 ip netns exec "$NSA" python3 -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
+s.sendto(b'ping', ('10.84.0.2', 7400)); s.recvfrom(100)" || return 1
+	wait "$sp"
+}
+
 # IPCTNL_MSG_CT_DELETE without attributes: flush B's IPv4 table.
 ct_flush() {
 	ip netns exec "$NSB" python3 -c "
@@ -173,6 +191,8 @@ log "1. TCP connection to :7300"
 tcp_conn 7300 || exit 1
 log "2. TCP connection to :7301 (zone 5, mark 7)"
 tcp_conn 7301 || exit 1
+log "2b. a UDP request and its answer to :7400"
+udp_exchange || exit 1
 sleep 0.3
 log "3. an invalid TCP segment"
 ip netns exec "$NSA" "$RAW" va ipfrag "$MACB" 10.84.0.1 10.84.0.2 777 0 0 20 6 || exit 1
@@ -195,13 +215,18 @@ eq "connection :7300: zone/mark" \
 eq "connection :7301: zone/mark" \
 	"$(jq -r 'select(.type == "event" and .dport == 7301) | "\(.zone)/\(.mark)"' "$TMP/b.out" | sort -u | tr '\n' ' ')" "5/7 "
 eq "one id per connection" \
-	"$(jq -r 'select(.type == "event") | "\(.dport) \(.id)"' "$TMP/b.out" | sort -u | wc -l)" 2
+	"$(jq -r 'select(.type == "event") | "\(.dport) \(.id)"' "$TMP/b.out" | sort -u | wc -l)" 3
 rows() { # jq row filter -> summed count
 	jq -s "[.[] | select(.type == \"interval\") | .rows[] | select($1) | .count] | add // 0" "$TMP/$2.out"
 }
-eq "interval rows: new" "$(rows '.event == "new"' b)" 2
-eq "interval rows: updates" "$(rows '.event == "update"' b)" 12
-eq "interval rows: destroys" "$(rows '.event == "destroy"' b)" 2
+# A flushed entry's destroy event may carry the seconds it had left.
+eq "UDP :7400: events, states and timeouts (udp_timeout 31)" "$(seq_of 7400 | sed -E 's#destroy/-/[0-9]+ #destroy/-/LEFT #')" \
+	"new/UNREPLIED/31 update/REPLIED/31 destroy/-/LEFT "
+udp_left=$(jq 'select(.type == "event" and .dport == 7400 and .event == "destroy") | .timeout // 0' "$TMP/b.out")
+check "UDP :7400: destroy left ${udp_left}s of 31" test "${udp_left:-99}" -le 31
+eq "interval rows: new" "$(rows '.event == "new"' b)" 3
+eq "interval rows: updates" "$(rows '.event == "update"' b)" 13
+eq "interval rows: destroys" "$(rows '.event == "destroy"' b)" 3
 eq "interval rows: ESTABLISHED in zone 5 mark 7, timeout 1234" \
 	"$(jq -s -c '[.[] | select(.type == "interval") | .rows[] | select(.state == "ESTABLISHED" and .zone == 5) | [.count, .mark, .timeout_min, .timeout_max]]' "$TMP/b.out")" \
 	"[[1,7,1234,1234]]"
@@ -217,6 +242,14 @@ eq "configured timeouts reported" \
 	"$(jq -s -c '[.[] | select(.type == "interval") | [.timeouts.tcp_timeout_established, .timeouts.tcp_timeout_time_wait, .timeouts.tcp_timeout_syn_sent]] | unique' "$TMP/b.out")" \
 	"[[1234,2,120]]"
 eq "nothing lost" "$(jq -s '[.[] | select(.type == "interval") | .lost.netlink + .lost.map_full] | add' "$TMP/b.out")" 0
+schema='select(.type == "interval") | (.time | type) == "string" and (.interval_s | type) == "number" and
+	(.netns | type) == "number" and (.rows | type) == "array" and (.stats | type) == "object" and
+	(.timeouts | type) == "object" and (.kernel | type) == "array" and (.hooks | length) == 5 and
+	(.lost.netlink | type) == "number" and (.counters.drop_calls | type) == "number" and
+	all(.rows[]; (.event == "new" or .event == "update" or .event == "destroy") and (.proto | type) == "string" and
+	    (.state | type) == "string" and (.zone | type) == "number" and (.mark | type) == "number" and
+	    (.count | type) == "number")'
+eq "--json: interval objects follow the schema" "$(jq -c "$schema" "$TMP/b.out" | sort -u | tr '\n' ' ')" "true "
 eq "hooks this kernel lacks say unavailable with a reason" \
 	"$(jq -rs '[.[] | select(.type == "interval") | .hooks[] | select(.status == "unavailable" and (.reason | length) > 0) | .hook] | unique | join(",")' "$TMP/b.out")" \
 	"__nf_ct_refresh_acct,nf_conntrack_in,nf_ct_delete,ovs_ct_execute,ovs_ct_update_key"

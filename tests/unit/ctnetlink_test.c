@@ -157,6 +157,42 @@ static void test_update_and_destroy(void **state)
 	assert_string_equal(st_ct_tcp_state_name(ev.tcp_state), "TIME_WAIT");
 }
 
+static void test_ipv6(void **state)
+{
+	uint8_t src[16] = { 0xfd, 0, [15] = 1 }, dst[16] = { 0xfd, 0, [15] = 2 }, proto = 17;
+	uint16_t sp = htons(5353), dp = htons(53);
+	struct st_ct_event ev;
+	struct mb m;
+	size_t n;
+
+	(void)state;
+	mb_init(&m, (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW, NLM_F_CREATE);
+	((struct nfgenmsg *)(m.buf + NLMSG_HDRLEN))->nfgen_family = AF_INET6;
+	mb_open(&m, CTA_TUPLE_ORIG);
+	mb_open(&m, CTA_TUPLE_IP);
+	mb_attr(&m, CTA_IP_V6_SRC, src, 16);
+	mb_attr(&m, CTA_IP_V6_DST, dst, 16);
+	mb_close(&m);
+	mb_open(&m, CTA_TUPLE_PROTO);
+	mb_attr(&m, CTA_PROTO_NUM, &proto, 1);
+	mb_attr(&m, CTA_PROTO_SRC_PORT, &sp, 2);
+	mb_attr(&m, CTA_PROTO_DST_PORT, &dp, 2);
+	mb_close(&m);
+	mb_close(&m);
+	mb_be32(&m, CTA_TIMEOUT, 30);
+	n = mb_end(&m);
+	assert_int_equal(st_ct_parse(m.buf, n, &ev), 0);
+	assert_int_equal(ev.type, ST_CT_NEW);
+	assert_int_equal(ev.family, AF_INET6);
+	assert_memory_equal(ev.src6, src, 16);
+	assert_memory_equal(ev.dst6, dst, 16);
+	assert_int_equal(ev.src, 0);
+	assert_int_equal(ev.proto, 17);
+	assert_int_equal(ntohs(ev.dport), 53);
+	assert_int_equal(ev.timeout, 30);
+	assert_false(ev.has_tcp_state);
+}
+
 static void test_rejects(void **state)
 {
 	struct st_ct_event ev;
@@ -210,6 +246,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_new_event),
 		cmocka_unit_test(test_update_and_destroy),
+		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_stats),
 	};
