@@ -19,7 +19,8 @@
  *
  * This file holds the latency, dequeue, drops and tc modes; the maps and
  * shared helpers are in qdisc_common.bpf.h, the xmit mode in
- * qdisc_xmit.bpf.h (one object, so one skeleton and one set of maps).
+ * qdisc_xmit.bpf.h, the tc classifier function hook in qdisc_tc.bpf.h (one
+ * object, so one skeleton and one set of maps).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -29,6 +30,7 @@
 
 #include "qdisc_common.bpf.h"
 #include "qdisc_xmit.bpf.h"
+#include "qdisc_tc.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 

@@ -107,6 +107,15 @@ struct st_qd_xval {
 	__u64 unmatched;	/* start_xmit of an skb queued before tracing */
 };
 
+/* Tc mode: tcf_classify() results per device (where a function hook
+ * attaches: fexit or kprobe; there is no tracepoint). Value: count. */
+struct st_qd_ckey {
+	__u32 netns;
+	__u32 ifindex;
+	__s32 verdict;		/* TC_ACT_* returned (-1: no filter matched) */
+	__u32 classid;		/* tcf_result classid when verdict >= 0 */
+};
+
 /* Per-event record (ring buffer): verbose modes and tc lifecycle. */
 enum st_qd_event_type {
 	ST_QE_LATENCY = 1,	/* lat_ns: enqueue -> dequeue */

@@ -16,6 +16,7 @@
  * generation maps into rows summed over CPUs, cli/qdisc_show.c renders them.
  */
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <stdio.h>
@@ -129,6 +130,54 @@ static int fill_reasons(struct qd *q)
 	return n;
 }
 
+/*
+ * tcf_classify's struct tcf_result * argument: the fourth since the
+ * tcf_block argument came (5.14), the third before; read from the running
+ * kernel's BTF prototype.
+ */
+static uint32_t tcf_res_arg(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	uint32_t idx = 3;
+	int id;
+
+	if (!btf)
+		return idx;
+	id = btf__find_by_name_kind(btf, "tcf_classify", BTF_KIND_FUNC);
+	if (id > 0) {
+		const struct btf_type *proto = btf__type_by_id(btf, btf__type_by_id(btf, id)->type);
+
+		if (proto && btf_is_func_proto(proto) && btf_vlen(proto) == 4)
+			idx = 2;
+	}
+	btf__free(btf);
+	return idx;
+}
+
+/* The classifier hook: no tracepoint; fexit, else kprobe + kretprobe. */
+static void tcf_hooks_init(struct qdisc_bpf *s, struct st_local_hook *h)
+{
+	h[0] = (struct st_local_hook){
+		.name = "tcf_classify", .n = 2,
+		.alts = { { "fexit", "tcf_classify" }, { "kprobe", "tcf_classify" } },
+		.prog = { s->progs.fexit_tcf_classify, s->progs.kprobe_tcf_classify },
+		.prog2 = { NULL, s->progs.kretprobe_tcf_classify },
+		.ret2 = { 0, 1 },
+	};
+	s->rodata->qd_tcf_res_arg = tcf_res_arg();
+}
+
+/* The skeleton as st_local_hooks_check() drives it (--check-hooks). */
+static void *ops_open(void) { return qdisc_bpf__open(); }
+static struct bpf_object *ops_obj(void *s) { return ((struct qdisc_bpf *)s)->obj; }
+static int ops_load(void *s) { return qdisc_bpf__load(s); }
+static void ops_destroy(void *s) { qdisc_bpf__destroy(s); }
+static void ops_init(void *s, struct st_local_hook *h) { tcf_hooks_init(s, h); }
+
+static const struct st_hook_object_ops hook_ops = {
+	ops_open, ops_obj, ops_load, ops_destroy, ops_init,
+};
+
 static int setup_bpf(struct qd *q)
 {
 	struct st_qd_cfg cfg = { .mode = (uint32_t)q->mode };
@@ -143,6 +192,25 @@ static int setup_bpf(struct qd *q)
 	}
 	for (size_t i = 0; i < sizeof(all_tps) / sizeof(all_tps[0]); i++)
 		st_local_tp_off(q->skel->obj, all_tps[i]);
+	/* The classifier programs attach through their plan, in --tc only. */
+	{
+		struct bpf_program *p[3] = { q->skel->progs.fexit_tcf_classify,
+					     q->skel->progs.kprobe_tcf_classify,
+					     q->skel->progs.kretprobe_tcf_classify };
+
+		for (int i = 0; i < 3; i++) {
+			bpf_program__set_autoload(p[i], false);
+			bpf_program__set_autoattach(p[i], false);
+		}
+	}
+	if (q->mode == ST_QD_TC) {
+		tcf_hooks_init(q->skel, q->tcf);
+		st_local_hooks_plan(q->tcf, 1);
+		q->tcf_planned = 1;
+	} else {
+		bpf_map__set_max_entries(q->skel->maps.cls0, 1);
+		bpf_map__set_max_entries(q->skel->maps.cls1, 1);
+	}
 	for (int i = 0; i < q->nhooks; i++) {
 		struct qd_hook *h = &q->hooks[i];
 
@@ -228,6 +296,8 @@ static int setup_bpf(struct qd *q)
 			strerror(-err));
 		return ST_EXIT_FAIL;
 	}
+	if (q->tcf_planned)
+		st_local_hooks_attach(q->tcf, 1);
 	return 0;
 }
 
@@ -295,13 +365,13 @@ int cmd_qdisc(int argc, char **argv)
 "  stagetrace qdisc --tc",
 	};
 	struct qd q = { .top = 20 };
-	struct st_opt opts[ST_LOCAL_NOPTS + 10];
-	int m_lat = 0, m_deq = 0, m_drops = 0, m_xmit = 0, m_tc = 0, nm, rc, ec;
+	struct st_opt opts[ST_LOCAL_NOPTS + 11];
+	int m_lat = 0, m_deq = 0, m_drops = 0, m_xmit = 0, m_tc = 0, check = 0, nm, rc, ec;
 	size_t no = 0;
 
 	st_local_opts_init(&q.lo);
 	st_local_opts_table(&q.lo, ST_LO_ALL & ~(ST_LO_PID | ST_LO_VM), opts, &no,
-			    sizeof(opts) / sizeof(opts[0]) - 7);
+			    sizeof(opts) / sizeof(opts[0]) - 8);
 	opts[no++] = (struct st_opt){ "latency", 0, ST_OPT_FLAG, &m_lat, NULL,
 				      "enqueue -> dequeue latency (default)" };
 	opts[no++] = (struct st_opt){ "dequeue", 0, ST_OPT_FLAG, &m_deq, NULL, "dequeue patterns" };
@@ -314,6 +384,8 @@ int cmd_qdisc(int argc, char **argv)
 				      "rows per table (default 20)", 1, 1e6 };
 	opts[no++] = (struct st_opt){ "method", 0, ST_OPT_STR, &q.method_force,
 				      "tp_btf|raw_tp", "attach method (default: probed)" };
+	opts[no++] = (struct st_opt){ "check-hooks", 0, ST_OPT_FLAG, &check, NULL,
+				      "load each tcf_classify hook program through the verifier (no attach), report, exit" };
 	opts[no] = (struct st_opt)ST_OPT_END;
 
 	if (st_opts_parse_noargs(argc, argv, opts, &help, &ec))
@@ -340,6 +412,8 @@ int cmd_qdisc(int argc, char **argv)
 		return rc;
 
 	st_log_route_libbpf();
+	if (check)
+		return st_local_hooks_check(&hook_ops, 1, q.lo.json);
 	q.ncpus = libbpf_num_possible_cpus();
 	if (q.ncpus <= 0) {
 		fprintf(stderr, "error: cannot count CPUs: %s\n", strerror(-q.ncpus));
@@ -352,21 +426,6 @@ int cmd_qdisc(int argc, char **argv)
 			q.have_ksyms = 1;
 		if (!st_btf_enum_load("skb_drop_reason", "SKB_DROP_REASON_", &q.reasons))
 			q.have_reasons = 1;
-	}
-	if (q.mode == ST_QD_TC) {
-		/* Classifier results: no tracepoint; try what else might see
-		 * them, the way the agent's plans do. */
-		static const struct st_attach_alt alts[] = {
-			{ "fexit", "tcf_classify" }, { "kretprobe", "tcf_classify" },
-		};
-		struct st_attach_choice ch;
-
-		if (st_attach_plan_try(alts, 2, &ch) < 0)
-			snprintf(q.classify_why, sizeof(q.classify_why), "%s", ch.why);
-		else
-			snprintf(q.classify_why, sizeof(q.classify_why),
-				 "%s %s attaches, but this version does not use it yet",
-				 alts[ch.index].method, ch.symbol);
 	}
 	mode_hooks(&q);
 
@@ -384,6 +443,8 @@ int cmd_qdisc(int argc, char **argv)
 				(unsigned long long)q.counters[ST_QC_RINGBUF_FULL]);
 	}
 	ring_buffer__free(q.rb);
+	if (q.tcf_planned)
+		st_local_hooks_destroy(q.tcf, 1);
 	qdisc_bpf__destroy(q.skel);
 	if (q.have_ksyms)
 		st_ksyms_free(&q.ksyms);

@@ -16,6 +16,7 @@
 #include "bpf/qdisc.h"
 #include "hist.h"
 #include "local.h"
+#include "localrun.h"
 
 #define QD_MAX_HOOKS 5
 
@@ -41,6 +42,11 @@ struct qd_deq_row {
 struct qd_drop_row {
 	struct st_qd_dkey k;
 	struct st_qd_dval v;
+};
+
+struct qd_cls_row {
+	struct st_qd_ckey k;
+	uint64_t count;
 };
 
 struct qd_xmit_row {
@@ -69,7 +75,8 @@ struct qd {
 	int have_ksyms;
 	struct st_enum_names reasons;
 	int have_reasons;
-	char classify_why[768];	/* tc: why classifier results are not visible */
+	struct st_local_hook tcf[1];	/* tc: tcf_classify (fexit or kprobe) */
+	int tcf_planned;
 	struct qd_tcstats *tcs;	/* tc: qdisc/class counters */
 	uint64_t counters[ST_QC_MAX];	/* totals read so far */
 	uint64_t delta[ST_QC_MAX];	/* this interval */
@@ -87,6 +94,8 @@ struct qd {
 	size_t ndrops;
 	struct qd_xmit_row *xmit;
 	size_t nxmit;
+	struct qd_cls_row *cls;
+	size_t ncls;
 };
 
 /* cli/qdisc_drain.c: the idle generation's rows, and counter deltas. */

@@ -213,12 +213,37 @@ static void drain_xmit(struct qd *q, int gen)
 	free(v);
 }
 
+/* tcf_classify results (tc mode, where the hook attached). */
+static void drain_cls(struct qd *q, int gen)
+{
+	int fd = bpf_map__fd(gen ? q->skel->maps.cls1 : q->skel->maps.cls0);
+	struct st_qd_ckey *k;
+	uint64_t *v;
+	size_t n = st_local_map_drain(fd, sizeof(*k), sizeof(*v) * q->ncpus, ST_QD_MAX_KEYS,
+				      (void **)&k, (void **)&v);
+
+	q->cls = calloc(n + 1, sizeof(*q->cls));
+	q->ncls = 0;
+	for (size_t i = 0; q->cls && i < n; i++) {
+		struct qd_cls_row *r = &q->cls[q->ncls++];
+
+		r->k = k[i];
+		for (int c = 0; c < q->ncpus; c++)
+			r->count += v[i * q->ncpus + c];
+	}
+	free(k);
+	free(v);
+}
+
 void qd_free_rows(struct qd *q)
 {
 	free(q->hist);
 	free(q->deq);
 	free(q->drops);
 	free(q->xmit);
+	free(q->cls);
+	q->cls = NULL;
+	q->ncls = 0;
 	q->hist = NULL;
 	q->deq = NULL;
 	q->drops = NULL;
@@ -245,8 +270,12 @@ void qd_drain(struct qd *q, int idle)
 		drain_hist(q, idle);
 	else if (q->mode == ST_QD_DEQUEUE)
 		drain_deq(q, idle);
-	else if (q->mode == ST_QD_DROPS || q->mode == ST_QD_TC)
+	else if (q->mode == ST_QD_DROPS)
 		drain_drops(q, idle);
+	else if (q->mode == ST_QD_TC) {
+		drain_drops(q, idle);
+		drain_cls(q, idle);
+	}
 	else if (q->mode == ST_QD_XMIT)
 		drain_xmit(q, idle);
 }

@@ -119,8 +119,7 @@ void qd_show_start(struct qd *q)
 		json_object_object_add(o, "mode", json_object_new_string(q->mode_name));
 		json_object_object_add(o, "attach", attach_json(q));
 		if (q->mode == ST_QD_TC)
-			json_object_object_add(o, "classifier_results",
-					       json_object_new_string(q->classify_why));
+			json_object_object_add(o, "classifier", st_local_hooks_json(q->tcf, 1));
 		emit(o);
 		return;
 	}
@@ -129,9 +128,16 @@ void qd_show_start(struct qd *q)
 		if (q->hooks[i].method)
 			fprintf(stderr, "%s%s %s", n++ ? ", " : "", q->hooks[i].tp, q->hooks[i].method);
 	fprintf(stderr, ")... Ctrl-C to end.\n");
-	if (q->mode == ST_QD_TC)
-		fprintf(stderr, "per-packet tc classifier/action results: not visible on this "
-			"kernel (%s); per-class counters are shown instead\n", q->classify_why);
+	if (q->mode == ST_QD_TC) {
+		char hb[900];
+
+		if (q->tcf[0].attached)
+			fprintf(stderr, "tc classifier results: %s\n",
+				st_local_hook_status(&q->tcf[0], hb, sizeof(hb)));
+		else
+			fprintf(stderr, "per-packet tc classifier results: %s; per-class counters "
+				"are shown instead\n", st_local_hook_status(&q->tcf[0], hb, sizeof(hb)));
+	}
 	if ((q->lo.verbose && q->mode != ST_QD_DEQUEUE) || q->mode == ST_QD_TC)
 		printf("%-15s %-7s %-16s %-8s %s\n", "TIME", "PID", "COMM", "EVENT", "DETAILS");
 }
@@ -492,6 +498,57 @@ static void show_xmit(struct qd *q, const char *t, json_object *o)
 	}
 }
 
+/* TC_ACT_* of <linux/pkt_cls.h> (a UAPI: the values do not move). */
+static const char *verdict_name(int v, char *buf, size_t len)
+{
+	static const char *const names[] = { "OK", "RECLASSIFY", "SHOT", "PIPE", "STOLEN",
+					     "QUEUED", "REPEAT", "REDIRECT", "TRAP" };
+
+	if (v == -1)
+		return "UNSPEC";
+	if (v >= 0 && v < (int)(sizeof(names) / sizeof(names[0])))
+		return names[v];
+	snprintf(buf, len, "%d", v);
+	return buf;
+}
+
+/* tcf_classify results: only where its hook attached. */
+static void show_classified(struct qd *q, const char *t, json_object *o)
+{
+	char vb[16], cb[16];
+
+	if (!q->tcf[0].attached)
+		return;
+	if (o) {
+		json_object *arr = json_object_new_array();
+
+		for (size_t i = 0; i < q->ncls; i++) {
+			const struct qd_cls_row *r = &q->cls[i];
+			json_object *j = json_object_new_object();
+
+			json_object_object_add(j, "dev", json_object_new_string(
+				st_local_dev_name(r->k.netns, r->k.ifindex)));
+			json_object_object_add(j, "verdict", json_object_new_string(
+				verdict_name(r->k.verdict, vb, sizeof(vb))));
+			json_object_object_add(j, "classid", json_object_new_string(
+				qd_handle_str(r->k.classid, cb, sizeof(cb))));
+			json_object_object_add(j, "count", json_object_new_int64(r->count));
+			json_object_array_add(arr, j);
+		}
+		json_object_object_add(o, "classified", arr);
+		return;
+	}
+	for (size_t i = 0; i < q->ncls; i++) {
+		const struct qd_cls_row *r = &q->cls[i];
+
+		if (!i)
+			printf("%-8s %-20s %-10s %-8s %8s\n", "TIME", "DEV", "VERDICT", "CLASSID", "COUNT");
+		printf("%-8s %-20s %-10s %-8s %8llu\n", t, st_local_dev_name(r->k.netns, r->k.ifindex),
+		       verdict_name(r->k.verdict, vb, sizeof(vb)),
+		       qd_handle_str(r->k.classid, cb, sizeof(cb)), (unsigned long long)r->count);
+	}
+}
+
 void qd_show_interval(struct qd *q, double secs)
 {
 	json_object *o = NULL;
@@ -512,6 +569,7 @@ void qd_show_interval(struct qd *q, double secs)
 	case ST_QD_DROPS: show_drops(q, t, o); break;
 	case ST_QD_TC:
 		show_drops(q, t, o);
+		show_classified(q, t, o);
 		qd_tcstats_show(q, t, o);
 		break;
 	case ST_QD_XMIT: show_xmit(q, t, o); break;

@@ -351,8 +351,17 @@ eq "classes fed by the u32 filters: 1:10/1:20/1:30 packets" \
 	"$(for c in 10 20 30; do jqi tc "[.[].tc_stats[] | select(.type == \"class\" and .handle == \"1:$c\" and .dev == \"va2@$NSA\") | .packets] | add // 0"; done | paste -sd/)" "30/20/5"
 eq "the htb qdisc passed all 55" \
 	"$(jqi tc "[.[].tc_stats[] | select(.type == \"qdisc\" and .kind == \"htb\" and .dev == \"va2@$NSA\") | .packets] | add // 0")" 55
-check "says why classifier results are not visible" \
-	test -n "$(jq -rs '.[0].classifier_results // empty' "$TMP/tc.out")"
+# tcf_classify has no tracepoint; fexit and kprobe are what this kernel
+# lacks, so the hook must be reported unavailable, with the reasons.
+eq "tcf_classify hook: status in the start line" \
+	"$(jq -rs '.[0].classifier[0] | "\(.hook) \(.status)"' "$TMP/tc.out")" \
+	"tcf_classify $(if "$ST" probes --try fexit:tcf_classify,kprobe:tcf_classify >/dev/null 2>&1; then echo available; else echo unavailable; fi)"
+check "tcf_classify hook: a reason when unavailable" \
+	test -n "$(jq -rs '.[0].classifier[0] | if .status == "unavailable" then .reason else .status end' "$TMP/tc.out")"
+"$ST" qdisc --check-hooks --json >"$TMP/chk.out" 2>/dev/null
+eq "--check-hooks: exit status (an alternative loads)" "$?" 0
+eq "--check-hooks: the kprobe/kretprobe programs pass this verifier" \
+	"$(jq -rs '[.[] | select(.method == "kprobe" and .loaded)] | length' "$TMP/chk.out")" 1
 
 # ---- 6. bad input -------------------------------------------------------------------
 log "usage errors"
