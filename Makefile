@@ -27,7 +27,7 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
             -Wno-missing-field-initializers -D_GNU_SOURCE
 CPPFLAGS += -I. -I$(O) -I$(O)/proto -Icommon -MMD -MP
-LDLIBS   += -lbpf -lelf -lz -lnng -lprotobuf-c -luv -ljson-c -lsqlite3 -lpthread -lm
+LDLIBS   += -lbpf -lelf -lz -lnng -lprotobuf-c -luv -ljson-c -lsqlite3 -lmnl -lpthread -lm
 
 BPF_CFLAGS = -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(O) -I. -Icommon \
              -Wall -Werror -Wno-unused-function -mcpu=v3

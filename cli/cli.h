@@ -57,5 +57,8 @@ int cmd_conntrack(int argc, char **argv);
 int cmd_probes(int argc, char **argv);
 int cmd_slo(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_qdisc(int argc, char **argv);
+int cmd_iface(int argc, char **argv);
+int cmd_offload(int argc, char **argv);
 
 #endif /* ST_CLI_H */

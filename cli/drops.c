@@ -31,6 +31,7 @@
 #include "bpf/drops.h"
 #include "drops.skel.h"
 #include "local.h"
+#include "localrun.h"
 #include "log.h"
 #include "opts.h"
 #include "pktfilter.h"
@@ -213,32 +214,20 @@ static int on_event(void *ctx, void *data, size_t size)
 /* Drain one (now inactive) count map into *rows; returns the row count. */
 static size_t drain(int fd, struct row **rows)
 {
-	struct st_drop_key *keys = calloc(ST_DROPS_MAX_KEYS, sizeof(*keys));
-	struct row *r = calloc(ST_DROPS_MAX_KEYS, sizeof(*r));
-	struct st_drop_key cur, next;
-	size_t n = 0, m = 0;
-	void *prev = NULL;
+	struct st_drop_key *keys;
+	struct st_drop_val *vals;
+	size_t n = st_local_map_drain(fd, sizeof(*keys), sizeof(*vals), ST_DROPS_MAX_KEYS,
+				      (void **)&keys, (void **)&vals);
+	struct row *r = calloc(n + 1, sizeof(*r));
 
 	*rows = r;
-	if (!keys || !r) {
-		free(keys);
-		return 0;
-	}
-	/* Collect the keys first: deleting while walking restarts the walk. */
-	while (n < ST_DROPS_MAX_KEYS && !bpf_map_get_next_key(fd, prev, &next)) {
-		keys[n++] = next;
-		cur = next;
-		prev = &cur;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (bpf_map_lookup_elem(fd, &keys[i], &r[m].v))
-			continue;
-		r[m].k = keys[i];
-		bpf_map_delete_elem(fd, &keys[i]);
-		m++;
+	for (size_t i = 0; r && i < n; i++) {
+		r[i].k = keys[i];
+		r[i].v = vals[i];
 	}
 	free(keys);
-	return m;
+	free(vals);
+	return r ? n : 0;
 }
 
 static int row_cmp(const void *a, const void *b)
@@ -505,73 +494,28 @@ static int setup_bpf(struct drops *d)
 	return 0;
 }
 
-static void sleep_until(struct drops *d, uint64_t deadline)
-{
-	for (;;) {
-		uint64_t now = st_mono_ns();
-		int ms;
-
-		if (now >= deadline || st_local_stop)
-			return;
-		ms = (int)((deadline - now + 999999) / 1000000);
-		if (ms > 100)
-			ms = 100;
-		if (d->rb) {
-			ring_buffer__poll(d->rb, ms);
-		} else {
-			struct timespec ts = { 0, (long)ms * 1000000L };
-
-			nanosleep(&ts, NULL);
-		}
-	}
-}
-
 static int run(struct drops *d)
 {
-	uint64_t start = st_mono_ns(), end = 0, last = start, sched = start;
-	uint64_t step = (uint64_t)(d->lo.interval * 1e9);
-	uint32_t gen = 0, done = 0;
+	struct st_local_ticker t;
+	uint32_t gen = 0;
 
-	if (d->lo.duration > 0)
-		end = start + (uint64_t)(d->lo.duration * 1e9);
 	if (!d->lo.json)
 		fprintf(stderr, "Tracing skb:kfree_skb (%s)%s... Ctrl-C to end.\n", d->method,
 			d->lo.verbose ? "" : ", one table per interval");
 	if (d->lo.verbose && !d->lo.json)
 		printf("%-15s %-7s %-16s %-5s %s\n", "TIME", "PID", "COMM", "EVENT", "DETAILS");
+	st_local_ticker_init(&t, d->lo.interval, d->lo.duration);
 	for (;;) {
-		uint64_t next, now;
+		double secs;
+		int stop = st_local_ticker_wait(&t, d->rb, d->lo.count, &secs);
+		int idle = st_local_gen_flip(&d->skel->bss->drops_gen, &gen, d->rb);
 		struct row *rows = NULL;
-		size_t n;
-		int fd;
+		size_t n = drain(bpf_map__fd(idle ? d->skel->maps.counts1 : d->skel->maps.counts0),
+				 &rows);
 
-		/* Intervals follow a fixed schedule from the start, so the time
-		 * spent reporting does not make them drift; after a stall the
-		 * schedule restarts from now. */
-		sched += step;
-		if (sched < st_mono_ns())
-			sched = st_mono_ns() + step;
-		next = sched;
-		if (end && next > end)
-			next = end;
-		sleep_until(d, next);
-		now = st_mono_ns();
-
-		/* Switch the programs to the other map, let those already
-		 * running finish, then drain the one they left. */
-		fd = bpf_map__fd(gen & 1 ? d->skel->maps.counts1 : d->skel->maps.counts0);
-		gen++;
-		__atomic_store_n(&d->skel->bss->drops_gen, gen, __ATOMIC_SEQ_CST);
-		usleep(2000);
-		if (d->rb)
-			ring_buffer__consume(d->rb);
-		n = drain(fd, &rows);
-		report(d, rows, n, (now - last) / 1e9);
+		report(d, rows, n, secs);
 		free(rows);
-		last = now;
-		done++;
-		if (st_local_stop || (d->lo.count && done >= d->lo.count) ||
-		    (end && now >= end))
+		if (stop)
 			break;
 	}
 	return 0;
@@ -632,12 +576,8 @@ int cmd_drops(int argc, char **argv)
 		return ec;
 	if ((rc = st_local_validate(&d.lo, DROPS_SUPPORTED, CMD)))
 		return rc;
-	if (d.method_force && strcmp(d.method_force, "tp_btf") &&
-	    strcmp(d.method_force, "raw_tp")) {
-		fprintf(stderr, "error: --method: invalid value '%s' (expected tp_btf or raw_tp)\n",
-			d.method_force);
-		return ST_EXIT_USAGE;
-	}
+	if ((rc = st_local_method_check(d.method_force)))
+		return rc;
 	if ((rc = st_local_require_root(CMD)))
 		return rc;
 

@@ -217,6 +217,11 @@ void st_local_netns_leave(int self)
 		netns_leave(self);
 }
 
+int st_local_netns_enter_path(const char *path)
+{
+	return netns_enter(path);
+}
+
 /* Find /run/netns/NAME whose inode is ino; 0 and name in buf, or -ENOENT. */
 static int netns_find_name(uint32_t ino, char *buf, size_t len)
 {

@@ -136,6 +136,12 @@ const char *st_local_dev_name(uint32_t netns, uint32_t ifindex);
 #define ST_LOCAL_NETNS_SAME (-1000)
 int st_local_netns_enter(uint32_t ino);
 void st_local_netns_leave(int self);
+/*
+ * The same for a namespace given by path (/run/netns/NAME, /proc/PID/ns/net):
+ * returns the fd for st_local_netns_leave(), or -errno. Sockets opened
+ * inside stay in that namespace after leaving it.
+ */
+int st_local_netns_enter_path(const char *path);
 /* The /run/netns name of a netns inode, or NULL. */
 const char *st_local_netns_name(uint32_t netns);
 void st_local_dev_names_free(void);
@@ -148,5 +154,62 @@ void st_local_signals(void);
 const char *st_local_hms(char *buf, size_t len);
 /* "HH:MM:SS.uuuuuu" local time of a CLOCK_MONOTONIC stamp. */
 const char *st_local_mono_hms(uint64_t mono_ns, char *buf, size_t len);
+
+/* ---- BPF maps, BTF enums, histograms for the interval commands ---------- */
+/* (local_maps.c; the interval schedule and per-CPU sums are in localrun.h) */
+
+struct bpf_object;
+struct ring_buffer;
+struct st_hist;
+
+/*
+ * A tracepoint tp served by two programs of obj, "btf_<tp>" and
+ * "raw_<tp>" (see bpf/qdisc.bpf.c's QD_HOOK): pick the method (force, or
+ * probed by real load: tp_btf, then raw_tp), turn the chosen program's
+ * autoload on and the other's off. Returns "tp_btf"/"raw_tp", or NULL with
+ * the reason in why (both programs are then off).
+ */
+const char *st_local_tp_select(struct bpf_object *obj, const char *tp,
+			       const char *force, char *why, size_t wlen);
+/* Turn both programs of tp off (a mode that does not use the hook). */
+void st_local_tp_off(struct bpf_object *obj, const char *tp);
+
+/*
+ * Generation-flipped maps (bpf/drops.h explains the scheme): switch the
+ * programs to the other generation by storing *gen + 1 into the BPF
+ * object's generation variable, give programs already running 2 ms to
+ * finish, consume rb (may be NULL), and return the parity of the
+ * generation that is now idle (the maps to drain).
+ */
+int st_local_gen_flip(volatile uint32_t *bss_gen, uint32_t *gen, struct ring_buffer *rb);
+/*
+ * Drain a hash map: every key with its value (vsz bytes: ncpus copies of
+ * the value for per-CPU maps), at most max, deleted after reading. Keys
+ * first, then values: deleting while walking restarts the walk. Returns
+ * the count; *keys and *vals are calloc'ed (caller frees, also on 0).
+ */
+size_t st_local_map_drain(int fd, size_t ksz, size_t vsz, size_t max, void **keys,
+			  void **vals);
+
+/*
+ * Like st_btf_enum_load, for an enum found by the name of one of its
+ * members (for anonymous enums such as the kernel's SKB_GSO_* flags).
+ */
+int st_btf_enum_load_member(const char *member, const char *strip_prefix,
+			    struct st_enum_names *out);
+
+/*
+ * A log-linear histogram of nanosecond values as rows of bars in
+ * microseconds, four rows per power of two (exact sums of whole buckets),
+ * then "count N, avg, p50, p90, p99, max" from the full-precision buckets.
+ */
+void st_local_hist_print(const struct st_hist *h, const char *indent);
+/*
+ * The same histogram as JSON: {"count", "avg_us", "min_us", "p50_us",
+ * "p90_us", "p99_us", "max_us", "buckets": [[low_ns, high_ns, count], ...]}
+ * with every non-empty bucket at full precision (caller puts it).
+ */
+struct json_object;
+struct json_object *st_local_hist_json(const struct st_hist *h);
 
 #endif /* ST_CLI_LOCAL_H */

@@ -70,6 +70,16 @@ int st_local_ticker_end(struct st_local_ticker *t, uint64_t now, uint32_t count,
 	return st_local_stop || (count && t->done >= count) || (t->end && now >= t->end);
 }
 
+int st_local_ticker_wait(struct st_local_ticker *t, struct ring_buffer *rb, uint32_t count,
+			 double *secs)
+{
+	uint64_t next = st_local_ticker_next(t);
+
+	while (st_mono_ns() < next && !st_local_stop)
+		st_local_wait(next, rb, 100);
+	return st_local_ticker_end(t, st_mono_ns(), count, secs);
+}
+
 int st_local_method_check(const char *method)
 {
 	if (!method || !strcmp(method, "tp_btf") || !strcmp(method, "raw_tp"))

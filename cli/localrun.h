@@ -48,6 +48,14 @@ uint64_t st_local_ticker_next(struct st_local_ticker *t);
  */
 int st_local_ticker_end(struct st_local_ticker *t, uint64_t now, uint32_t count, double *secs);
 
+/*
+ * The usual interval: wait until the end of the interval that starts now
+ * (polling rb, may be NULL), then st_local_ticker_end(): its length into
+ * *secs, and 1 when the command should stop.
+ */
+int st_local_ticker_wait(struct st_local_ticker *t, struct ring_buffer *rb, uint32_t count,
+			 double *secs);
+
 /* 0, or ST_EXIT_USAGE after a one-line error for a --method other than
  * tp_btf and raw_tp (NULL: not given). */
 int st_local_method_check(const char *method);

@@ -28,6 +28,9 @@ static const struct {
 	{ "arp", cmd_arp, "suspicious ARP: gratuitous, unsolicited, conflicting, spoofed (local)" },
 	{ "defrag", cmd_defrag, "IPv4 fragments per flow, reassemblies and failures with reasons (local)" },
 	{ "conntrack", cmd_conntrack, "conntrack events, states, timeouts, invalid packets (local)" },
+	{ "qdisc", cmd_qdisc, "qdisc latency, dequeue patterns, drops with depth, TX queues, tc events (local)" },
+	{ "iface", cmd_iface, "interface counters and rates per device, netns and VM; --perf adds CPU (local)" },
+	{ "offload", cmd_offload, "TSO/GSO parameters per device and flow, abnormal GSO types (local)" },
 	{ "report", cmd_report, "summary report: per pair and overall, top contributors; text to html" },
 };
 

@@ -11,6 +11,10 @@ libnng-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev libcmocka-dev \
 libsqlite3-dev sqlite3 libjson-c-dev pkg-config iproute2 jq xz-utils procps \
 coreutils iptables openssl chromium"
 
+# stagetrace iface reads link statistics over rtnetlink with libmnl; the
+# offload test switches TSO/GSO with ethtool.
+PKGS="$PKGS libmnl-dev ethtool"
+
 # tests/e2e/metrics_test.sh: a Prometheus server and promtool; curl for HTTP.
 PKGS="$PKGS prometheus curl"
 
