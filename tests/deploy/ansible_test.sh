@@ -22,8 +22,9 @@
 # the units equal deploy/systemd; the configuration files name every key
 # the daemons accept; the three agents reach the collector over mutual TLS
 # (stagetrace hosts --json on the collector host); the collector runs as its
-# own user; a second run changes nothing; state=absent removes everything
-# but the store and the user, and a second removal changes nothing.
+# own user; a second run changes nothing; certificates near expiry are
+# issued anew, installed and the daemons come back with them; state=absent
+# removes everything but the store and the user.
 #
 #   tests/deploy/ansible_test.sh [BUILD_DIR]
 set -u
@@ -162,6 +163,8 @@ inv=$T/inventory.yml
 export ANSIBLE_CONNECTION_PLUGINS=$R/tests/deploy/ansible/connection_plugins
 export ANSIBLE_PIPELINING=True ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=False
 export ANSIBLE_LOCAL_TEMP=$T/ansible-local ANSIBLE_HOME=$T/ansible-home
+# Task timings in the logs (ST_ANS_LOGS=DIR keeps them).
+export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks
 
 # play LOG [ansible-playbook args...]: run site.yml, keep the output.
 play() {
@@ -196,7 +199,7 @@ for h in "${HOSTS[@]}"; do
 	check "$h: agent key 600 root (got $(st "$h" /etc/stagetrace/agent.key))" test "$(st "$h" /etc/stagetrace/agent.key)" = "600 root root"
 	check "$h: agent config 640 root" test "$(st "$h" /etc/stagetrace/agent.conf)" = "640 root root"
 	check "$h: agent certificate verifies against the installed CA" \
-		in_host "$h" openssl verify -CAfile /etc/stagetrace/ca.pem /etc/stagetrace/agent.pem
+		in_host "$h" openssl verify -CAfile /etc/stagetrace/ca.pem /etc/stagetrace/agent.pem >/dev/null
 	check "$h: unit equals deploy/systemd/stagetrace-agent.service" \
 		cmp -s deploy/systemd/stagetrace-agent.service "$r/etc/systemd/system/stagetrace-agent.service"
 done
@@ -272,19 +275,25 @@ unit_start() {
 		"${pl[@]}" setpriv "${sp[@]}" -- $exec >"$3" 2>&1 &
 	PIDS+=($!)
 }
+# wait_hosts: the agents the collector on col1 knows, once all three are
+# there or after 30 s, with the CLI the playbook installed there.
+wait_hosts() {
+	local hosts
+	for _ in $(seq 60); do
+		hosts=$(in_host col1 /usr/local/bin/stagetrace hosts --json 2>/dev/null |
+			jq -r '[.hosts[].host] | sort | join(",")' 2>/dev/null)
+		[[ $hosts == col1,hv1,hv2 ]] && break
+		sleep 0.5
+	done
+	echo "$hosts"
+}
 unit_start col1 stagetrace-collector.service "$T/collector.log"
 col_pid=${PIDS[-1]}
 sleep 0.5
 for h in "${HOSTS[@]}"; do
 	unit_start "$h" stagetrace-agent.service "$T/agent-$h.log"
 done
-hosts=
-for _ in $(seq 60); do
-	hosts=$(in_host col1 /usr/local/bin/stagetrace hosts --json 2>/dev/null |
-		jq -r '[.hosts[].host] | sort | join(",")' 2>/dev/null)
-	[[ $hosts == col1,hv1,hv2 ]] && break
-	sleep 0.5
-done
+hosts=$(wait_hosts)
 check "the three agents report to the collector over mutual TLS (hosts: ${hosts:-none})" test "$hosts" = col1,hv1,hv2 ||
 	tail -n 3 "$T/collector.log" "$T"/agent-*.log
 uid=$(awk '/^Uid:/ { print $2 }' "/proc/$col_pid/status" 2>/dev/null)
@@ -299,6 +308,33 @@ n=$(changed_total "$T/run2.log")
 check "second run: exit 0 and changed=0 on every host (total changed ${n:-?}, $((SECONDS - t0)) s)" \
 	eval 'test $rc -eq 0 && recap_clean "$T/run2.log" && test "${n:-1}" -eq 0' ||
 	grep -B2 '^changed:' "$T/run2.log" | head -20
+
+# --- Rotation: with a renewal margin longer than the certificates' life
+# every host certificate counts as expiring: the PKI role issues new ones,
+# the roles install them and notify the restart handlers. Under systemd the
+# handler restarts the daemons; here the test does, and checks that the
+# agents come back with the new certificates.
+serial() { openssl x509 -noout -serial -in "$1" 2>/dev/null; }
+old_serial=$(serial "$(root_of hv1)/etc/stagetrace/agent.pem")
+# (Packages were checked twice already: skipped here to save a minute.)
+play "$T/run-rotate.log" -e stagetrace_pki_renew_days=1000 -e stagetrace_manage_packages=false
+rc=$?
+new_serial=$(serial "$(root_of hv1)/etc/stagetrace/agent.pem")
+check "rotation run: exit 0, hv1's installed certificate replaced ($old_serial -> $new_serial)" \
+	eval 'test $rc -eq 0 && recap_clean "$T/run-rotate.log" && test -n "$new_serial" -a "$new_serial" != "$old_serial"'
+check "rotation run: restart handlers notified for agents and collector" \
+	eval 'grep -q "RUNNING HANDLER \[stagetrace_agent : Restart stagetrace-agent\]" "$T/run-rotate.log" &&
+		grep -q "RUNNING HANDLER \[stagetrace_collector : Restart stagetrace-collector\]" "$T/run-rotate.log"'
+cleanup
+# A fresh store, so that only agents that connect now are listed.
+in_host col1 sh -c 'rm -f /var/lib/stagetrace/stagetrace.db*'
+unit_start col1 stagetrace-collector.service "$T/collector2.log"
+sleep 0.5
+for h in "${HOSTS[@]}"; do
+	unit_start "$h" stagetrace-agent.service "$T/agent2-$h.log"
+done
+hosts=$(wait_hosts)
+check "after rotation and restart, the three agents report again (hosts: ${hosts:-none})" test "$hosts" = col1,hv1,hv2
 cleanup
 
 # --- Removal (what systemd would do -- stop the service -- is done above).
@@ -316,10 +352,5 @@ done
 check "state=absent removed binaries, units, configuration and certificates${left:+ (left:$left)}" test -z "$left"
 check "state=absent keeps the store and the user (no purge)" \
 	eval 'test -d "$rc1/var/lib/stagetrace" && grep -q "^stagetrace:" "$rc1/etc/passwd"'
-play "$T/run4.log" -e stagetrace_agent_state=absent -e stagetrace_collector_state=absent -e stagetrace_pki_create=false
-rc=$?
-n=$(changed_total "$T/run4.log")
-check "second removal run: changed=0 (total ${n:-?})" eval 'test $rc -eq 0 && recap_clean "$T/run4.log" && test "${n:-1}" -eq 0'
-
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]
