@@ -129,6 +129,7 @@ check "ansible-playbook --syntax-check site.yml" test $? -eq 0 || echo "$out" | 
 
 # --- Inventory for the fleet.
 inv=$T/inventory.yml
+TOKEN=$(openssl rand -hex 12)
 {
 	echo "all:"
 	echo "  vars:"
@@ -141,11 +142,17 @@ inv=$T/inventory.yml
 	echo "      vars:"
 	echo "        stagetrace_collector_slos: ['web:hv1>hv2:p99<=300us:99.9']"
 	echo "        stagetrace_collector_metrics: http://127.0.0.1:9731"
+	echo "        stagetrace_collector_tenants: {blue: [web, 10.77.0.0/24]}"
+	echo "        stagetrace_collector_tenant_tokens: {blue: blue-token-$TOKEN}"
+	echo "        stagetrace_collector_api_admin_token: admin-token-$TOKEN"
+	echo "        stagetrace_collector_pair_ids: {checkout: hv1>hv2}"
+	echo "        stagetrace_collector_api: https://0.0.0.0:7732"
 	echo "    stagetrace_agents:"
 	echo "      hosts: {col1: null, hv1: null, hv2: null}"
 	echo "      vars:"
 	echo "        stagetrace_agent_uplinks: [eth0]"
 	echo "        stagetrace_agent_vms: {tap-web: web}"
+	echo "        stagetrace_agent_metrics: http://127.0.0.1:9732"
 	echo "    st_test_fleet:"
 	echo "      vars:"
 	echo "        ansible_connection: netns_chroot"
@@ -185,8 +192,14 @@ changed_total() { recap "$1" | grep -o 'changed=[0-9]*' | awk -F= '{ n += $2 } E
 t0=$SECONDS
 play "$T/run1.log"
 rc=$?
-check "first run: exit 0, no host unreachable or failed ($((SECONDS - t0)) s)" \
-	eval 'test $rc -eq 0 && recap_clean "$T/run1.log"' || tail -30 "$T/run1.log"
+if ! check "first run: exit 0, no host unreachable or failed ($((SECONDS - t0)) s)" \
+	eval 'test $rc -eq 0 && recap_clean "$T/run1.log"'; then
+	# Nothing after this can pass: show why and stop.
+	grep -A3 -E '^(fatal|failed):' "$T/run1.log" | head -30
+	recap "$T/run1.log"
+	echo "$pass passed, $fail failed"
+	exit 1
+fi
 recap "$T/run1.log" | sed 's/^/     /'
 check "service manager detected as none (no systemd as PID 1)" \
 	grep -q 'skipping: \[hv1\]' <(grep -A3 'Enable and start the agent' "$T/run1.log")
@@ -296,9 +309,30 @@ done
 hosts=$(wait_hosts)
 check "the three agents report to the collector over mutual TLS (hosts: ${hosts:-none})" test "$hosts" = col1,hv1,hv2 ||
 	tail -n 3 "$T/collector.log" "$T"/agent-*.log
+check "metrics endpoints configured by the roles answer (collector on col1, agent on hv2)" \
+	eval 'in_host col1 curl -sf http://127.0.0.1:9731/metrics | grep -q "^stagetrace_" &&
+		in_host hv2 curl -sf http://127.0.0.1:9732/metrics | grep -q "^stagetrace_"'
+# The API tokens the role installed: the operator's sees the tenant and
+# the named pair, a tenant's is refused the operator-only hosts list, a
+# wrong one is refused outright.
+api() { # token path -> HTTP status; the body in $T/api.json
+	rm -f "$(root_of col1)/tmp/api.json" "$T/api.json"
+	in_host col1 curl -s -o /tmp/api.json -w '%{http_code}' --cacert /etc/stagetrace/ca.pem \
+		-H "Authorization: Bearer $1" "https://10.77.0.1:7732$2" 2>/dev/null
+	cp "$(root_of col1)/tmp/api.json" "$T/api.json" 2>/dev/null
+}
+code=$(api "admin-token-$TOKEN" /v1/tenants)
+check "API over HTTPS with the installed admin token: 200, tenant blue and pair checkout (got $code)" \
+	eval '[[ $code == 200 ]] && grep -q blue "$T/api.json" && grep -q checkout "$T/api.json"'
+code=$(api "blue-token-$TOKEN" /v1/hosts)
+check "tenant token refused the operator-only hosts list (403, got $code)" test "$code" = 403
+code=$(api "wrong-token-$TOKEN" /v1/tenants)
+check "unknown token refused (401, got $code)" test "$code" = 401
+check "col1: token files 640 root:stagetrace" \
+	eval '[[ $(st col1 /etc/stagetrace/tokens/admin) == "640 root stagetrace" && $(st col1 /etc/stagetrace/tokens/tenant-blue) == "640 root stagetrace" ]]'
 uid=$(awk '/^Uid:/ { print $2 }' "/proc/$col_pid/status" 2>/dev/null)
 check "collector runs as user stagetrace (uid ${uid:-gone})" test "${uid:-x}" = "$(cut -d: -f3 <<<"$pw")"
-check "collector serves TLS on 10.77.0.1:7730 (log)" grep -q 'listening for agents on tls+tcp://0.0.0.0:7730' "$T/collector.log"
+check "collector listens for agents on tls+tcp://0.0.0.0:7730 (its log)" grep -q 'listening for agents on tls+tcp://0.0.0.0:7730' "$T/collector.log"
 
 # --- Second run: nothing changes.
 t0=$SECONDS
