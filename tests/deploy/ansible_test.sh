@@ -22,8 +22,9 @@
 # the units equal deploy/systemd; the configuration files name every key
 # the daemons accept; the three agents reach the collector over mutual TLS
 # (stagetrace hosts --json on the collector host); the collector runs as its
-# own user; a second run changes nothing; certificates near expiry are
-# issued anew, installed and the daemons come back with them; state=absent
+# own user; the metrics endpoints and the HTTPS API (installed tokens)
+# answer; a second run changes nothing; a new build and certificates near
+# expiry are installed and the daemons come back with them; state=absent
 # removes everything but the store and the user.
 #
 #   tests/deploy/ansible_test.sh [BUILD_DIR]
@@ -201,8 +202,9 @@ if ! check "first run: exit 0, no host unreachable or failed ($((SECONDS - t0)) 
 	exit 1
 fi
 recap "$T/run1.log" | sed 's/^/     /'
-check "service manager detected as none (no systemd as PID 1)" \
-	grep -q 'skipping: \[hv1\]' <(grep -A3 'Enable and start the agent' "$T/run1.log")
+check "service manager detected as none (no systemd as PID 1), and the play says nothing was started" \
+	eval 'grep -A3 "Enable and start the agent" "$T/run1.log" | grep -q "skipping: \[hv1\]" &&
+		grep -q "stagetrace-agent is installed but not started" "$T/run1.log"'
 
 # Files, owners and modes.
 st() { in_host "$1" stat -c '%a %U %G' "$2" 2>/dev/null; }
@@ -343,19 +345,29 @@ check "second run: exit 0 and changed=0 on every host (total changed ${n:-?}, $(
 	eval 'test $rc -eq 0 && recap_clean "$T/run2.log" && test "${n:-1}" -eq 0' ||
 	grep -B2 '^changed:' "$T/run2.log" | head -20
 
-# --- Rotation: with a renewal margin longer than the certificates' life
-# every host certificate counts as expiring: the PKI role issues new ones,
-# the roles install them and notify the restart handlers. Under systemd the
-# handler restarts the daemons; here the test does, and checks that the
-# agents come back with the new certificates.
+# --- Upgrade and rotation in one run. Upgrade: a new build (here the same
+# binaries with bytes appended, which ELF ignores) is copied over the old.
+# Rotation: with a renewal margin longer than the certificates' life every
+# host certificate counts as expiring: the PKI role issues new ones, the
+# roles install them. Both notify the restart handlers; under systemd they
+# restart the daemons, here the test does, and checks that the agents come
+# back with the new binaries and certificates.
+mkdir -p "$T/build2"
+for b in stagetrace-agent stagetrace-collector stagetrace; do
+	cp "$O/$b" "$T/build2/$b" && printf '\nupgrade %s\n' "$TOKEN" >>"$T/build2/$b"
+done
 serial() { openssl x509 -noout -serial -in "$1" 2>/dev/null; }
 old_serial=$(serial "$(root_of hv1)/etc/stagetrace/agent.pem")
 # (Packages were checked twice already: skipped here to save a minute.)
-play "$T/run-rotate.log" -e stagetrace_pki_renew_days=1000 -e stagetrace_manage_packages=false
+play "$T/run-rotate.log" -e stagetrace_pki_renew_days=1000 -e stagetrace_manage_packages=false \
+	-e "stagetrace_build_dir=$T/build2"
 rc=$?
 new_serial=$(serial "$(root_of hv1)/etc/stagetrace/agent.pem")
 check "rotation run: exit 0, hv1's installed certificate replaced ($old_serial -> $new_serial)" \
 	eval 'test $rc -eq 0 && recap_clean "$T/run-rotate.log" && test -n "$new_serial" -a "$new_serial" != "$old_serial"'
+check "upgrade: the new agent and collector binaries installed" \
+	eval 'cmp -s "$T/build2/stagetrace-agent" "$(root_of hv2)/usr/local/bin/stagetrace-agent" &&
+		cmp -s "$T/build2/stagetrace-collector" "$rc1/usr/local/bin/stagetrace-collector"'
 check "rotation run: restart handlers notified for agents and collector" \
 	eval 'grep -q "RUNNING HANDLER \[stagetrace_agent : Restart stagetrace-agent\]" "$T/run-rotate.log" &&
 		grep -q "RUNNING HANDLER \[stagetrace_collector : Restart stagetrace-collector\]" "$T/run-rotate.log"'
@@ -368,7 +380,7 @@ for h in "${HOSTS[@]}"; do
 	unit_start "$h" stagetrace-agent.service "$T/agent2-$h.log"
 done
 hosts=$(wait_hosts)
-check "after rotation and restart, the three agents report again (hosts: ${hosts:-none})" test "$hosts" = col1,hv1,hv2
+check "after upgrade, rotation and restart, the three agents report again (hosts: ${hosts:-none})" test "$hosts" = col1,hv1,hv2
 cleanup
 
 # --- Removal (what systemd would do -- stop the service -- is done above).
