@@ -23,9 +23,10 @@
 # the daemons accept; the three agents reach the collector over mutual TLS
 # (stagetrace hosts --json on the collector host); the collector runs as its
 # own user; the metrics endpoints and the HTTPS API (installed tokens)
-# answer; a second run changes nothing; a new build and certificates near
-# expiry are installed and the daemons come back with them; state=absent
-# removes everything but the store and the user.
+# answer; a second run changes nothing; an invalid value is refused by the
+# daemon's --check-config and the old file kept; a new build and
+# certificates near expiry are installed and the daemons come back with
+# them; state=absent removes everything but the store and the user.
 #
 #   tests/deploy/ansible_test.sh [BUILD_DIR]
 set -u
@@ -203,7 +204,7 @@ if ! check "first run: exit 0, no host unreachable or failed ($((SECONDS - t0)) 
 fi
 recap "$T/run1.log" | sed 's/^/     /'
 check "service manager detected as none (no systemd as PID 1), and the play says nothing was started" \
-	eval 'grep -A3 "Enable and start the agent" "$T/run1.log" | grep -q "skipping: \[hv1\]" &&
+	eval 'grep -A6 "Enable and start the agent" "$T/run1.log" | grep -q "skipping: \[hv1\]" &&
 		grep -q "stagetrace-agent is installed but not started" "$T/run1.log"'
 
 # Files, owners and modes.
@@ -344,6 +345,17 @@ n=$(changed_total "$T/run2.log")
 check "second run: exit 0 and changed=0 on every host (total changed ${n:-?}, $((SECONDS - t0)) s)" \
 	eval 'test $rc -eq 0 && recap_clean "$T/run2.log" && test "${n:-1}" -eq 0' ||
 	grep -B2 '^changed:' "$T/run2.log" | head -20
+
+# --- A bad value never reaches the host: the daemon's --check-config
+# refuses the new file, the play fails on that host, the old file stays.
+before=$(md5sum <"$(root_of hv1)/etc/stagetrace/agent.conf")
+play "$T/run-bad.log" --limit hv1 -e stagetrace_agent_sample=0/4
+rc=$?
+after=$(md5sum <"$(root_of hv1)/etc/stagetrace/agent.conf")
+check "invalid sample 0/4: play fails on the configuration task with the agent's own error, old file kept" \
+	eval 'test $rc -ne 0 && grep -q "failed to validate" "$T/run-bad.log" &&
+		grep -q "error: --sample: invalid value .0/4." "$T/run-bad.log" && test "$before" = "$after"' ||
+	grep -A2 '^fatal' "$T/run-bad.log" | head -5
 
 # --- Upgrade and rotation in one run. Upgrade: a new build (here the same
 # binaries with bytes appended, which ELF ignores) is copied over the old.
