@@ -5,7 +5,7 @@
 # (production profile) and ansible-playbook --syntax-check. Then a fleet of
 # three "hosts", each a copy-on-write clone of this Debian installation (an
 # overlay over /, with its own /proc, a sysfs of its own network namespace,
-# fresh /run, /tmp and /usr/local/bin, and the source tree hidden) inside
+# fresh /run, /tmp and /usr/local/bin, the source and build trees hidden) inside
 # its own network namespace, all on one bridge. The playbook
 # deploy/ansible/site.yml reaches them through the netns_chroot connection
 # plugin (tests/deploy/ansible/), so every module runs inside the host:
@@ -32,6 +32,7 @@
 set -u
 O=$(cd "${1:-build}" && pwd)
 R=$(cd "$(dirname "$0")/../.." && pwd)
+SELF=$R/tests/deploy/$(basename "$0")
 cd "$R" || exit 1
 HOSTS=(col1 hv1 hv2)
 ns_of() { echo "st-ans-$1-$ST_ANS_ID"; }
@@ -67,7 +68,7 @@ if [[ -z ${ST_ANS_INNER:-} ]]; then
 		i=$((i + 1))
 	done
 	tmp=$(mktemp -d /tmp/st-ansible.XXXXXX)
-	ST_ANS_INNER=1 ST_ANS_TMP=$tmp unshare --mount --propagation private "$0" "$O"
+	ST_ANS_INNER=1 ST_ANS_TMP=$tmp unshare --mount --propagation private "$SELF" "$O"
 	rc=$?
 	# The host trees were mounted in the private namespace only: seen
 	# from here the directory is empty.
@@ -118,8 +119,12 @@ for h in "${HOSTS[@]}"; do
 		mount --rbind /dev "$r/dev" &&
 		mount -t tmpfs tmpfs "$r/run" &&
 		mount -t tmpfs tmpfs "$r/tmp" &&
-		mount -t tmpfs tmpfs "$r/usr/local/bin" &&
-		mount -t tmpfs tmpfs "$r/work" || { bad "cannot build the root of $h"; exit 1; }
+		mount -t tmpfs tmpfs "$r/usr/local/bin" || { bad "cannot build the root of $h"; exit 1; }
+	# Hide the source tree and the build directory: the hosts get the
+	# binaries only through the roles.
+	for d in "$R" "$O"; do
+		if [[ -d $r$d ]]; then mount -t tmpfs tmpfs "$r$d" || { bad "cannot hide $d in $h"; exit 1; }; fi
+	done
 done
 
 # --- Static checks.
