@@ -213,7 +213,7 @@ int main(int argc, char **argv)
 	struct st_agent *a = calloc(1, sizeof(*a));
 	const char *sample = "1/1";
 	char hostname[256];
-	int rc, err = ST_EXIT_FAIL;
+	int rc, err = ST_EXIT_FAIL, check_only = 0;
 	struct st_opt opts[] = {
 		{ "collector", 'C', ST_OPT_STR, &a->cfg.collector, "URL", "collector address (default tcp://127.0.0.1:7730)" },
 		{ "host", 'H', ST_OPT_STR, &a->cfg.host, "NAME", "host name reported to the collector (default: hostname)" },
@@ -242,6 +242,7 @@ int main(int argc, char **argv)
 		ST_TLS_OPTS(&a->cfg.tls),
 		{ "metrics", 0, ST_OPT_STR, &a->cfg.metrics, "URL", "serve the agent's own Prometheus metrics at URL/metrics, e.g. http://127.0.0.1:9732 (default off)" },
 		{ "config", 0, ST_OPT_STR, &a->cfg.config, "FILE", "read options from FILE (name = value per line; the command line wins)" },
+		{ "check-config", 0, ST_OPT_FLAG, &check_only, NULL, "validate the options, the --config file and the TLS files, then exit (0: valid)" },
 		{ "verbose", 'v', ST_OPT_FLAG, &a->cfg.verbose, NULL, "debug logging" },
 		ST_OPT_END,
 	};
@@ -306,6 +307,13 @@ int main(int argc, char **argv)
 		a->skew.drift_ppb = (int64_t)(ppm * 1000);
 		a->skew.origin = st_mono_ns();
 		a->skew.active = 1;
+	}
+	/* Everything above needs neither privileges nor the kernel: a
+	 * configuration check (deployment tools validate a file before
+	 * installing it) stops here. */
+	if (check_only) {
+		printf("config ok\n");
+		return ST_EXIT_OK;
 	}
 	if (!a->cfg.host) {
 		gethostname(hostname, sizeof(hostname));

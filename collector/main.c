@@ -65,7 +65,7 @@ int main(int argc, char **argv)
 {
 	static struct st_collector col;
 	struct st_collector *c = &col;
-	int rc, err;
+	int rc, err, check_only = 0;
 	const char *metrics_url = NULL;
 	uint32_t metrics_max_pairs = C_METRICS_MAX_PAIRS_DEFAULT;
 	struct st_metrics *metrics = NULL;
@@ -82,6 +82,7 @@ int main(int argc, char **argv)
 		{ "slo", 0, ST_OPT_LIST, &c->cfg.slos, "SPEC", "an SLO, NAME:SRC>DST:pQQ<=DURATION:TARGET (e.g. web:vma>vmb:p99<=300us:99.9) or NAME:tenant=T:pQQ<=DURATION:TARGET; repeatable" },
 		{ "slo-windows", 0, ST_OPT_STR, &c->cfg.slo_windows, "W", "burn-rate windows fast-short,fast-long,slow-short,slow-long (default 5m,1h,30m,6h)" },
 		{ "config", 0, ST_OPT_STR, &c->cfg.config, "FILE", "read options from FILE (name = value per line; the command line wins)" },
+		{ "check-config", 0, ST_OPT_FLAG, &check_only, NULL, "validate the options, the --config file and the TLS files, then exit (0: valid)" },
 		{ "verbose", 'v', ST_OPT_FLAG, &c->cfg.verbose, NULL, "debug logging" },
 		{ "metrics", 0, ST_OPT_STR, &metrics_url, "URL", "serve Prometheus metrics at URL, e.g. http://127.0.0.1:9731 (path /metrics; default off)" },
 		{ "tenant", 0, ST_OPT_LIST, &c->cfg.tenants, "NAME=MEMBERS", "a tenant: NAME=VM|CIDR[,VM|CIDR...]; repeatable" },
@@ -159,6 +160,12 @@ int main(int argc, char **argv)
 	if (st_tls_check(c->cfg.query, &qtls, 1, why, sizeof(why))) {
 		fprintf(stderr, "error: --query: %s\n", why);
 		return ST_EXIT_USAGE;
+	}
+	/* Nothing is opened before this point: a configuration check
+	 * (deployment tools validate a file before installing it) ends here. */
+	if (check_only) {
+		printf("config ok\n");
+		return ST_EXIT_OK;
 	}
 
 	c->loop = uv_default_loop();

@@ -352,7 +352,9 @@ int st_opts_load_file(const char *path, const struct st_opt *opts)
 		}
 		for (o = opts; o->lname && strcmp(o->lname, name); o++)
 			;
-		if (!o->lname || !strcmp(name, "config")) {
+		/* A file cannot name another file nor turn the daemon into a
+		 * one-shot check: both belong to the command line. */
+		if (!o->lname || !strcmp(name, "config") || !strcmp(name, "check-config")) {
 			fprintf(stderr, "error: %s:%d: unknown key '%s'\n", path, lineno, name);
 			rc = ST_EXIT_USAGE;
 		} else if (o->type == ST_OPT_FLAG) {

@@ -18,6 +18,10 @@ PKGS="$PKGS libmnl-dev ethtool"
 # tests/e2e/metrics_test.sh: a Prometheus server and promtool; curl for HTTP.
 PKGS="$PKGS prometheus curl"
 
+# tests/deploy/ansible_test.sh: the roles in deploy/ansible, linted and
+# applied (python3-apt: the apt module on the targets, here this machine).
+PKGS="$PKGS ansible ansible-lint python3-apt util-linux"
+
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
