@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared between bpf/cpu_sched.bpf.c and its users (cli/cpu_offcpu.c,
+ * cli/cpu_runqlat.c): what the scheduler programs count and emit.
+ *
+ * One BPF object serves two modes because both follow a task through the
+ * same two hooks. Off-CPU time: sched_switch stamps the task that leaves the
+ * CPU, with its kernel and user stacks; when sched_switch brings it back,
+ * the time in between is added to its (process, thread, comm, stacks) row.
+ * Run-queue latency: sched_wakeup/sched_wakeup_new (and sched_switch for a
+ * preempted task that stays runnable) stamp the moment a task becomes
+ * runnable; when sched_switch puts it on a CPU, the wait goes into a
+ * histogram (bpf/cpu_hist.h) per CPU, per process or for everything.
+ */
+#ifndef ST_BPF_CPU_SCHED_H
+#define ST_BPF_CPU_SCHED_H
+
+#include "st_types.h"
+#include "cpu_hist.h"
+
+#define ST_OFFCPU_MAX_KEYS    16384	/* (thread, stacks) rows per interval */
+#define ST_OFFCPU_MAX_STACKS  16384
+#define ST_OFFCPU_STACK_DEPTH 48
+#define ST_SCHED_MAX_TASKS    65536	/* threads in flight (off CPU / runnable) */
+
+/* Run-queue histogram grouping. */
+#define ST_RQ_BY_ALL 0
+#define ST_RQ_BY_CPU 1
+#define ST_RQ_BY_PID 2
+
+struct st_offcpu_key {
+	__u32 tgid;
+	__u32 tid;
+	__s32 kstack;		/* -1: none / not captured */
+	__s32 ustack;		/* -1: none (kernel thread) / not captured */
+	char comm[16];
+};
+
+struct st_offcpu_val {
+	__u64 total_ns;
+	__u64 count;
+	__u64 max_ns;
+};
+
+/* One blocking episode, for -v (ring buffer). */
+struct st_offcpu_event {
+	__u64 ts_out;		/* bpf_ktime_get_ns() when it left the CPU */
+	__u64 dur_ns;		/* until it ran again */
+	__u32 tgid;
+	__u32 tid;
+	__u32 cpu_out;
+	__u32 cpu_in;
+	__s32 kstack;
+	__s32 ustack;
+	__u32 waker_tgid;	/* 0: not woken by a wakeup we saw */
+	__u32 state;		/* task state when it left (0 = preempted) */
+	char comm[16];
+	char waker_comm[16];
+};
+
+enum st_sched_counter {
+	ST_SC_SWITCHES = 0,	/* sched_switch calls */
+	ST_SC_WAKEUPS,		/* sched_wakeup(_new) calls */
+	ST_SC_SAMPLES,		/* episodes or latencies recorded */
+	ST_SC_SHORT,		/* off-CPU episodes under the minimum */
+	ST_SC_NOSTART,		/* switched in without a stamp (tracing began mid-way) */
+	ST_SC_LOST_TASKS,	/* lost: the in-flight task map was full */
+	ST_SC_LOST_MAP,		/* lost: the count/histogram map was full */
+	ST_SC_LOST_STACK,	/* recorded without a stack (stack map full) */
+	ST_SC_LOST_EVENTS,	/* lost -v event (ring full), counted all the same */
+	ST_SC_MAX,
+};
+
+#endif /* ST_BPF_CPU_SCHED_H */

@@ -1,0 +1,364 @@
+// SPDX-License-Identifier: MIT
+/*
+ * What the cpu modes share (see cpu.h): attach method selection, stack
+ * printing with kernel and user symbols, counter and histogram draining,
+ * and the interval loop with generation flips.
+ */
+#include "cpu.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bpf/cpu_hist.h"
+#include "attach_probe.h"
+#include "hist_bars.h"
+#include "log.h"
+#include "opts.h"
+#include "timeutil.h"
+
+/* ---- attach ----------------------------------------------------------------- */
+
+int cpu_check_method(const char *force)
+{
+	if (!force || !strcmp(force, "tp_btf") || !strcmp(force, "raw_tp"))
+		return 0;
+	fprintf(stderr, "error: --method: invalid value '%s' (expected tp_btf or raw_tp)\n", force);
+	return ST_EXIT_USAGE;
+}
+
+const char *cpu_pick_method(struct bpf_object *obj, const char *tp, const char *force,
+			    const char *cmd)
+{
+	const char *method = force;
+	struct bpf_program *p;
+	char why[400] = "";
+
+	if (!method) {
+		method = st_probe_best(tp, why, sizeof(why));
+		if (!method) {
+			fprintf(stderr, "error: %s cannot attach to %s: %s\n", cmd, tp, why);
+			return NULL;
+		}
+	}
+	bpf_object__for_each_program(p, obj) {
+		const char *n = bpf_program__name(p);
+
+		if (!strncmp(n, "btf_", 4))
+			bpf_program__set_autoload(p, !strcmp(method, "tp_btf"));
+		else if (!strncmp(n, "raw_", 4))
+			bpf_program__set_autoload(p, !strcmp(method, "raw_tp"));
+	}
+	return method;
+}
+
+/* ---- symbols ------------------------------------------------------------------ */
+
+void cpu_syms_init(struct cpu_syms *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (st_ksyms_load(&s->ksyms))
+		pr_warn("cannot read /proc/kallsyms; kernel frames are printed as addresses");
+	else
+		s->have_ksyms = 1;
+	s->usyms = st_usyms_new();
+}
+
+void cpu_syms_free(struct cpu_syms *s)
+{
+	if (s->have_ksyms)
+		st_ksyms_free(&s->ksyms);
+	st_usyms_free(s->usyms);
+	memset(s, 0, sizeof(*s));
+}
+
+int cpu_stack_frames(struct cpu_syms *s, int fd, int32_t id, int depth, int user,
+		     uint32_t pid, json_object *arr, const char *indent)
+{
+	uint64_t *ips;
+	char buf[512];
+	int n = 0;
+
+	if (id < 0 || depth <= 0)
+		return 0;
+	ips = calloc((size_t)depth, sizeof(*ips));
+	if (!ips || bpf_map_lookup_elem(fd, &id, ips)) {
+		free(ips);
+		return 0;
+	}
+	for (int i = 0; i < depth && ips[i]; i++) {
+		/* The first kernel frames are the BPF program and the tracing
+		 * glue that called it: they say nothing about the task. */
+		if (!user && !n && s->have_ksyms) {
+			const struct st_ksym *k = st_ksyms_find(&s->ksyms, ips[i]);
+
+			if (!k || ips[i] - k->addr >= 0x100000 ||
+			    !strncmp(k->name, "bpf_trace_run", 13) ||
+			    !strncmp(k->name, "__bpf_trace_", 12) ||
+			    !strncmp(k->name, "bpf_prog_", 9))
+				continue;
+		}
+		n++;
+		if (user)
+			st_usyms_fmt(s->usyms, pid, ips[i], buf, sizeof(buf));
+		else
+			st_ksyms_fmt(s->have_ksyms ? &s->ksyms : NULL, ips[i], buf, sizeof(buf));
+		if (arr)
+			json_object_array_add(arr, json_object_new_string(buf));
+		else
+			printf("%s%s\n", indent, buf);
+	}
+	free(ips);
+	return n;
+}
+
+/* ---- counters and histograms ------------------------------------------------ */
+
+void cpu_counters_read(int fd, int ncpus, uint32_t n, uint64_t *totals, uint64_t *delta)
+{
+	uint64_t *per = calloc((size_t)ncpus, sizeof(*per));
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t sum = 0;
+
+		delta[i] = 0;
+		if (!per || bpf_map_lookup_elem(fd, &i, per))
+			continue;
+		for (int c = 0; c < ncpus; c++)
+			sum += per[c];
+		delta[i] = sum - totals[i];
+		totals[i] = sum;
+	}
+	free(per);
+}
+
+static int hist_cmp(const void *a, const void *b)
+{
+	const struct cpu_hist *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static struct cpu_hist *hist_for(struct cpu_hist **v, size_t *n, uint32_t id)
+{
+	struct cpu_hist *nv;
+
+	for (size_t i = 0; i < *n; i++)
+		if ((*v)[i].id == id)
+			return &(*v)[i];
+	nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	if (!nv)
+		return NULL;
+	*v = nv;
+	nv = &(*v)[(*n)++];
+	nv->id = id;
+	st_hist_init(&nv->h);
+	return nv;
+}
+
+size_t cpu_hist_drain(int fd, struct cpu_hist **out)
+{
+	struct st_cpu_hkey *keys = calloc(ST_CPU_HIST_MAX_ENTRIES, sizeof(*keys));
+	struct st_cpu_hkey cur, next;
+	struct cpu_hist *v = NULL;
+	size_t nk = 0, n = 0;
+	void *prev = NULL;
+
+	*out = NULL;
+	if (!keys)
+		return 0;
+	/* Collect the keys first: deleting while walking restarts the walk. */
+	while (nk < ST_CPU_HIST_MAX_ENTRIES && !bpf_map_get_next_key(fd, prev, &next)) {
+		keys[nk++] = next;
+		cur = next;
+		prev = &cur;
+	}
+	for (size_t i = 0; i < nk; i++) {
+		struct cpu_hist *h;
+		uint64_t val;
+
+		if (bpf_map_lookup_elem(fd, &keys[i], &val))
+			continue;
+		bpf_map_delete_elem(fd, &keys[i]);
+		h = hist_for(&v, &n, keys[i].id);
+		if (!h)
+			break;
+		switch (keys[i].bucket) {
+		case ST_CPU_HB_SUM:
+			h->h.sum += val;
+			break;
+		case ST_CPU_HB_MIN:
+			h->h.min = val;
+			break;
+		case ST_CPU_HB_MAX:
+			h->h.max = val;
+			break;
+		default:
+			if (keys[i].bucket < ST_HIST_NBUCKETS) {
+				h->h.buckets[keys[i].bucket] += val;
+				h->h.count += val;
+			}
+		}
+	}
+	free(keys);
+	/* A full map can have kept the buckets but not the min/max entries:
+	 * fall back to the bounds of the outermost buckets. */
+	for (size_t i = 0; i < n; i++) {
+		struct st_hist *h = &v[i].h;
+
+		for (uint32_t b = 0; h->count && b < ST_HIST_NBUCKETS; b++)
+			if (h->buckets[b]) {
+				if (h->min == UINT64_MAX || h->min < st_hist_bucket_low(b))
+					h->min = st_hist_bucket_low(b);
+				break;
+			}
+		for (uint32_t b = ST_HIST_NBUCKETS; h->count && b-- > 0;)
+			if (h->buckets[b]) {
+				if (h->max < st_hist_bucket_low(b))
+					h->max = st_hist_bucket_high(b) - 1;
+				break;
+			}
+		if (!h->count)
+			h->min = UINT64_MAX;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), hist_cmp);
+	*out = v;
+	return n;
+}
+
+json_object *cpu_hist_json(const struct st_hist *h)
+{
+	json_object *o = json_object_new_object(), *b = json_object_new_array();
+
+	json_object_object_add(o, "count", json_object_new_int64((int64_t)h->count));
+	json_object_object_add(o, "sum_ns", json_object_new_int64((int64_t)h->sum));
+	json_object_object_add(o, "min_ns", json_object_new_int64(h->count ? (int64_t)h->min : 0));
+	json_object_object_add(o, "max_ns", json_object_new_int64((int64_t)h->max));
+	json_object_object_add(o, "mean_ns", json_object_new_double(st_hist_mean(h)));
+	json_object_object_add(o, "p50_ns", json_object_new_int64((int64_t)st_hist_quantile(h, 0.5)));
+	json_object_object_add(o, "p90_ns", json_object_new_int64((int64_t)st_hist_quantile(h, 0.9)));
+	json_object_object_add(o, "p99_ns", json_object_new_int64((int64_t)st_hist_quantile(h, 0.99)));
+	for (uint32_t i = 0; i < ST_HIST_NBUCKETS; i++) {
+		json_object *r;
+
+		if (!h->buckets[i])
+			continue;
+		r = json_object_new_array();
+		json_object_array_add(r, json_object_new_int64((int64_t)st_hist_bucket_low(i)));
+		json_object_array_add(r, json_object_new_int64((int64_t)st_hist_bucket_high(i)));
+		json_object_array_add(r, json_object_new_int64((int64_t)h->buckets[i]));
+		json_object_array_add(b, r);
+	}
+	json_object_object_add(o, "buckets", b);
+	return o;
+}
+
+void cpu_hist_print(const struct st_hist *h, unsigned rows_per_octave, const char *indent)
+{
+	struct st_hist_bars_opts o = {
+		.unit = 1000, .unit_name = "usecs", .rows_per_octave = rows_per_octave,
+		.width = 40, .indent = indent,
+	};
+	char a[32], b[32], c[32], d[32], e[32];
+
+	st_hist_bars(stdout, h, &o);
+	if (!h->count)
+		return;
+	printf("%scount %llu  mean %s  p50 %s  p90 %s  p99 %s  max %s\n", indent,
+	       (unsigned long long)h->count, cpu_fmt_ns((uint64_t)st_hist_mean(h), a, sizeof(a)),
+	       cpu_fmt_ns(st_hist_quantile(h, 0.5), b, sizeof(b)),
+	       cpu_fmt_ns(st_hist_quantile(h, 0.9), c, sizeof(c)),
+	       cpu_fmt_ns(st_hist_quantile(h, 0.99), d, sizeof(d)),
+	       cpu_fmt_ns(h->max, e, sizeof(e)));
+}
+
+const char *cpu_fmt_ns(uint64_t ns, char *buf, size_t len)
+{
+	if (ns < 10000)
+		snprintf(buf, len, "%lluns", (unsigned long long)ns);
+	else if (ns < 10000000)
+		snprintf(buf, len, "%.1fus", ns / 1e3);
+	else if (ns < 10000000000ull)
+		snprintf(buf, len, "%.1fms", ns / 1e6);
+	else
+		snprintf(buf, len, "%.2fs", ns / 1e9);
+	return buf;
+}
+
+const char *cpu_comm(const char comm[16], char buf[17])
+{
+	memcpy(buf, comm, 16);
+	buf[16] = '\0';
+	return buf;
+}
+
+/* ---- the loop ------------------------------------------------------------------ */
+
+static void sleep_until(struct cpu_loop *l, uint64_t deadline)
+{
+	for (;;) {
+		uint64_t now = st_mono_ns();
+		int ms;
+
+		if (now >= deadline || st_local_stop)
+			return;
+		ms = (int)((deadline - now + 999999) / 1000000);
+		if (ms > 100)
+			ms = 100;
+		if (l->rb) {
+			ring_buffer__poll(l->rb, ms);
+		} else {
+			struct timespec ts = { 0, (long)ms * 1000000L };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+int cpu_loop_run(struct cpu_loop *l)
+{
+	uint64_t start = st_mono_ns(), end = 0, last = start, sched = start;
+	uint64_t step = (uint64_t)(l->lo->interval * 1e9);
+	uint32_t gen = 0, done = 0;
+	int rc;
+
+	if (l->lo->duration > 0)
+		end = start + (uint64_t)(l->lo->duration * 1e9);
+	for (;;) {
+		uint64_t next, now;
+
+		/* A fixed schedule from the start, so reporting does not make
+		 * intervals drift; after a stall it restarts from now. */
+		sched += step;
+		if (sched < st_mono_ns())
+			sched = st_mono_ns() + step;
+		next = sched;
+		if (end && next > end)
+			next = end;
+		sleep_until(l, next);
+		now = st_mono_ns();
+		if (l->gen) {
+			/* Switch the programs to the other maps and let those
+			 * already running finish before draining. */
+			__atomic_store_n(l->gen, gen + 1, __ATOMIC_SEQ_CST);
+			usleep(2000);
+		}
+		if (l->rb)
+			ring_buffer__consume(l->rb);
+		rc = l->report(l->ctx, gen, (now - last) / 1e9);
+		if (rc)
+			return rc;
+		gen++;
+		last = now;
+		done++;
+		fflush(stdout);
+		if (st_local_stop || (l->lo->count && done >= l->lo->count) || (end && now >= end))
+			break;
+	}
+	return 0;
+}
