@@ -43,12 +43,14 @@ static uint64_t row_next(uint64_t lo, unsigned per)
 	return lo + (step ? step : 1);
 }
 
-/* Sum of the buckets with low bound in [lo, hi). */
+/* Sum of the buckets with low bound in [lo, hi) (recorded units). */
 static uint64_t row_count(const struct st_hist *h, uint64_t lo, uint64_t hi)
 {
 	uint64_t n = 0;
 	uint32_t a = st_hist_index(lo);
 
+	if (st_hist_bucket_low(a) < lo)
+		a++;
 	for (uint32_t i = a; i < ST_HIST_NBUCKETS && st_hist_bucket_low(i) < hi; i++)
 		n += h->buckets[i];
 	return n;
@@ -64,8 +66,9 @@ static void print_row(FILE *f, const struct st_hist_bars_opts *o, const struct r
 	unsigned bar = maxrow ? (unsigned)((r->count * width + maxrow - 1) / maxrow) : 0;
 	char a[32], b[32], range[80];
 
-	snprintf(range, sizeof(range), "[%s, %s)", st_hist_fmt_val(r->lo / unit, a, sizeof(a)),
-		 st_hist_fmt_val(r->hi / unit, b, sizeof(b)));
+	(void)unit;
+	snprintf(range, sizeof(range), "[%s, %s)", st_hist_fmt_val((double)r->lo, a, sizeof(a)),
+		 st_hist_fmt_val((double)r->hi, b, sizeof(b)));
 	fprintf(f, "%s%-24s: %-10llu |", o->indent ? o->indent : "", range,
 		(unsigned long long)r->count);
 	for (unsigned k = 0; k < width; k++)
@@ -101,14 +104,16 @@ void st_hist_bars(FILE *f, const struct st_hist *h, const struct st_hist_bars_op
 	if (!rows)
 		return;
 
-	/* Rows from the one holding the first value to the one holding the
-	 * last; the first row starts at a row boundary. */
+	/* Rows, in display units, from the one holding the first value to
+	 * the one holding the last; the first row starts at a row boundary. */
+	first = (uint64_t)(first / unit);
+	last = (uint64_t)((last + unit - 1) / unit);
 	for (lo = 0; row_next(lo, per) <= first;)
 		lo = row_next(lo, per);
 	for (; lo < last && n < cap; lo = row_next(lo, per)) {
 		rows[n].lo = lo;
 		rows[n].hi = row_next(lo, per);
-		rows[n].count = row_count(h, lo, rows[n].hi);
+		rows[n].count = row_count(h, (uint64_t)(lo * unit), (uint64_t)(rows[n].hi * unit));
 		if (rows[n].count > maxrow)
 			maxrow = rows[n].count;
 		n++;

@@ -7,8 +7,12 @@
  *
  * Each power of two is cut into rows_per_octave equal rows (1 gives the
  * familiar log2 rows; 64 shows every sub-bucket), because the stored
- * buckets are much finer than a screen: the rows are exact sums of whole
- * buckets, never interpolated. Long runs of empty rows inside the range
+ * buckets are much finer than a screen: the rows are sums of whole
+ * buckets, never interpolated. Row boundaries are powers of two (and their
+ * fractions) of the display unit, so they read "[16, 24)" in microseconds;
+ * when the unit is not 1 a boundary falls inside a bucket and that bucket
+ * counts in the row its low bound is in, an error below 1/64 of the
+ * boundary. With unit 1 the rows are exact. Long runs of empty rows inside the range
  * are folded into one "..." line. A summary line with count, mean and
  * quantiles follows; those come from the full-precision buckets, not from
  * the rows.
