@@ -259,9 +259,8 @@ static int report(void *ctx, uint32_t old_gen, double secs)
 		printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
 		json_object_put(j);
 	} else {
-		printf("%s rwlock: %llu calls, %s in the calls%s\n", t, (unsigned long long)calls,
-		       cpu_fmt_ns(total, a, sizeof(a)),
-		       delta[ST_RC_SHORT] ? "" : "");
+		printf("%s rwlock: %llu calls, %s in the calls\n", t, (unsigned long long)calls,
+		       cpu_fmt_ns(total, a, sizeof(a)));
 		if (delta[ST_RC_SHORT])
 			printf("%s (%llu calls under --min-us not shown)\n", t,
 			       (unsigned long long)delta[ST_RC_SHORT]);
