@@ -99,6 +99,7 @@ int cpu_stack_frames(struct cpu_syms *s, int fd, int32_t id, int depth, int user
 			if (!k || ips[i] - k->addr >= 0x100000 ||
 			    !strncmp(k->name, "bpf_trace_run", 13) ||
 			    !strncmp(k->name, "__bpf_trace_", 12) ||
+			    !strncmp(k->name, "__traceiter_", 12) ||
 			    !strncmp(k->name, "bpf_prog_", 9))
 				continue;
 		}
