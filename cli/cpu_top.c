@@ -333,9 +333,13 @@ static void cpu_delta(const struct cpustat *a, const struct cpustat *b, double s
 		l->rqwait = 100.0 * (double)(b->run_delay_ns - a->run_delay_ns) / (secs * 1e9);
 }
 
+/* A percentage with two decimals, printed as such (not as %.17g). */
 static json_object *jdbl(double v)
 {
-	return json_object_new_double((double)(long long)(v * 100 + (v < 0 ? -0.5 : 0.5)) / 100);
+	char b[32];
+
+	snprintf(b, sizeof(b), "%.2f", v);
+	return json_object_new_double_s(strtod(b, NULL), b);
 }
 
 static int report(void *ctx, uint32_t gen, double secs_loop)
