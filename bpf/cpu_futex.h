@@ -35,6 +35,9 @@ struct st_futex_val {
 	char comm[16];		/* of the thread that made the row */
 };
 
+_Static_assert(sizeof(struct st_futex_key) == 16, "st_futex_key layout");
+_Static_assert(sizeof(struct st_futex_val) == 64, "st_futex_val layout");
+
 enum st_futex_counter {
 	ST_FC_ENTER = 0,	/* futex calls entered (after the pid filter) */
 	ST_FC_EXIT,		/* and returned, recorded */

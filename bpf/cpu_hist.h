@@ -31,4 +31,8 @@ struct st_cpu_hkey {
 	__u32 bucket;		/* st_hist_index(), or ST_CPU_HB_* */
 };
 
+/* Both compilers (clang for BPF, gcc for user space) must agree on every
+ * shared layout: no implicit padding anywhere. */
+_Static_assert(sizeof(struct st_cpu_hkey) == 8, "st_cpu_hkey layout");
+
 #endif /* ST_BPF_CPU_HIST_H */

@@ -44,6 +44,9 @@ struct st_rwlock_val {
 	__u32 pad;
 };
 
+_Static_assert(sizeof(struct st_rwlock_key) == 32, "st_rwlock_key layout");
+_Static_assert(sizeof(struct st_rwlock_val) == 56, "st_rwlock_val layout");
+
 enum st_rwlock_counter {
 	ST_RC_CALLS = 0,	/* entries seen (after the pid filter) */
 	ST_RC_RECORDED,		/* returns recorded */

@@ -58,6 +58,10 @@ struct st_offcpu_event {
 	char waker_comm[16];
 };
 
+_Static_assert(sizeof(struct st_offcpu_key) == 32, "st_offcpu_key layout");
+_Static_assert(sizeof(struct st_offcpu_val) == 24, "st_offcpu_val layout");
+_Static_assert(sizeof(struct st_offcpu_event) == 80, "st_offcpu_event layout");
+
 enum st_sched_counter {
 	ST_SC_SWITCHES = 0,	/* sched_switch calls */
 	ST_SC_WAKEUPS,		/* sched_wakeup(_new) calls */

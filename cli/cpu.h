@@ -17,6 +17,7 @@
 
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hist.h"
@@ -61,6 +62,17 @@ int cpu_stack_frames(struct cpu_syms *s, int fd, int32_t id, int depth, int user
 		     uint32_t pid, json_object *arr, const char *indent);
 
 /* ---- counters, histograms ------------------------------------------------- */
+
+/*
+ * Drain (read and delete) up to max entries of a hash map that no program
+ * writes any more into *rows, an array of row_size-byte rows with the key
+ * at offset 0 and the value at voff (caller frees). Returns the count.
+ */
+size_t cpu_map_drain(int fd, size_t ksz, size_t vsz, size_t voff, size_t row_size,
+		     size_t max, void **rows);
+#define CPU_DRAIN(fd, max, rowsp)						\
+	cpu_map_drain(fd, sizeof((*(rowsp))->k), sizeof((*(rowsp))->v),	\
+		      offsetof(__typeof__(**(rowsp)), v), sizeof(**(rowsp)), max, (void **)(rowsp))
 
 /* Per-CPU array of n counters: this interval's deltas, totals kept. */
 void cpu_counters_read(int fd, int ncpus, uint32_t n, uint64_t *totals, uint64_t *delta);

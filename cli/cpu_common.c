@@ -137,6 +137,41 @@ void cpu_counters_read(int fd, int ncpus, uint32_t n, uint64_t *totals, uint64_t
 	free(per);
 }
 
+size_t cpu_map_drain(int fd, size_t ksz, size_t vsz, size_t voff, size_t row_size,
+		     size_t max, void **rows)
+{
+	unsigned char *keys = calloc(max, ksz), *r = calloc(max ? max : 1, row_size);
+	unsigned char *cur = malloc(ksz);
+	size_t n = 0, m = 0;
+	void *prev = NULL;
+
+	*rows = r;
+	if (!keys || !r || !cur) {
+		free(keys);
+		free(cur);
+		return 0;
+	}
+	(void)vsz;
+	/* Collect the keys first: deleting while walking restarts the walk. */
+	while (n < max && !bpf_map_get_next_key(fd, prev, keys + n * ksz)) {
+		memcpy(cur, keys + n * ksz, ksz);
+		prev = cur;
+		n++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char *row = r + m * row_size;
+
+		if (bpf_map_lookup_elem(fd, keys + i * ksz, row + voff))
+			continue;
+		memcpy(row, keys + i * ksz, ksz);
+		bpf_map_delete_elem(fd, keys + i * ksz);
+		m++;
+	}
+	free(keys);
+	free(cur);
+	return m;
+}
+
 static int hist_cmp(const void *a, const void *b)
 {
 	const struct cpu_hist *x = a, *y = b;
@@ -163,32 +198,22 @@ static struct cpu_hist *hist_for(struct cpu_hist **v, size_t *n, uint32_t id)
 
 size_t cpu_hist_drain(int fd, struct cpu_hist **out)
 {
-	struct st_cpu_hkey *keys = calloc(ST_CPU_HIST_MAX_ENTRIES, sizeof(*keys));
-	struct st_cpu_hkey cur, next;
+	struct hrow {
+		struct st_cpu_hkey k;
+		uint64_t v;
+	} *rows = NULL;
+	size_t nr = CPU_DRAIN(fd, ST_CPU_HIST_MAX_ENTRIES, &rows);
 	struct cpu_hist *v = NULL;
-	size_t nk = 0, n = 0;
-	void *prev = NULL;
+	size_t n = 0;
 
 	*out = NULL;
-	if (!keys)
-		return 0;
-	/* Collect the keys first: deleting while walking restarts the walk. */
-	while (nk < ST_CPU_HIST_MAX_ENTRIES && !bpf_map_get_next_key(fd, prev, &next)) {
-		keys[nk++] = next;
-		cur = next;
-		prev = &cur;
-	}
-	for (size_t i = 0; i < nk; i++) {
-		struct cpu_hist *h;
-		uint64_t val;
+	for (size_t i = 0; i < nr; i++) {
+		struct cpu_hist *h = hist_for(&v, &n, rows[i].k.id);
+		uint64_t val = rows[i].v;
 
-		if (bpf_map_lookup_elem(fd, &keys[i], &val))
-			continue;
-		bpf_map_delete_elem(fd, &keys[i]);
-		h = hist_for(&v, &n, keys[i].id);
 		if (!h)
 			break;
-		switch (keys[i].bucket) {
+		switch (rows[i].k.bucket) {
 		case ST_CPU_HB_SUM:
 			h->h.sum += val;
 			break;
@@ -199,13 +224,13 @@ size_t cpu_hist_drain(int fd, struct cpu_hist **out)
 			h->h.max = val;
 			break;
 		default:
-			if (keys[i].bucket < ST_HIST_NBUCKETS) {
-				h->h.buckets[keys[i].bucket] += val;
+			if (rows[i].k.bucket < ST_HIST_NBUCKETS) {
+				h->h.buckets[rows[i].k.bucket] += val;
 				h->h.count += val;
 			}
 		}
 	}
-	free(keys);
+	free(rows);
 	/* A full map can have kept the buckets but not the min/max entries:
 	 * fall back to the bounds of the outermost buckets. */
 	for (size_t i = 0; i < n; i++) {

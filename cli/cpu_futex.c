@@ -87,35 +87,6 @@ static int is_wait(uint32_t op)
 	       cmd == 13;
 }
 
-static size_t drain(int fd, struct row **rows)
-{
-	struct st_futex_key *keys = calloc(ST_FUTEX_MAX_KEYS, sizeof(*keys));
-	struct row *r = calloc(ST_FUTEX_MAX_KEYS, sizeof(*r));
-	struct st_futex_key cur, next;
-	size_t n = 0, m = 0;
-	void *prev = NULL;
-
-	*rows = r;
-	if (!keys || !r) {
-		free(keys);
-		return 0;
-	}
-	while (n < ST_FUTEX_MAX_KEYS && !bpf_map_get_next_key(fd, prev, &next)) {
-		keys[n++] = next;
-		cur = next;
-		prev = &cur;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (bpf_map_lookup_elem(fd, &keys[i], &r[m].v))
-			continue;
-		r[m].k = keys[i];
-		bpf_map_delete_elem(fd, &keys[i]);
-		m++;
-	}
-	free(keys);
-	return m;
-}
-
 static int row_cmp(const void *a, const void *b)
 {
 	const struct row *x = a, *y = b;
@@ -134,7 +105,7 @@ static int report(void *ctx, uint32_t old_gen, double secs)
 	uint64_t delta[ST_FC_MAX], calls = 0, waits = 0, wait_ns = 0;
 	struct row *rows = NULL;
 	struct cpu_hist *hs = NULL;
-	size_t n = drain(fd, &rows), nh = cpu_hist_drain(hfd, &hs), shown = 0;
+	size_t n = CPU_DRAIN(fd, ST_FUTEX_MAX_KEYS, &rows), nh = cpu_hist_drain(hfd, &hs), shown = 0;
 	char t[16], ob[48], a[32], b[32], c[32], comm[17];
 
 	cpu_counters_read(bpf_map__fd(s->maps.futex_counters), f->ncpus, ST_FC_MAX,

@@ -157,35 +157,6 @@ static int on_event(void *ctx, void *data, size_t size)
 
 /* ---- intervals -------------------------------------------------------------- */
 
-static size_t drain(int fd, struct row **rows)
-{
-	struct st_offcpu_key *keys = calloc(ST_OFFCPU_MAX_KEYS, sizeof(*keys));
-	struct row *r = calloc(ST_OFFCPU_MAX_KEYS, sizeof(*r));
-	struct st_offcpu_key cur, next;
-	size_t n = 0, m = 0;
-	void *prev = NULL;
-
-	*rows = r;
-	if (!keys || !r) {
-		free(keys);
-		return 0;
-	}
-	while (n < ST_OFFCPU_MAX_KEYS && !bpf_map_get_next_key(fd, prev, &next)) {
-		keys[n++] = next;
-		cur = next;
-		prev = &cur;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (bpf_map_lookup_elem(fd, &keys[i], &r[m].v))
-			continue;
-		r[m].k = keys[i];
-		bpf_map_delete_elem(fd, &keys[i]);
-		m++;
-	}
-	free(keys);
-	return m;
-}
-
 static int row_cmp(const void *a, const void *b)
 {
 	const struct row *x = a, *y = b;
@@ -214,7 +185,7 @@ static int report(void *ctx, uint32_t old_gen, double secs)
 	int fd = bpf_map__fd(old_gen & 1 ? s->maps.offcpu1 : s->maps.offcpu0);
 	uint64_t delta[ST_SC_MAX], total = 0, episodes = 0;
 	struct row *rows = NULL;
-	size_t n = drain(fd, &rows), shown;
+	size_t n = CPU_DRAIN(fd, ST_OFFCPU_MAX_KEYS, &rows), shown;
 	char t[16], d[32], comm[17];
 
 	cpu_counters_read(bpf_map__fd(s->maps.sched_counters), o->ncpus, ST_SC_MAX,

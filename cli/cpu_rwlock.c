@@ -129,35 +129,6 @@ static int find_lib(struct rwlock *r)
 	return ST_EXIT_FAIL;
 }
 
-static size_t drain(int fd, struct row **rows)
-{
-	struct st_rwlock_key *keys = calloc(ST_RWLOCK_MAX_KEYS, sizeof(*keys));
-	struct row *r = calloc(ST_RWLOCK_MAX_KEYS, sizeof(*r));
-	struct st_rwlock_key cur, next;
-	size_t n = 0, m = 0;
-	void *prev = NULL;
-
-	*rows = r;
-	if (!keys || !r) {
-		free(keys);
-		return 0;
-	}
-	while (n < ST_RWLOCK_MAX_KEYS && !bpf_map_get_next_key(fd, prev, &next)) {
-		keys[n++] = next;
-		cur = next;
-		prev = &cur;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (bpf_map_lookup_elem(fd, &keys[i], &r[m].v))
-			continue;
-		r[m].k = keys[i];
-		bpf_map_delete_elem(fd, &keys[i]);
-		m++;
-	}
-	free(keys);
-	return m;
-}
-
 static int row_cmp(const void *a, const void *b)
 {
 	const struct row *x = a, *y = b;
@@ -193,7 +164,7 @@ static int report(void *ctx, uint32_t old_gen, double secs)
 	uint64_t delta[ST_RC_MAX], calls = 0, total = 0;
 	struct row *rows = NULL;
 	struct cpu_hist *hs = NULL;
-	size_t n = drain(fd, &rows), nh = cpu_hist_drain(hfd, &hs), shown;
+	size_t n = CPU_DRAIN(fd, ST_RWLOCK_MAX_KEYS, &rows), nh = cpu_hist_drain(hfd, &hs), shown;
 	char t[16], a[32], b[32], c[32], comm[17], caller[512];
 
 	cpu_counters_read(bpf_map__fd(s->maps.rw_counters), r->ncpus, ST_RC_MAX, r->counters, delta);
