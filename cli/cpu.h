@@ -32,6 +32,16 @@ int cpu_runqlat(int argc, char **argv);
 
 /* ---- attach ------------------------------------------------------------- */
 
+struct cpu_sched_bpf;
+/*
+ * The scheduler object (bpf/cpu_sched.bpf.c) loaded and attached in
+ * run-queue mode: histograms by ST_RQ_BY_*, only process tgid (0: all).
+ * Shared by runqlat and top --bpf. NULL after a one-line error; *method is
+ * the attach method used.
+ */
+struct cpu_sched_bpf *cpu_runq_open(int by, uint32_t tgid, const char *force,
+				    const char *cmd, const char **method);
+
 /*
  * Pick tp_btf or raw_tp for the tracepoint tp (or take force when not NULL)
  * and turn off autoload of the other method's programs, which are named
@@ -39,6 +49,8 @@ int cpu_runqlat(int argc, char **argv);
  */
 const char *cpu_pick_method(struct bpf_object *obj, const char *tp, const char *force,
 			    const char *cmd);
+/* -p names a live process? 0, or ST_EXIT_USAGE after a one-line error. */
+int cpu_check_pid(uint32_t pid);
 /* --method's value check: NULL/tp_btf/raw_tp -> 0, else ST_EXIT_USAGE. */
 int cpu_check_method(const char *force);
 

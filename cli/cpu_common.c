@@ -8,6 +8,7 @@
 
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,14 @@
 #include "timeutil.h"
 
 /* ---- attach ----------------------------------------------------------------- */
+
+int cpu_check_pid(uint32_t pid)
+{
+	if (!pid || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+		return 0;
+	fprintf(stderr, "error: -p %u: no such process\n", pid);
+	return ST_EXIT_USAGE;
+}
 
 int cpu_check_method(const char *force)
 {

@@ -284,6 +284,8 @@ int cpu_futex(int argc, char **argv)
 		return ec;
 	if ((rc = st_local_validate(&f.lo, FUTEX_SUPPORTED, CMD)))
 		return rc;
+	if ((rc = cpu_check_pid(f.lo.pid)))
+		return rc;
 	if ((rc = cpu_check_method(f.method_force)))
 		return rc;
 	if (f.rows & (f.rows - 1)) {

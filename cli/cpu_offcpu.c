@@ -351,6 +351,8 @@ int cpu_offcpu(int argc, char **argv)
 		return ec;
 	if ((rc = st_local_validate(&o.lo, OFFCPU_SUPPORTED, CMD)))
 		return rc;
+	if ((rc = cpu_check_pid(o.lo.pid)))
+		return rc;
 	if ((rc = cpu_check_method(o.method_force)))
 		return rc;
 	if (o.stacks && !o.lo.verbose) {

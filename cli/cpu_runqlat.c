@@ -127,41 +127,44 @@ static int report(void *ctx, uint32_t old_gen, double secs)
 	return 0;
 }
 
-static int setup(struct runqlat *r)
+struct cpu_sched_bpf *cpu_runq_open(int by, uint32_t tgid, const char *force,
+				    const char *cmd, const char **method)
 {
+	struct cpu_sched_bpf *skel = cpu_sched_bpf__open();
 	int err;
 
-	r->skel = cpu_sched_bpf__open();
-	if (!r->skel) {
+	if (!skel) {
 		fprintf(stderr, "error: cannot open the scheduler BPF object: %s\n", strerror(errno));
-		return ST_EXIT_FAIL;
+		return NULL;
 	}
-	r->method = cpu_pick_method(r->skel->obj, "sched_switch", r->method_force, CMD);
-	if (!r->method)
-		return ST_EXIT_FAIL;
-	r->skel->rodata->st_runqlat = 1;
-	r->skel->rodata->st_tgid = r->lo.pid;
-	r->skel->rodata->st_rq_by = r->per_cpu ? ST_RQ_BY_CPU : r->per_pid ? ST_RQ_BY_PID :
-			ST_RQ_BY_ALL;
+	*method = cpu_pick_method(skel->obj, "sched_switch", force, cmd);
+	if (!*method)
+		goto fail;
+	skel->rodata->st_runqlat = 1;
+	skel->rodata->st_tgid = tgid;
+	skel->rodata->st_rq_by = (uint8_t)by;
 	/* The off-CPU maps are unused in this mode. */
-	bpf_map__set_max_entries(r->skel->maps.offcpu0, 1);
-	bpf_map__set_max_entries(r->skel->maps.offcpu1, 1);
-	bpf_map__set_max_entries(r->skel->maps.offcpu_start, 1);
-	bpf_map__set_max_entries(r->skel->maps.sched_stacks, 1);
-	bpf_map__set_max_entries(r->skel->maps.sched_events, 4096);
-	err = cpu_sched_bpf__load(r->skel);
+	bpf_map__set_max_entries(skel->maps.offcpu0, 1);
+	bpf_map__set_max_entries(skel->maps.offcpu1, 1);
+	bpf_map__set_max_entries(skel->maps.offcpu_start, 1);
+	bpf_map__set_max_entries(skel->maps.sched_stacks, 1);
+	bpf_map__set_max_entries(skel->maps.sched_events, 4096);
+	err = cpu_sched_bpf__load(skel);
 	if (err) {
 		fprintf(stderr, "error: loading the scheduler BPF programs (%s) failed: %s\n",
-			r->method, strerror(-err));
-		return ST_EXIT_FAIL;
+			*method, strerror(-err));
+		goto fail;
 	}
-	err = cpu_sched_bpf__attach(r->skel);
+	err = cpu_sched_bpf__attach(skel);
 	if (err) {
 		fprintf(stderr, "error: attaching to sched_switch/sched_wakeup (%s) failed: %s\n",
-			r->method, strerror(-err));
-		return ST_EXIT_FAIL;
+			*method, strerror(-err));
+		goto fail;
 	}
-	return 0;
+	return skel;
+fail:
+	cpu_sched_bpf__destroy(skel);
+	return NULL;
 }
 
 int cpu_runqlat(int argc, char **argv)
@@ -205,6 +208,8 @@ int cpu_runqlat(int argc, char **argv)
 		return ec;
 	if ((rc = st_local_validate(&r.lo, RQ_SUPPORTED, CMD)))
 		return rc;
+	if ((rc = cpu_check_pid(r.lo.pid)))
+		return rc;
 	if ((rc = cpu_check_method(r.method_force)))
 		return rc;
 	if (r.per_cpu && r.per_pid) {
@@ -223,7 +228,9 @@ int cpu_runqlat(int argc, char **argv)
 		fprintf(stderr, "error: cannot count CPUs: %s\n", strerror(-r.ncpus));
 		return ST_EXIT_FAIL;
 	}
-	rc = setup(&r);
+	r.skel = cpu_runq_open(r.per_cpu ? ST_RQ_BY_CPU : r.per_pid ? ST_RQ_BY_PID : ST_RQ_BY_ALL,
+			       r.lo.pid, r.method_force, CMD, &r.method);
+	rc = r.skel ? 0 : ST_EXIT_FAIL;
 	if (!rc) {
 		struct cpu_loop l = { .lo = &r.lo, .gen = &r.skel->bss->sched_gen,
 				      .report = report, .ctx = &r };

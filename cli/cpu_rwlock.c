@@ -343,9 +343,9 @@ int cpu_rwlock(int argc, char **argv)
 "pthread_rwlock_rdlock (uprobe at entry, uretprobe at return) and prints per\n"
 "interval one row per (process, lock address, operation, caller), the most\n"
 "time first, then a histogram of the time in the call per operation. The\n"
-"time in the call is the wait for the lock (an uncontended call takes well\n"
-"under a microsecond); --min-us N keeps only calls that waited at least N\n"
-"us (the others are counted). --stacks adds the callers' user stacks. The\n"
+"time in the call is the wait for the lock plus the probes' own cost (an\n"
+"uncontended call takes tens of ns, ~10 us under the probes); --min-us N\n"
+"keeps only calls of at least N us, the real waits (the others are counted). --stacks adds the callers' user stacks. The\n"
 "library is the one process -p has mapped, else ldconfig's libc.so.6, else\n"
 "--lib. Statically linked programs need --lib pointing at the program.\n"
 "Replaces pthread_rwlock_wrlock.bt.",
@@ -386,10 +386,8 @@ int cpu_rwlock(int argc, char **argv)
 	}
 	if ((rc = st_local_require_root(CMD)))
 		return rc;
-	if (r.lo.pid && kill((pid_t)r.lo.pid, 0) && errno == ESRCH) {
-		fprintf(stderr, "error: -p %u: no such process\n", r.lo.pid);
-		return ST_EXIT_USAGE;
-	}
+	if ((rc = cpu_check_pid(r.lo.pid)))
+		return rc;
 	if ((rc = find_lib(&r)))
 		return rc;
 	st_log_route_libbpf();

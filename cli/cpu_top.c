@@ -17,8 +17,6 @@
  * no process row) and sub-tick precision per process (utime/stime are in
  * clock ticks, 10 ms at USER_HZ 100, so a row is exact to 1 % per second).
  */
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,41 +25,15 @@
 
 #include "cli.h"
 #include "cpu.h"
+#include "cpu_procfs.h"
+#include "cpu_sched.skel.h"
+#include "log.h"
+#include "bpf/cpu_sched.h"
 #include "opts.h"
 #include "timeutil.h"
 
 #define CMD "stagetrace cpu top"
 #define TOP_SUPPORTED (ST_LO_INTERVAL | ST_LO_DURATION | ST_LO_COUNT | ST_LO_PID | ST_LO_JSON)
-#define MAX_CPUS 4096
-
-/* The fields of a "cpuN" line of /proc/stat, in USER_HZ ticks. */
-enum { C_USER, C_NICE, C_SYS, C_IDLE, C_IOWAIT, C_IRQ, C_SOFTIRQ, C_STEAL, C_N };
-
-struct cpustat {
-	int cpu;		/* -1: the "cpu" total line */
-	uint64_t t[C_N];
-	uint64_t run_delay_ns;	/* /proc/schedstat; UINT64_MAX: unknown */
-};
-
-struct sys_snap {
-	struct cpustat *cpus;	/* [0] is the total */
-	size_t ncpus;
-	uint64_t ctxt, forks, intr;
-	uint64_t running, blocked;
-	uint64_t mono_ns;
-};
-
-struct proc {
-	uint32_t pid;
-	uint64_t start;		/* starttime, to tell a reused pid apart */
-	uint64_t ticks;		/* utime + stime */
-	uint32_t threads;
-	int cpu;		/* last CPU it ran on */
-	char state;
-	char comm[32];
-	double pct;		/* this interval */
-	uint64_t wait_ns;	/* run-queue wait of all threads */
-};
 
 struct top {
 	struct st_local_opts lo;
@@ -69,235 +41,12 @@ struct top {
 	long hz;
 	struct sys_snap prev;
 	struct proc *pprev;
+	int bpf;			/* --bpf: per-CPU run-queue wait from sched tracepoints */
+	const char *method;
+	struct cpu_sched_bpf *skel;
 	size_t npprev;
 	int have_schedstat;
 };
-
-/* ---- /proc/stat and /proc/schedstat ---------------------------------------- */
-
-static void snap_free(struct sys_snap *s)
-{
-	free(s->cpus);
-	memset(s, 0, sizeof(*s));
-}
-
-static struct cpustat *cpu_of(struct sys_snap *s, int cpu)
-{
-	for (size_t i = 0; i < s->ncpus; i++)
-		if (s->cpus[i].cpu == cpu)
-			return &s->cpus[i];
-	return NULL;
-}
-
-static int read_stat(struct sys_snap *s, int *have_schedstat)
-{
-	char line[4096];
-	FILE *f = fopen("/proc/stat", "re");
-	size_t cap = 0;
-
-	memset(s, 0, sizeof(*s));
-	s->mono_ns = st_mono_ns();
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long v[C_N] = { 0 };
-		int cpu = -1;
-
-		if (!strncmp(line, "cpu", 3)) {
-			char *p = line + 3;
-
-			if (isdigit((unsigned char)*p))
-				cpu = (int)strtol(p, &p, 10);
-			if (sscanf(p, "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
-				   &v[3], &v[4], &v[5], &v[6], &v[7]) < 4 || s->ncpus >= MAX_CPUS)
-				continue;
-			if (s->ncpus == cap) {
-				struct cpustat *nv;
-
-				cap = cap ? cap * 2 : 16;
-				nv = realloc(s->cpus, cap * sizeof(*nv));
-				if (!nv)
-					break;
-				s->cpus = nv;
-			}
-			s->cpus[s->ncpus].cpu = cpu;
-			for (int i = 0; i < C_N; i++)
-				s->cpus[s->ncpus].t[i] = v[i];
-			s->cpus[s->ncpus].run_delay_ns = UINT64_MAX;
-			s->ncpus++;
-		} else if (sscanf(line, "ctxt %llu", &v[0]) == 1) {
-			s->ctxt = v[0];
-		} else if (sscanf(line, "processes %llu", &v[0]) == 1) {
-			s->forks = v[0];
-		} else if (sscanf(line, "intr %llu", &v[0]) == 1) {
-			s->intr = v[0];
-		} else if (sscanf(line, "procs_running %llu", &v[0]) == 1) {
-			s->running = v[0];
-		} else if (sscanf(line, "procs_blocked %llu", &v[0]) == 1) {
-			s->blocked = v[0];
-		}
-	}
-	fclose(f);
-
-	/* "cpuN yld_count legacy sched_count sched_goidle ttwu_count
-	 * ttwu_local rq_cpu_time run_delay pcount" (schedstats version 15+). */
-	f = fopen("/proc/schedstat", "re");
-	*have_schedstat = f != NULL;
-	while (f && fgets(line, sizeof(line), f)) {
-		unsigned long long v[9];
-		int cpu;
-
-		if (sscanf(line, "cpu%d %llu %llu %llu %llu %llu %llu %llu %llu %llu", &cpu, &v[0],
-			   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8]) == 10) {
-			struct cpustat *c = cpu_of(s, cpu);
-
-			if (c)
-				c->run_delay_ns = v[7];
-		}
-	}
-	if (f)
-		fclose(f);
-	return 0;
-}
-
-/* ---- processes ------------------------------------------------------------------ */
-
-static int read_proc(uint32_t pid, struct proc *p)
-{
-	char path[64], buf[2048], *rp;
-	unsigned long long ut, st, start;
-	long threads;
-	int cpu;
-	char state;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* comm is in parentheses and may itself contain ") ". */
-	rp = strrchr(buf, ')');
-	if (!rp || !strchr(buf, '('))
-		return -EINVAL;
-	/* After ")": state(3) ... utime(14) stime(15) ... num_threads(20)
-	 * ... starttime(22) ... processor(39). */
-	if (sscanf(rp + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
-		   "%ld %*d %llu %*u %*d %*u %*u %*u %*u %*u %*u %*u %*u %*u %*u %*u %*u %*u "
-		   "%*d %d", &state, &ut, &st, &threads, &start, &cpu) != 6)
-		return -EINVAL;
-	memset(p, 0, sizeof(*p));
-	p->pid = pid;
-	p->state = state;
-	p->ticks = ut + st;
-	p->threads = (uint32_t)threads;
-	p->start = start;
-	p->cpu = cpu;
-	n = (size_t)(rp - strchr(buf, '(') - 1);
-	if (n >= sizeof(p->comm))
-		n = sizeof(p->comm) - 1;
-	memcpy(p->comm, strchr(buf, '(') + 1, n);
-	p->comm[n] = '\0';
-	return 0;
-}
-
-static int proc_cmp_pid(const void *a, const void *b)
-{
-	const struct proc *x = a, *y = b;
-
-	return x->pid < y->pid ? -1 : x->pid > y->pid;
-}
-
-static int proc_cmp_pct(const void *a, const void *b)
-{
-	const struct proc *x = a, *y = b;
-
-	if (x->pct != y->pct)
-		return x->pct < y->pct ? 1 : -1;
-	return x->pid < y->pid ? -1 : x->pid > y->pid;
-}
-
-/* Every process (or only pid), sorted by pid. */
-static size_t scan_procs(uint32_t only, struct proc **out)
-{
-	struct proc *v = NULL, p;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	DIR *d;
-
-	*out = NULL;
-	if (only) {
-		v = malloc(sizeof(*v));
-		if (v && !read_proc(only, v)) {
-			*out = v;
-			return 1;
-		}
-		free(v);
-		return 0;
-	}
-	d = opendir("/proc");
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		char *end;
-		unsigned long pid = strtoul(de->d_name, &end, 10);
-
-		if (*end || !pid || read_proc((uint32_t)pid, &p))
-			continue;
-		if (n == cap) {
-			struct proc *nv;
-
-			cap = cap ? cap * 2 : 512;
-			nv = realloc(v, cap * sizeof(*nv));
-			if (!nv)
-				break;
-			v = nv;
-		}
-		v[n++] = p;
-	}
-	closedir(d);
-	if (n)
-		qsort(v, n, sizeof(*v), proc_cmp_pid);
-	*out = v;
-	return n;
-}
-
-/* Run-queue wait of all threads of pid so far (ns); UINT64_MAX if unknown. */
-static uint64_t proc_wait_ns(uint32_t pid)
-{
-	char path[64];
-	struct dirent *de;
-	uint64_t sum = 0;
-	int any = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%u/task", pid);
-	d = opendir(path);
-	if (!d)
-		return UINT64_MAX;
-	while ((de = readdir(d))) {
-		unsigned long long run, wait;
-		char p2[300];
-		FILE *f;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(p2, sizeof(p2), "/proc/%u/task/%s/schedstat", pid, de->d_name);
-		f = fopen(p2, "re");
-		if (!f)
-			continue;
-		if (fscanf(f, "%llu %llu", &run, &wait) == 2) {
-			sum += wait;
-			any = 1;
-		}
-		fclose(f);
-	}
-	closedir(d);
-	return any ? sum : UINT64_MAX;
-}
 
 /* ---- report ------------------------------------------------------------------------ */
 
@@ -353,23 +102,55 @@ static int report(void *ctx, uint32_t gen, double secs_loop)
 	char tb[16];
 	int hs;
 
-	(void)gen;
 	(void)secs_loop;
-	if (read_stat(&now, &hs)) {
+	if (cpu_read_stat(&now, &hs)) {
 		fprintf(stderr, "error: cannot read /proc/stat: %s\n", strerror(errno));
 		return ST_EXIT_FAIL;
 	}
-	ncur = scan_procs(t->lo.pid, &cur);
+	ncur = cpu_scan_procs(t->lo.pid, &cur);
 	secs = (now.mono_ns - t->prev.mono_ns) / 1e9;
 	st_local_hms(tb, sizeof(tb));
 	lines = calloc(now.ncpus ? now.ncpus : 1, sizeof(*lines));
 	for (size_t i = 0; lines && i < now.ncpus; i++) {
-		struct cpustat *a = cpu_of(&t->prev, now.cpus[i].cpu);
+		struct cpustat *a = cpu_snap_cpu(&t->prev, now.cpus[i].cpu);
 
 		if (a)
 			cpu_delta(a, &now.cpus[i], secs, &lines[i]);
 		else
 			lines[i].cpu = now.cpus[i].cpu, lines[i].rqwait = -1;
+	}
+	if (t->skel && lines) {
+		/* Per CPU: the waits that ended on it this interval. */
+		int fd = bpf_map__fd(gen & 1 ? t->skel->maps.hist1 : t->skel->maps.hist0);
+		struct cpu_hist *hs_ = NULL;
+		size_t nh = cpu_hist_drain(fd, &hs_);
+
+		for (size_t i = 0; i < now.ncpus; i++) {
+			if (lines[i].cpu < 0)
+				continue;
+			lines[i].rqwait = 0;
+			for (size_t k = 0; k < nh; k++)
+				if (hs_[k].id == (uint32_t)lines[i].cpu && secs > 0)
+					lines[i].rqwait = 100.0 * (double)hs_[k].h.sum / (secs * 1e9);
+		}
+		free(hs_);
+	}
+	/* The "all" line: the mean over the CPUs, when every CPU has one. */
+	for (size_t i = 0; lines && i < now.ncpus; i++) {
+		double sum = 0;
+		size_t n = 0, known = 0;
+
+		if (lines[i].cpu >= 0)
+			continue;
+		for (size_t k = 0; k < now.ncpus; k++)
+			if (lines[k].cpu >= 0) {
+				n++;
+				if (lines[k].rqwait >= 0) {
+					sum += lines[k].rqwait;
+					known++;
+				}
+			}
+		lines[i].rqwait = n && known == n ? sum / (double)n : -1;
 	}
 	ctxs = secs > 0 ? (now.ctxt - t->prev.ctxt) / secs : 0;
 	forks = secs > 0 ? (now.forks - t->prev.forks) / secs : 0;
@@ -379,7 +160,7 @@ static int report(void *ctx, uint32_t gen, double secs_loop)
 	for (size_t i = 0; i < ncur; i++) {
 		struct proc key = { .pid = cur[i].pid };
 		struct proc *p = t->npprev ? bsearch(&key, t->pprev, t->npprev, sizeof(key),
-						     proc_cmp_pid) : NULL;
+						     cpu_proc_cmp_pid) : NULL;
 		uint64_t base = p && p->start == cur[i].start ? p->ticks : 0;
 
 		/* A process born during the interval counts from zero. */
@@ -395,17 +176,17 @@ static int report(void *ctx, uint32_t gen, double secs_loop)
 	if (t->pprev)
 		memcpy(t->pprev, cur, ncur * sizeof(*cur));
 	t->npprev = t->pprev ? ncur : 0;
-	qsort(cur, ncur, sizeof(*cur), proc_cmp_pct);
+	qsort(cur, ncur, sizeof(*cur), cpu_proc_cmp_pct);
 
 	/* Run-queue wait only for the rows shown (it costs a directory walk). */
 	shown = ncur < t->ntop ? ncur : t->ntop;
 	for (size_t i = 0; i < shown; i++) {
-		uint64_t w = proc_wait_ns(cur[i].pid), prevw = cur[i].wait_ns;
+		uint64_t w = cpu_proc_wait_ns(cur[i].pid), prevw = cur[i].wait_ns;
 		struct proc key = { .pid = cur[i].pid }, *p;
 
 		cur[i].wait_ns = (w != UINT64_MAX && prevw != UINT64_MAX && w >= prevw) ?
 				 w - prevw : UINT64_MAX;
-		p = bsearch(&key, t->pprev, t->npprev, sizeof(key), proc_cmp_pid);
+		p = bsearch(&key, t->pprev, t->npprev, sizeof(key), cpu_proc_cmp_pid);
 		if (p)
 			p->wait_ns = w;
 	}
@@ -457,6 +238,7 @@ static int report(void *ctx, uint32_t gen, double secs_loop)
 		}
 		json_object_object_add(j, "procs", pa);
 		json_object_object_add(j, "source", json_object_new_string(
+			t->skel ? "/proc/stat,/proc/PID,bpf:sched_switch/sched_wakeup" :
 			t->have_schedstat ? "/proc/stat,/proc/schedstat,/proc/PID" :
 					    "/proc/stat,/proc/PID"));
 		printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
@@ -501,7 +283,7 @@ static int report(void *ctx, uint32_t gen, double secs_loop)
 	}
 	free(lines);
 	free(cur);
-	snap_free(&t->prev);
+	cpu_snap_free(&t->prev);
 	t->prev = now;
 	t->have_schedstat = hs;
 	return 0;
@@ -514,14 +296,18 @@ int cpu_top(int argc, char **argv)
 		.summary = "CPU utilisation per CPU and the busiest processes, per interval (/proc).",
 		.description =
 "Every interval: context switches, forks and interrupts per second, the\n"
-"running and blocked task counts, then per CPU (and 'all') the busy,\n"
-"user, system, irq+softirq, iowait, steal and idle shares and the run-queue\n"
-"wait (RQWT%: time tasks spent waiting for that CPU, from /proc/schedstat;\n"
-"'-' on kernels without CONFIG_SCHEDSTATS), then the top processes by CPU\n"
-"(100 % = one CPU) with the share of the interval their threads spent\n"
-"runnable but waiting (RQWT%, /proc/PID/task/*/schedstat), threads, last CPU\n"
-"and state. Read from /proc only: no BPF, no root. Processes that start and\n"
-"exit within one interval appear in the CPU lines but in no process row.\n"
+"running and blocked task counts; per CPU (and 'all') the busy, user,\n"
+"system, irq+softirq, iowait, steal and idle shares and the run-queue wait\n"
+"(RQWT%: time tasks spent waiting for that CPU); then the top processes by\n"
+"CPU (100 % = one CPU) with the share of the interval their threads spent\n"
+"runnable but waiting (RQWT%), threads, last CPU and state.\n"
+"\n"
+"Sources: /proc/stat, /proc/PID/stat and /proc/PID/task/TID/schedstat, so\n"
+"no root is needed. Per-CPU RQWT% comes from /proc/schedstat, which needs\n"
+"CONFIG_SCHEDSTATS ('-' without it), or with --bpf (root) from the\n"
+"sched_switch/sched_wakeup tracepoints; a wait counts in the interval it\n"
+"ends in. Processes that start and exit within one interval appear in the\n"
+"CPU lines but in no process row.\n"
 "Replaces cpu_monitor.sh.",
 		.examples =
 "  stagetrace cpu top\n"
@@ -529,41 +315,52 @@ int cpu_top(int argc, char **argv)
 "  stagetrace cpu top -p 1234 --json -c 3",
 	};
 	struct top t = { .ntop = 10 };
-	struct st_opt opts[ST_LOCAL_NOPTS + 4];
+	struct st_opt opts[ST_LOCAL_NOPTS + 6];
 	size_t no = 0;
 	int rc, ec;
 
 	st_local_opts_init(&t.lo);
-	st_local_opts_table(&t.lo, TOP_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 1);
+	st_local_opts_table(&t.lo, TOP_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 2);
 	opts[no++] = (struct st_opt){ "top", 0, ST_OPT_U32, &t.ntop, "N",
 				      "processes per interval (default 10)", 1, 1e6 };
+	opts[no++] = (struct st_opt){ "bpf", 0, ST_OPT_FLAG, &t.bpf, NULL,
+				      "per-CPU run-queue wait from sched tracepoints (root)" };
 	opts[no] = (struct st_opt)ST_OPT_END;
 
 	if (st_opts_parse_noargs(argc, argv, opts, &help, &ec))
 		return ec;
 	if ((rc = st_local_validate(&t.lo, TOP_SUPPORTED, CMD)))
 		return rc;
-	if (t.lo.pid && kill((pid_t)t.lo.pid, 0) && errno == ESRCH) {
-		fprintf(stderr, "error: -p %u: no such process\n", t.lo.pid);
-		return ST_EXIT_USAGE;
+	if ((rc = cpu_check_pid(t.lo.pid)))
+		return rc;
+	if (t.bpf) {
+		if ((rc = st_local_require_root(CMD)))
+			return rc;
+		st_log_route_libbpf();
+		t.skel = cpu_runq_open(ST_RQ_BY_CPU, 0, NULL, CMD, &t.method);
+		if (!t.skel)
+			return ST_EXIT_FAIL;
 	}
 	t.hz = sysconf(_SC_CLK_TCK);
 	if (t.hz <= 0)
 		t.hz = 100;
-	if (read_stat(&t.prev, &t.have_schedstat)) {
+	if (cpu_read_stat(&t.prev, &t.have_schedstat)) {
 		fprintf(stderr, "error: cannot read /proc/stat: %s\n", strerror(errno));
+		cpu_sched_bpf__destroy(t.skel);
 		return ST_EXIT_FAIL;
 	}
-	t.npprev = scan_procs(t.lo.pid, &t.pprev);
+	t.npprev = cpu_scan_procs(t.lo.pid, &t.pprev);
 	for (size_t i = 0; i < t.npprev; i++)
-		t.pprev[i].wait_ns = proc_wait_ns(t.pprev[i].pid);
+		t.pprev[i].wait_ns = cpu_proc_wait_ns(t.pprev[i].pid);
 	{
-		struct cpu_loop l = { .lo = &t.lo, .report = report, .ctx = &t };
+		struct cpu_loop l = { .lo = &t.lo, .report = report, .ctx = &t,
+				      .gen = t.skel ? &t.skel->bss->sched_gen : NULL };
 
 		st_local_signals();
 		rc = cpu_loop_run(&l);
 	}
-	snap_free(&t.prev);
+	cpu_snap_free(&t.prev);
 	free(t.pprev);
+	cpu_sched_bpf__destroy(t.skel);
 	return rc;
 }

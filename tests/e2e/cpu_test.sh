@@ -334,6 +334,24 @@ check "top text: CPU table header" grep -Eq '^CPU +BUSY% +USR% +SYS% +IRQ% +IOWT
 check "top text: process table header" grep -Eq '^PID +COMM +CPU% +RQWT% +THR +CPU +S$' "$TMP/toptxt.out"
 wait "$BP" 2>/dev/null
 
+# --bpf: per-CPU run-queue wait from the sched tracepoints. Two spinners
+# pinned to CPU 0: whenever one runs the other waits, so CPU 0 carries at
+# least ~100 % of waiting (the sum over waiting tasks), whatever else runs.
+log "top --bpf: two spinners on CPU 0"
+taskset -c 0 "$CT" busy 3 2 >"$TMP/topb.helper" &
+PIDS+=($!)
+BP=$!
+"$ST" cpu top --bpf --json -i 1 -c 2 >"$TMP/topb.out" 2>"$TMP/topb.err"
+eq "top --bpf: exit 0" "$?" 0
+rq0=$(jq -s '.[-1].cpus[] | select(.cpu == 0) | .rq_wait' "$TMP/topb.out")
+log "top --bpf: CPU 0 run-queue wait $rq0 %"
+range "top --bpf: CPU 0 run-queue wait % (two pinned spinners)" "$rq0" 80 100000
+eq "top --bpf: every CPU has a run-queue wait" \
+	"$(jq -s '[.[-1].cpus[] | .rq_wait | type] | unique | join(",")' -r "$TMP/topb.out")" number
+eq "top --bpf: source says bpf" \
+	"$(jq -rs '.[-1].source | test("bpf:")' "$TMP/topb.out")" true
+wait "$BP" 2>/dev/null
+
 # ---- 6. usage and privilege errors -----------------------------------------------
 log "errors"
 rc_of() { "$@" >/dev/null 2>"$TMP/err"; echo $?; }
@@ -341,7 +359,8 @@ one_line() { [[ $(wc -l <"$TMP/err") -eq 1 ]] && grep -q '^error: ' "$TMP/err"; 
 for args in "" "bogus" "offcpu --src-ip 10.0.0.1" "futex --dport 53" "rwlock --netns x" \
 	"runqlat --proto udp" "top --dev eth0" "top -v" "runqlat -v" "offcpu --method kprobe" \
 	"futex --method x" "runqlat --per-cpu --per-pid" "runqlat --rows 3" "offcpu --stacks" \
-	"offcpu --min-us -1" "rwlock -p 4000000" "top -p 4000000" "offcpu extra" "top -i 0"; do
+	"offcpu --min-us -1" "rwlock -p 4000000" "top -p 4000000" "offcpu -p 4000000" \
+	"futex -p 4000000" "runqlat -p 4000000" "offcpu extra" "top -i 0"; do
 	# shellcheck disable=SC2086
 	eq "usage error: cpu $args -> exit 2" "$(rc_of "$ST" cpu $args)" 2
 	check "usage error: cpu $args -> one line" one_line
@@ -355,6 +374,8 @@ if command -v setpriv >/dev/null; then
 			"$(rc_of setpriv --reuid=65534 --regid=65534 --clear-groups "$ST" cpu $m -c 1)" 1
 		check "not root: cpu $m -> one line" one_line
 	done
+	eq "not root: cpu top --bpf -> exit 1" \
+		"$(rc_of setpriv --reuid=65534 --regid=65534 --clear-groups "$ST" cpu top --bpf -c 1)" 1
 	eq "not root: cpu top works (it reads /proc)" \
 		"$(rc_of setpriv --reuid=65534 --regid=65534 --clear-groups "$ST" cpu top -c 1 -i 0.2)" 0
 fi

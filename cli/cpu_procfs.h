@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * /proc readers for `stagetrace cpu top`: snapshots of the kernel's own CPU
+ * accounting, taken once per interval and subtracted. /proc/stat gives CPU
+ * time per CPU and state in USER_HZ ticks; /proc/schedstat (only with
+ * CONFIG_SCHEDSTATS) the run-queue wait per CPU; /proc/PID/stat a process's
+ * utime + stime, thread count, state and last CPU; /proc/PID/task/TID/schedstat
+ * (CONFIG_SCHED_INFO) each thread's run-queue wait in ns.
+ */
+#ifndef ST_CLI_CPU_PROCFS_H
+#define ST_CLI_CPU_PROCFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The fields of a "cpuN" line of /proc/stat, in USER_HZ ticks. */
+enum { C_USER, C_NICE, C_SYS, C_IDLE, C_IOWAIT, C_IRQ, C_SOFTIRQ, C_STEAL, C_N };
+
+struct cpustat {
+	int cpu;		/* -1: the "cpu" total line */
+	uint64_t t[C_N];
+	uint64_t run_delay_ns;	/* /proc/schedstat; UINT64_MAX: unknown */
+};
+
+struct sys_snap {
+	struct cpustat *cpus;	/* [0] is the total */
+	size_t ncpus;
+	uint64_t ctxt, forks, intr;
+	uint64_t running, blocked;
+	uint64_t mono_ns;
+};
+
+struct proc {
+	uint32_t pid;
+	uint64_t start;		/* starttime, to tell a reused pid apart */
+	uint64_t ticks;		/* utime + stime */
+	uint32_t threads;
+	int cpu;		/* last CPU it ran on */
+	char state;
+	char comm[32];
+	double pct;		/* this interval */
+	uint64_t wait_ns;	/* run-queue wait of all threads */
+};
+
+void cpu_snap_free(struct sys_snap *s);
+struct cpustat *cpu_snap_cpu(struct sys_snap *s, int cpu);
+/* 0 or -errno; *have_schedstat: /proc/schedstat was there. */
+int cpu_read_stat(struct sys_snap *s, int *have_schedstat);
+/* One process; 0 or -errno. */
+int cpu_read_proc(uint32_t pid, struct proc *p);
+int cpu_proc_cmp_pid(const void *a, const void *b);
+int cpu_proc_cmp_pct(const void *a, const void *b);	/* by pct, descending */
+/* Every process (or only pid), sorted by pid; *out freed by the caller. */
+size_t cpu_scan_procs(uint32_t only, struct proc **out);
+/* Run-queue wait of all threads of pid so far (ns); UINT64_MAX if unknown. */
+uint64_t cpu_proc_wait_ns(uint32_t pid);
+
+#endif /* ST_CLI_CPU_PROCFS_H */
