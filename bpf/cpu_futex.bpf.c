@@ -34,9 +34,20 @@ volatile __u32 futex_gen;
 struct inflight {
 	__u64 ts;
 	__u64 uaddr;
+	__u64 start_time;	/* of the task: tells a reused thread id apart */
 	__u32 op;
 	__u32 pad;
 };
+
+/* When the task started: a thread killed inside a futex call never
+ * returns, and its entry must not be taken up by a later thread that
+ * gets the same id. */
+static __always_inline __u64 task_start(void)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(t, start_time);
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -103,6 +114,7 @@ static __always_inline int on_enter(__u64 *ctx)
 		return 0;
 	fc_count(ST_FC_ENTER);
 	f.ts = bpf_ktime_get_ns();
+	f.start_time = task_start();
 	f.uaddr = PT_REGS_PARM1_CORE_SYSCALL(regs);
 	f.op = id == st_nr_futex ? (__u32)PT_REGS_PARM2_CORE_SYSCALL(regs) : ST_FUTEX_OP_WAITV;
 	if (bpf_map_update_elem(&futex_start, &tid, &f, BPF_ANY))
@@ -125,6 +137,12 @@ static __always_inline int on_exit(__u64 *ctx)
 	f = bpf_map_lookup_elem(&futex_start, &tid);
 	if (!f)
 		return 0;
+	if (f->start_time != task_start()) {
+		/* Left by a dead thread of the same id. */
+		bpf_map_delete_elem(&futex_start, &tid);
+		fc_count(ST_FC_NOSTART);
+		return 0;
+	}
 	d = bpf_ktime_get_ns() - f->ts;
 	k.uaddr = f->uaddr;
 	k.tgid = pt >> 32;

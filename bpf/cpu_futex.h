@@ -41,7 +41,7 @@ _Static_assert(sizeof(struct st_futex_val) == 64, "st_futex_val layout");
 enum st_futex_counter {
 	ST_FC_ENTER = 0,	/* futex calls entered (after the pid filter) */
 	ST_FC_EXIT,		/* and returned, recorded */
-	ST_FC_NOSTART,		/* returned without a recorded entry (tracing began mid-call) */
+	ST_FC_NOSTART,		/* entry left by a dead thread whose id was reused */
 	ST_FC_LOST_TASKS,	/* lost: the in-flight map was full */
 	ST_FC_LOST_MAP,		/* lost: the count map was full */
 	ST_FC_LOST_HIST,	/* counted, but not in the histogram (map full) */

@@ -26,6 +26,9 @@
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
+/* TASK_DEAD of include/linux/sched.h: the state of a task's last switch. */
+#define ST_TASK_DEAD 0x80
+
 /* errno values are ABI; vmlinux.h has no macros. A user stack that cannot
  * be read (a task in the middle of exec, no frame to walk) is -EFAULT and
  * is not a lost stack. */
@@ -142,11 +145,16 @@ static __always_inline void offcpu_out(void *ctx, struct task_struct *prev, __u6
 
 	if (!traced(tgid, tid))
 		return;
-	/* A wakeup seen before this switch-out (a task woken while it was
-	 * still running) belongs to no episode; keep nothing of it. */
+	s.state = task_state(prev);
+	/* A dying task leaves the CPU for the last time: a stamp kept now
+	 * would be taken up by the next task that gets its thread id. */
+	if (s.state & ST_TASK_DEAD) {
+		bpf_map_delete_elem(&offcpu_start, &tid);
+		return;
+	}
+	/* A fresh stamp also drops a waker seen while the task still ran. */
 	s.ts = now;
 	s.cpu = bpf_get_smp_processor_id();
-	s.state = task_state(prev);
 	s.kstack = -1;
 	s.ustack = -1;
 	id = bpf_get_stackid(ctx, &sched_stacks, 0);
@@ -325,13 +333,19 @@ static __always_inline int on_switch(__u64 *ctx)
 	return 0;
 }
 
-static __always_inline int on_wakeup(__u64 *ctx)
+static __always_inline int on_wakeup(__u64 *ctx, int new_task)
 {
 	struct task_struct *p = (struct task_struct *)ctx[0];
 
 	sc_count(ST_SC_WAKEUPS);
-	if (st_offcpu)
+	if (st_offcpu && new_task) {
+		/* A new task has never been off the CPU: no stamp is its. */
+		__u32 tid = BPF_CORE_READ(p, pid);
+
+		bpf_map_delete_elem(&offcpu_start, &tid);
+	} else if (st_offcpu) {
 		offcpu_wakeup(p);
+	}
 	if (st_runqlat)
 		runq_stamp(p, bpf_ktime_get_ns());
 	return 0;
@@ -352,23 +366,23 @@ int raw_sched_switch(__u64 *ctx)
 SEC("tp_btf/sched_wakeup")
 int btf_sched_wakeup(__u64 *ctx)
 {
-	return on_wakeup(ctx);
+	return on_wakeup(ctx, 0);
 }
 
 SEC("raw_tp/sched_wakeup")
 int raw_sched_wakeup(__u64 *ctx)
 {
-	return on_wakeup(ctx);
+	return on_wakeup(ctx, 0);
 }
 
 SEC("tp_btf/sched_wakeup_new")
 int btf_sched_wakeup_new(__u64 *ctx)
 {
-	return on_wakeup(ctx);
+	return on_wakeup(ctx, 1);
 }
 
 SEC("raw_tp/sched_wakeup_new")
 int raw_sched_wakeup_new(__u64 *ctx)
 {
-	return on_wakeup(ctx);
+	return on_wakeup(ctx, 1);
 }

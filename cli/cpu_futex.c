@@ -35,7 +35,7 @@
 static const char *const counter_names[ST_FC_MAX] = {
 	[ST_FC_ENTER] = "calls",
 	[ST_FC_EXIT] = "recorded",
-	[ST_FC_NOSTART] = "no_start",
+	[ST_FC_NOSTART] = "stale_entries",
 	[ST_FC_LOST_TASKS] = "lost_tasks",
 	[ST_FC_LOST_MAP] = "lost_map_full",
 	[ST_FC_LOST_HIST] = "lost_hist",
