@@ -19,8 +19,8 @@
 
 #include "st_types.h"
 
-/* (id, bucket) pairs per generation: 64 ids with 128 buckets each. */
-#define ST_CPU_HIST_MAX_ENTRIES 8192
+/* (id, bucket) pairs per generation: ~600 processes with --per-pid. */
+#define ST_CPU_HIST_MAX_ENTRIES 32768
 
 #define ST_CPU_HB_SUM 0xffffffffu	/* value: sum of the recorded values */
 #define ST_CPU_HB_MIN 0xfffffffeu	/* value: smallest value */
