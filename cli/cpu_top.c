@@ -176,6 +176,10 @@ static int report(void *ctx, uint32_t gen, double secs_loop)
 	if (t->pprev)
 		memcpy(t->pprev, cur, ncur * sizeof(*cur));
 	t->npprev = t->pprev ? ncur : 0;
+	/* Wait baselines are read for the rows shown only (below); the
+	 * others have none for the next interval rather than a stale one. */
+	for (size_t i = 0; i < t->npprev; i++)
+		t->pprev[i].wait_ns = UINT64_MAX;
 	qsort(cur, ncur, sizeof(*cur), cpu_proc_cmp_pct);
 
 	/* Run-queue wait only for the rows shown (it costs a directory walk). */
