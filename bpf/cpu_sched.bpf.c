@@ -206,6 +206,7 @@ static __always_inline void offcpu_in(struct task_struct *next, __u64 now)
 	k.tid = tid;
 	k.kstack = s->kstack;
 	k.ustack = s->ustack;
+	k.state = st_task_state_char(s->state);
 	BPF_CORE_READ_STR_INTO(&k.comm, next, comm);
 	map = sched_gen & 1 ? (void *)&offcpu1 : (void *)&offcpu0;
 	v = bpf_map_lookup_elem(map, &k);

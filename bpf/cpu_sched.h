@@ -34,6 +34,8 @@ struct st_offcpu_key {
 	__s32 kstack;		/* -1: none / not captured */
 	__s32 ustack;		/* -1: none (kernel thread) / not captured */
 	char comm[16];
+	char state;		/* st_task_state_char() when it left the CPU */
+	__u8 pad[3];
 };
 
 struct st_offcpu_val {
@@ -58,9 +60,32 @@ struct st_offcpu_event {
 	char waker_comm[16];
 };
 
-_Static_assert(sizeof(struct st_offcpu_key) == 32, "st_offcpu_key layout");
+_Static_assert(sizeof(struct st_offcpu_key) == 36, "st_offcpu_key layout");
 _Static_assert(sizeof(struct st_offcpu_val) == 24, "st_offcpu_val layout");
 _Static_assert(sizeof(struct st_offcpu_event) == 80, "st_offcpu_event layout");
+
+/*
+ * ps's letter for a task state, from the TASK_* bits of
+ * include/linux/sched.h: R runnable (preempted, or woken before it could
+ * block), S sleeping, D uninterruptible, I idle kernel thread (D plus
+ * TASK_NOLOAD), T stopped, t traced. Off-CPU rows are split by it, since
+ * waiting for a CPU (R) and waiting for an event (S, D) are different
+ * problems.
+ */
+static __always_inline char st_task_state_char(__u32 s)
+{
+	if (s == 0)
+		return 'R';
+	if (s & 0x1)
+		return 'S';
+	if (s & 0x2)
+		return (s & 0x400) ? 'I' : 'D';
+	if (s & 0x4)
+		return 'T';
+	if (s & 0x8)
+		return 't';
+	return '?';
+}
 
 enum st_sched_counter {
 	ST_SC_SWITCHES = 0,	/* sched_switch calls */

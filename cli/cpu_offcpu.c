@@ -62,19 +62,12 @@ struct row {
 
 static const char *state_name(uint32_t s, char *buf, size_t len)
 {
-	/* The TASK_* bits of include/linux/sched.h, as ps prints them. */
-	if (s == 0)
-		snprintf(buf, len, "R");
-	else if (s & 0x1)
-		snprintf(buf, len, "S");
-	else if (s & 0x2)
-		snprintf(buf, len, (s & 0x400) ? "I" : "D");
-	else if (s & 0x4)
-		snprintf(buf, len, "T");
-	else if (s & 0x8)
-		snprintf(buf, len, "t");
-	else
+	char c = st_task_state_char(s);
+
+	if (c == '?')
 		snprintf(buf, len, "0x%x", s);
+	else
+		snprintf(buf, len, "%c", c);
 	return buf;
 }
 
@@ -218,6 +211,7 @@ static int report(void *ctx, uint32_t old_gen, double secs)
 			json_object_object_add(r, "tid", json_object_new_int64(rows[i].k.tid));
 			json_object_object_add(r, "comm", json_object_new_string(
 				cpu_comm(rows[i].k.comm, comm)));
+			json_object_object_add(r, "state", json_object_new_string_len(&rows[i].k.state, 1));
 			json_object_object_add(r, "total_ns", json_object_new_int64((int64_t)rows[i].v.total_ns));
 			json_object_object_add(r, "count", json_object_new_int64((int64_t)rows[i].v.count));
 			json_object_object_add(r, "max_ns", json_object_new_int64((int64_t)rows[i].v.max_ns));
@@ -247,8 +241,8 @@ static int report(void *ctx, uint32_t old_gen, double secs)
 			const struct row *r = &rows[i];
 
 			print_stacks(o, r->k.kstack, r->k.ustack, r->k.tgid, "    ");
-			printf("    -                %s (%u/%u)\n", cpu_comm(r->k.comm, comm),
-			       r->k.tgid, r->k.tid);
+			printf("    -                %s (%u/%u) %c\n", cpu_comm(r->k.comm, comm),
+			       r->k.tgid, r->k.tid, r->k.state);
 			printf("        %llu us in %llu episodes, max %s\n\n",
 			       (unsigned long long)(r->v.total_ns / 1000),
 			       (unsigned long long)r->v.count, cpu_fmt_ns(r->v.max_ns, d, sizeof(d)));
@@ -312,10 +306,11 @@ int cpu_offcpu(int argc, char **argv)
 		.summary = "Off-CPU time per thread and kernel+user stack (sched_switch).",
 		.description =
 "Sums the time threads spend off the CPU (blocked, sleeping or preempted)\n"
-"per process, thread, comm, kernel stack and user stack, taken when the\n"
-"thread leaves the CPU, and prints the top stacks per interval, the longest\n"
-"total first: kernel frames, '--', user frames, '- comm (pid/tid)', then\n"
-"the time. -v prints one line per blocking episode instead (TIME PID COMM\n"
+"per process, thread, comm, state (S, D, I: waiting for an event; R: for\n"
+"a CPU), kernel stack and user stack, taken when the thread leaves the CPU,\n"
+"and prints the top stacks per interval, the longest total first: kernel\n"
+"frames, '--', user frames, '- comm (pid/tid) state', then the time.\n"
+"-v prints one line per blocking episode instead (TIME PID COMM\n"
 "EVENT DETAILS: time it left the CPU, duration, thread, state R/S/D/I,\n"
 "CPUs, the task that woke it; --stacks adds its stacks). Episodes shorter\n"
 "than --min-us are skipped in the kernel and counted. User frames are\n"
