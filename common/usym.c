@@ -297,7 +297,8 @@ void st_usyms_free(struct st_usyms *u)
 {
 	if (!u)
 		return;
-	st_usyms_flush_pids(u);
+	for (size_t i = 0; i < u->npids; i++)
+		upid_free(u->pids[i]);
 	for (size_t i = 0; i < u->nfiles; i++)
 		ufile_free(u->files[i]);
 	free(u);
