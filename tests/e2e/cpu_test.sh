@@ -188,6 +188,19 @@ eq "offcpu: kernel frames start at the scheduler (BPF frames cut)" \
 	"$(jq -rs "[.[] | $sel | .kernel[0] | sub(\"\\\\+.*\"; \"\")] | unique | join(\",\")" "$TMP/off.out")" __schedule
 eq "offcpu: nothing lost" "$(jq -s '[.[] | .lost.tasks + .lost.map_full + .lost.events] | add' "$TMP/off.out")" 0
 eq "offcpu: other processes filtered out" "$(jq -s "[.[] | .stacks[] | select(.pid != $HPID)] | length" "$TMP/off.out")" 0
+schema='select(.type == "interval") |
+	(.time | type) == "string" and (.interval_s | type) == "number" and
+	(.total_ns | type) == "number" and (.episodes | type) == "number" and (.rows | type) == "number" and
+	(.lost | [.tasks, .map_full, .stack, .events] | all(type == "number")) and
+	(.counters | [.switches, .wakeups, .episodes, .filtered_short, .lost_stack] | all(type == "number")) and
+	(.attach.method == "tp_btf" or .attach.method == "raw_tp") and
+	.total_ns == ([.stacks[].total_ns] | add // 0) and .episodes == ([.stacks[].count] | add // 0) and
+	all(.stacks[]; (.pid | type) == "number" and (.tid | type) == "number" and
+	    (.comm | type) == "string" and (.state | test("^[RSDITt?]$")) and
+	    (.total_ns | type) == "number" and (.count | type) == "number" and
+	    .max_ns <= .total_ns and (.kernel | type) == "array" and (.user | type) == "array")'
+eq "offcpu --json: every interval follows the schema (totals add up)" \
+	"$(jq -c "$schema" "$TMP/off.out" | sort -u | tr '\n' ' ')" "true "
 
 eq "offcpu -v: 5 events >= 50 ms" \
 	"$(jq -s '[.[] | select(.type == "event" and .event == "offcpu")] | length' "$TMP/offv.out")" 5
@@ -242,6 +255,19 @@ range "futex: histogram min (ns)" \
 	"$(jq -s '[.[] | select(.type == "interval") | .hists[] | select(.op == "WAIT") | .min_ns] | min' "$TMP/fx.out")" 50000000 100000000
 eq "futex raw_tp: same 6 calls" "$(jq -s "[.[] | $fsel | .count] | add // 0" "$TMP/fxraw.out")" 6
 eq "futex: nothing lost" "$(jq -s '[.[] | .lost.tasks + .lost.map_full + .lost.hist] | add' "$TMP/fx.out")" 0
+# A histogram's buckets add up to its count; quantiles lie within [min, max].
+hschema='(.count | type) == "number" and .count == ([.buckets[][2]] | add // 0) and
+	.min_ns <= .p50_ns and .p50_ns <= .p90_ns and .p90_ns <= .p99_ns and .p99_ns <= .max_ns and
+	all(.buckets[]; .[0] < .[1])'
+schema="select(.type == \"interval\") |
+	(.calls | type) == \"number\" and (.waits | type) == \"number\" and (.wait_ns | type) == \"number\" and
+	(.lost | [.tasks, .map_full, .hist] | all(type == \"number\")) and
+	(.counters.calls | type) == \"number\" and (.attach.method | test(\"^(tp_btf|raw_tp)$\")) and
+	all(.futexes[]; (.uaddr | test(\"^0x[0-9a-f]+$\")) and (.op | type) == \"string\" and
+	    (.wait | type) == \"boolean\" and .errors >= .timeouts + .eagain) and
+	all(.hists[]; $hschema)"
+eq "futex --json: every interval follows the schema (histograms add up)" \
+	"$(jq -c "$schema" "$TMP/fx.out" | sort -u | tr '\n' ' ')" "true "
 eq "futex text: row at the word" \
 	"$(awk -v u="$ua" -v p="$HPID" '$1 == p && $3 == u && $4 == "WAIT_PRIVATE" { s += $5 } END { print s + 0 }' "$TMP/fxtxt.out")" 6
 check "futex text: histogram rows with bars" grep -Eq '^    \[[0-9]+, [0-9]+\) +: [0-9]+ +\|@+ *\|$' "$TMP/fxtxt.out"
@@ -272,6 +298,14 @@ eq "rwlock: wrlock histogram has the 8 calls" \
 eq "rwlock --min-us 10000: only the 4 contended calls recorded" \
 	"$(jq -s '[.[] | select(.type == "interval") | .locks[] | .count] | add // 0' "$TMP/rwmin.out")/$(jq -s '[.[] | .counters.filtered_short] | add' "$TMP/rwmin.out")" "4/8"
 eq "rwlock: nothing lost" "$(jq -s '[.[] | .lost.tasks + .lost.map_full + .lost.stack] | add' "$TMP/rw.out")" 0
+schema="select(.type == \"interval\") |
+	.calls == ([.locks[].count] | add // 0) and (.total_ns | type) == \"number\" and
+	(.attach.method == \"uprobe\") and (.attach.library | test(\"libc\\\\.so\")) and
+	all(.locks[]; (.lock | test(\"^0x[0-9a-f]+$\")) and (.op == \"wrlock\" or .op == \"rdlock\") and
+	    (.caller | type) == \"string\" and (.stack | type) == \"array\") and
+	all(.hists[]; $hschema)"
+eq "rwlock --json: every interval follows the schema" \
+	"$(jq -c "$schema" "$TMP/rw.out" | sort -u | tr '\n' ' ')" "true "
 eq "rwlock text: the waiter's rows with their caller (calls over all intervals)" \
 	"$(awk -v p="$HPID" -v l="$lk" '$1 == p && $3 == l && $4 == "wrlock" && $NF == "[cputest]" &&
 		$(NF - 1) ~ /^cputest_rwlock_waiter\+0x[0-9a-f]+$/ { s += $5 } END { print s + 0 }' "$TMP/rwtxt.out")" 4
@@ -312,6 +346,8 @@ eq "runqlat --per-cpu: only CPU 0" \
 check "runqlat text: rows [lo, hi) with bars" grep -Eq '^    \[[0-9]+, [0-9]+\) +: [0-9]+ +\|@+ *\|$' "$TMP/rqtxt.out"
 check "runqlat text: quantile summary" grep -Eq '^    count [0-9]+  mean .*  p50 .*  p99 ' "$TMP/rqtxt.out"
 eq "runqlat: nothing lost" "$(jq -s '[.[] | .lost.tasks + .lost.map_full] | add' "$TMP/rq2.out")" 0
+eq "runqlat --json: every histogram adds up" \
+	"$(jq -c "select(.type == \"interval\") | .by == \"pid\" and all(.hists[]; $hschema and (.pid | type) == \"number\")" "$TMP/rq2.out" | sort -u | tr '\n' ' ')" "true "
 
 # ---- 5. top ------------------------------------------------------------------------
 log "top: one spinner"
@@ -326,6 +362,12 @@ log "top: spinner at $cpu % CPU, CPU% + wait% = $sum"
 eq "top -p: the row is the spinner" "$(jq -rs '[.[] | .procs[0].pid] | unique | join(",")' "$TMP/top.out")" "$BP"
 range "top: spinner's CPU% (one CPU at most; shared machine)" "$cpu" 25 102
 range "top: spinner's CPU% + run-queue wait% ~ 100" "$sum" 85 110
+eq "top --json: every interval follows the schema" \
+	"$(jq -c '(.interval_s | type) == "number" and (.ctxt_per_s | type) == "number" and
+		(.procs_running | type) == "number" and .cpus[0].cpu == "all" and
+		all(.cpus[]; [.busy, .usr, .sys, .irq, .iowait, .steal, .idle] | all(type == "number" and . >= 0 and . <= 100.5)) and
+		all(.procs[]; (.pid | type) == "number" and (.cpu_pct | type) == "number" and (.state | length) == 1)' \
+		"$TMP/top.out" | sort -u | tr '\n' ' ')" "true "
 eq "top: one line per CPU plus all" \
 	"$(jq -s '.[-1].cpus | length' "$TMP/top.out")" $(($(nproc) + 1))
 range "top: CPU 'all' busy% >= the spinner's share of all CPUs" \
