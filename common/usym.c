@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,8 +147,75 @@ static int read_symtab(Elf *e, Elf_Scn *scn, GElf_Shdr *sh, struct ufile *f, siz
 	return 0;
 }
 
+/* The file's GNU build id, hex, into buf; 0 or -ENOENT. */
+static int elf_build_id(Elf *e, char *buf, size_t len)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+		GElf_Nhdr nh;
+		size_t off = 0, noff, doff;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE || !(d = elf_getdata(scn, NULL)))
+			continue;
+		while ((off = gelf_getnote(d, off, &nh, &noff, &doff)) > 0) {
+			const unsigned char *id = (const unsigned char *)d->d_buf + doff;
+
+			if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 ||
+			    memcmp((const char *)d->d_buf + noff, "GNU", 4) || !nh.n_descsz ||
+			    nh.n_descsz * 2 + 1 > len)
+				continue;
+			for (size_t i = 0; i < nh.n_descsz; i++)
+				snprintf(buf + 2 * i, 3, "%02x", id[i]);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/*
+ * The separate debug file of a stripped ELF file, as Debian's -dbg and
+ * -dbgsym packages install it: /usr/lib/debug/.build-id/ab/cdef....debug.
+ * Its .symtab has the static functions the file itself no longer lists,
+ * at the same addresses.
+ */
+static int debug_path(Elf *e, char *buf, size_t len)
+{
+	char id[129];
+
+	if (elf_build_id(e, id, sizeof(id)) || strlen(id) < 3)
+		return -ENOENT;
+	snprintf(buf, len, "/usr/lib/debug/.build-id/%.2s/%s.debug", id, id + 2);
+	return access(buf, R_OK) ? -ENOENT : 0;
+}
+
+/* Read the .symtab of the debug file at path; 1 if it had one. */
+static int read_debug_symtab(const char *path, struct ufile *f, size_t *cap)
+{
+	Elf_Scn *scn = NULL;
+	int fd, found = 0;
+	Elf *e = elf_open(path, &fd);
+
+	if (!e)
+		return 0;
+	while ((scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+
+		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_SYMTAB) {
+			found = !read_symtab(e, scn, &sh, f, cap);
+			break;
+		}
+	}
+	elf_end(e);
+	close(fd);
+	return found;
+}
+
 static void ufile_parse(struct ufile *f, const char *openpath)
 {
+	char dbg[PATH_MAX];
 	size_t cap = 0, nph = 0;
 	Elf_Scn *scn = NULL;
 	int fd, have_symtab = 0;
@@ -180,6 +248,10 @@ static void ufile_parse(struct ufile *f, const char *openpath)
 				goto out;
 		}
 	}
+	/* A stripped file: its separate debug file, when installed, has all
+	 * the functions; else what .dynsym exports. */
+	if (!have_symtab && !debug_path(e, dbg, sizeof(dbg)))
+		have_symtab = read_debug_symtab(dbg, f, &cap);
 	while (!have_symtab && (scn = elf_nextscn(e, scn))) {
 		GElf_Shdr sh;
 
@@ -464,6 +536,19 @@ const char *st_usyms_fmt(struct st_usyms *u, uint32_t pid, uint64_t addr,
 	else
 		snprintf(buf, len, "%s+0x%llx", base, (unsigned long long)off);
 	return buf;
+}
+
+int st_elf_debug_file(const char *path, char *buf, size_t len)
+{
+	int fd, rc;
+	Elf *e = elf_open(path, &fd);
+
+	if (!e)
+		return -ENOENT;
+	rc = debug_path(e, buf, len);
+	elf_end(e);
+	close(fd);
+	return rc;
 }
 
 int st_proc_find_lib(uint32_t pid, const char *prefix, char *buf, size_t len)

@@ -7,11 +7,13 @@
  * address is looked up in /proc/PID/maps (which file, at which file
  * offset), the offset is turned into the ELF virtual address through the
  * file's PT_LOAD program headers, and that into the nearest preceding
- * function symbol of .symtab (or, in stripped files, .dynsym). It reads
- * ELF symbol tables only: no DWARF, no separate debug files
- * (/usr/lib/debug), no inlined frames, no JIT maps. Functions a stripped
- * file does not export are printed as "file+0xoffset", which is still
- * exact and can be resolved later with addr2line.
+ * function symbol of .symtab; for a stripped file, of the .symtab of its
+ * separate debug file found by GNU build id under /usr/lib/debug/.build-id
+ * (Debian's -dbg/-dbgsym packages), else of its .dynsym. It reads ELF
+ * symbol tables only: no DWARF, no inlined frames, no JIT maps. Functions
+ * a stripped file without a debug file does not export are printed as
+ * "file+0xoffset", which is still exact and can be resolved later with
+ * addr2line.
  *
  * Files are opened through /proc/PID/root, so processes in other mount
  * namespaces (containers) resolve too. The cache holds at most
@@ -55,6 +57,10 @@ const char *st_usyms_fmt(struct st_usyms *u, uint32_t pid, uint64_t addr,
  * bare name. 0, or -ENOENT / -errno.
  */
 int st_elf_func_offset(const char *path, const char *name, uint64_t *off);
+
+/* The separate debug file of the ELF file at path (by GNU build id under
+ * /usr/lib/debug/.build-id), into buf. 0, or -ENOENT when there is none. */
+int st_elf_debug_file(const char *path, char *buf, size_t len);
 
 /* Path of the mapped file of pid whose basename starts with prefix (e.g.
  * "libc.so"), into buf. 0, or -ENOENT / -errno. */

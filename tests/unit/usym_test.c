@@ -63,6 +63,30 @@ static void test_libc_and_offsets(void **state)
 	st_usyms_free(u);
 }
 
+/* With the C library's debug file installed (libc6-dbg), its static
+ * functions resolve too; without it, the test says so and checks the
+ * fallback instead. */
+static void test_debug_file(void **state)
+{
+	char lib[4200], dbg[4200];
+	uint64_t off = 0;
+
+	(void)state;
+	assert_int_equal(st_proc_find_lib((uint32_t)getpid(), "libc.so", lib, sizeof(lib)), 0);
+	if (st_elf_debug_file(lib, dbg, sizeof(dbg))) {
+		print_message("no debug file for %s (libc6-dbg not installed): "
+			      "static functions stay file+offset\n", lib);
+		assert_int_equal(st_elf_func_offset(lib, "__libc_start_call_main", &off), -ENOENT);
+		return;
+	}
+	assert_non_null(strstr(dbg, "/usr/lib/debug/.build-id/"));
+	/* Static in glibc: only the debug file's .symtab has it. */
+	assert_int_equal(st_elf_func_offset(lib, "__libc_start_call_main", &off), 0);
+	assert_true(off > 0);
+	/* The exported ones are found as before. */
+	assert_int_equal(st_elf_func_offset(lib, "pthread_rwlock_wrlock", &off), 0);
+}
+
 static void test_no_file(void **state)
 {
 	struct st_usyms *u = st_usyms_new();
@@ -111,6 +135,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_own_function),
 		cmocka_unit_test(test_libc_and_offsets),
+		cmocka_unit_test(test_debug_file),
 		cmocka_unit_test(test_no_file),
 		cmocka_unit_test(test_exited_process_keeps_maps),
 	};
