@@ -16,8 +16,9 @@
 #            call counts (8 wrlock, 4 rdlock), the waiting caller's 4 calls
 #            between 4 x 40 ms and the helper's measurement; --min-us keeps
 #            exactly the 4 contended ones.
-#   runqlat  a spinning thread pinned to CPU 0 alone, then two pinned to the
-#            same CPU -> samples, and the median wait with two is larger.
+#   runqlat  one spinning thread pinned to CPU 0, then two, taking turns
+#            under the same background -> samples, and the median wait with
+#            two is larger; two spinners for 2 s wait >= 1.2 s in total.
 #   top      a spinning thread: CPU% + run-queue wait% ~ 100 % (it always
 #            either runs or waits), CPU% well above zero.
 # Plus usage errors (packet filters refused per mode), -h, not-root.
@@ -311,43 +312,63 @@ eq "rwlock text: the waiter's rows with their caller (calls over all intervals)"
 		$(NF - 1) ~ /^cputest_rwlock_waiter\+0x[0-9a-f]+$/ { s += $5 } END { print s + 0 }' "$TMP/rwtxt.out")" 4
 
 # ---- 4. runqlat ------------------------------------------------------------------
-# Median run-queue wait over all intervals of a JSON output (bucket low, ns).
-median() {
-	jq -s '[.[] | select(.type == "interval") | .hists[].buckets[]] | group_by(.[0]) |
+# Median run-queue wait of one process over all intervals of a JSON output
+# (the low bound of the bucket holding it, ns).
+median() { # file pid
+	jq -s --argjson p "$2" '[.[] | select(.type == "interval") | .hists[] | select(.pid == $p) |
+		.buckets[]] | group_by(.[0]) |
 		map([.[0][0], (map(.[2]) | add)]) | sort_by(.[0]) as $b |
 		($b | map(.[1]) | add) as $n |
 		reduce $b[] as $x ({c: 0, m: null};
 			if .m == null and (.c + $x[1]) * 2 >= $n then {c: (.c + $x[1]), m: $x[0]}
 			else {c: (.c + $x[1]), m: .m} end) | .m // 0' "$1"
 }
-samples() { jq -s '[.[] | select(.type == "interval") | .hists[].count] | add // 0' "$1"; }
+samples() { # file [pid]
+	jq -s --argjson p "${2:-0}" '[.[] | select(.type == "interval") | .hists[] |
+		select($p == 0 or .pid == $p) | .count] | add // 0' "$1"
+}
 
-log "runqlat: one spinner on CPU 0, then two"
-start_helper rq1 taskset -c 0 "$CT" -w busy 2 1 || exit 1
-start_tracer rq1 cpu runqlat -p "$HPID" --json -i 0.3 || exit 1
+# One spinner against two on CPU 0, in turns: 8 rounds of 100 ms of one
+# process spinning with one thread, then 100 ms of another with two. This
+# machine is shared with other jobs (in other cgroups, so nice does not
+# rank us above them) and their load changes by the second; taking turns
+# puts both under the same background, so the difference left is the one
+# the test is about: two spinners wait for each other.
+log "runqlat: one spinner on CPU 0, then two, in turns"
+start_helper alt taskset -c 0 "$CT" -w alt 100 8 || exit 1
+start_tracer alt cpu runqlat --per-pid --json -i 0.3 || exit 1
 go
-stop_tracer rq1
+stop_tracer alt
+one=$(helper_fact alt one)
+two=$(helper_fact alt two)
+m1=$(median "$TMP/alt.out" "$one")
+m2=$(median "$TMP/alt.out" "$two")
+log "runqlat: median one spinner ${m1} ns ($(samples "$TMP/alt.out" "$one") samples), two ${m2} ns ($(samples "$TMP/alt.out" "$two") samples)"
+range "runqlat: the two-spinner process gives samples" "$(samples "$TMP/alt.out" "$two")" 10 1000000
+check "runqlat: median with two spinners ($m2 ns) > with one ($m1 ns)" test "$m2" -gt "$m1"
+
+log "runqlat: two spinners on CPU 0 for 2 s"
 start_helper rq2 taskset -c 0 "$CT" -w busy 2 2 || exit 1
 start_tracer rq2 cpu runqlat -p "$HPID" --json --per-pid -i 0.3 || exit 1
 start_text rqtxt cpu runqlat -p "$HPID" --per-cpu -i 0.5 || exit 1
 go
 stop_tracer rq2
 stop_tracer rqtxt
-m1=$(median "$TMP/rq1.out")
-m2=$(median "$TMP/rq2.out")
-log "runqlat: median one spinner ${m1} ns ($(samples "$TMP/rq1.out") samples), two ${m2} ns ($(samples "$TMP/rq2.out") samples)"
-eq "runqlat: tracers exit 0" "$RC_rq1$RC_rq2$RC_rqtxt" 000
-range "runqlat: two spinners on one CPU give samples" "$(samples "$TMP/rq2.out")" 10 1000000
-check "runqlat: median with two spinners ($m2 ns) > with one ($m1 ns)" test "$m2" -gt "$m1"
-eq "runqlat --per-pid: one histogram, of the helper" \
+eq "runqlat: tracers exit 0" "$RC_alt$RC_rq2$RC_rqtxt" 000
+# Total waiting: with two spinners on one CPU one of them waits whenever the
+# other runs (and both when anything else does), so their waits add up to
+# at least half of the 2 x 2 s their threads existed.
+wsum() { jq -s '[.[] | select(.type == "interval") | .hists[].sum_ns] | add // 0' "$1"; }
+range "runqlat: two spinners wait >= 1.2 s of their 2 s x 2 threads" "$(wsum "$TMP/rq2.out")" 1200000000 10000000000
+eq "runqlat --per-pid -p: one histogram, of the helper" \
 	"$(jq -rs '[.[] | select(.type == "interval") | .hists[] | .pid] | unique | join(",")' "$TMP/rq2.out")" "$HPID"
 eq "runqlat --per-cpu: only CPU 0" \
 	"$(grep -E '^  cpu [0-9]+$' "$TMP/rqtxt.out" | sort -u | tr -d ' ')" cpu0
 check "runqlat text: rows [lo, hi) with bars" grep -Eq '^    \[[0-9]+, [0-9]+\) +: [0-9]+ +\|@+ *\|$' "$TMP/rqtxt.out"
 check "runqlat text: quantile summary" grep -Eq '^    count [0-9]+  mean .*  p50 .*  p99 ' "$TMP/rqtxt.out"
-eq "runqlat: nothing lost" "$(jq -s '[.[] | .lost.tasks + .lost.map_full] | add' "$TMP/rq2.out")" 0
+eq "runqlat: nothing lost" "$(jq -s '[.[] | .lost.tasks + .lost.map_full] | add' "$TMP/rq2.out" "$TMP/alt.out")" 0
 eq "runqlat --json: every histogram adds up" \
-	"$(jq -c "select(.type == \"interval\") | .by == \"pid\" and all(.hists[]; $hschema and (.pid | type) == \"number\")" "$TMP/rq2.out" | sort -u | tr '\n' ' ')" "true "
+	"$(jq -c "select(.type == \"interval\") | .by == \"pid\" and all(.hists[]; $hschema and (.pid | type) == \"number\")" "$TMP/rq2.out" "$TMP/alt.out" | sort -u | tr '\n' ' ')" "true "
 
 # ---- 5. top ------------------------------------------------------------------------
 log "top: one spinner"

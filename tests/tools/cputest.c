@@ -14,6 +14,10 @@
  *                                the other waits in pthread_rwlock_wrlock;
  *                                then N uncontended rdlock calls
  *   cputest [-w] busy SEC [T]    T threads (default 1) spin for SEC seconds
+ *   cputest [-w] alt MS N        two processes take turns N times: this one
+ *                                spins MS ms with one thread, then a child
+ *                                spins MS ms with two threads; so both see
+ *                                the same background load, interleaved
  *
  * -w: print "ready pid=PID" and wait for SIGUSR1 before starting, so a
  * tracer filtered to this pid can attach first. At the end a line of
@@ -34,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -194,10 +199,64 @@ static int do_busy(double sec, long threads)
 	return 0;
 }
 
+/* ---- alt: one spinner, then two, in turns --------------------------------- */
+
+static uint64_t alt_t0, alt_ns;
+static long alt_n;
+
+static void sleep_until_ns(uint64_t t)
+{
+	struct timespec ts = { (time_t)(t / 1000000000ull), (long)(t % 1000000000ull) };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+/* Spin in the first (half 0) or second (half 1) half of every period. */
+static void *alt_loop(void *arg)
+{
+	uint64_t half = (uint64_t)(uintptr_t)arg;
+	volatile uint64_t x = 0;
+
+	for (long k = 0; k < alt_n; k++) {
+		uint64_t start = alt_t0 + (uint64_t)k * 2 * alt_ns + half * alt_ns;
+
+		sleep_until_ns(start);
+		while (now_ns() < start + alt_ns)
+			x++;
+	}
+	return NULL;
+}
+
+static int do_alt(long ms, long n)
+{
+	pid_t c;
+	int st;
+
+	alt_ns = (uint64_t)ms * 1000000ull;
+	alt_n = n;
+	alt_t0 = now_ns() + 100000000ull;	/* both processes start in 100 ms */
+	c = fork();
+	if (c < 0)
+		return 1;
+	if (c == 0) {
+		pthread_t th;
+
+		pthread_create(&th, NULL, alt_loop, (void *)(uintptr_t)1);
+		alt_loop((void *)(uintptr_t)1);
+		pthread_join(th, NULL);
+		_exit(0);
+	}
+	alt_loop((void *)(uintptr_t)0);
+	waitpid(c, &st, 0);
+	printf("pid=%d one=%d two=%d ms=%ld n=%ld\n", getpid(), getpid(), (int)c, ms, n);
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: cputest [-w] sleep MS N | futex MS N | rwlock MS N | "
-		"busy SEC [THREADS]\n");
+		"busy SEC [THREADS] | alt MS N\n");
 	exit(2);
 }
 
@@ -225,6 +284,8 @@ int main(int argc, char **argv)
 		return do_futex(atol(argv[a + 1]), atol(argv[a + 2]));
 	if (!strcmp(argv[a], "rwlock") && argc == a + 3)
 		return do_rwlock(atol(argv[a + 1]), atol(argv[a + 2]));
+	if (!strcmp(argv[a], "alt") && argc == a + 3)
+		return do_alt(atol(argv[a + 1]), atol(argv[a + 2]));
 	if (!strcmp(argv[a], "busy") && (argc == a + 2 || argc == a + 3))
 		return do_busy(atof(argv[a + 1]), argc == a + 3 ? atol(argv[a + 2]) : 1);
 	usage();
