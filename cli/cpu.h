@@ -80,11 +80,12 @@ int cpu_stack_frames(struct cpu_syms *s, int fd, int32_t id, int depth, int user
  * writes any more into *rows, an array of row_size-byte rows with the key
  * at offset 0 and the value at voff (caller frees). Returns the count.
  */
-size_t cpu_map_drain(int fd, size_t ksz, size_t vsz, size_t voff, size_t row_size,
-		     size_t max, void **rows);
+size_t cpu_map_drain(int fd, size_t ksz, size_t voff, size_t row_size, size_t max,
+		     void **rows);
+/* The same for rows of struct { key k; value v; }: CPU_DRAIN(fd, max, &rows). */
 #define CPU_DRAIN(fd, max, rowsp)						\
-	cpu_map_drain(fd, sizeof((*(rowsp))->k), sizeof((*(rowsp))->v),	\
-		      offsetof(__typeof__(**(rowsp)), v), sizeof(**(rowsp)), max, (void **)(rowsp))
+	cpu_map_drain(fd, sizeof((*(rowsp))->k), offsetof(__typeof__(**(rowsp)), v),	\
+		      sizeof(**(rowsp)), max, (void **)(rowsp))
 
 /* Per-CPU array of n counters: this interval's deltas, totals kept. */
 void cpu_counters_read(int fd, int ncpus, uint32_t n, uint64_t *totals, uint64_t *delta);

@@ -146,8 +146,8 @@ void cpu_counters_read(int fd, int ncpus, uint32_t n, uint64_t *totals, uint64_t
 	free(per);
 }
 
-size_t cpu_map_drain(int fd, size_t ksz, size_t vsz, size_t voff, size_t row_size,
-		     size_t max, void **rows)
+size_t cpu_map_drain(int fd, size_t ksz, size_t voff, size_t row_size, size_t max,
+		     void **rows)
 {
 	unsigned char *keys = calloc(max, ksz), *r = calloc(max ? max : 1, row_size);
 	unsigned char *cur = malloc(ksz);
@@ -160,7 +160,6 @@ size_t cpu_map_drain(int fd, size_t ksz, size_t vsz, size_t voff, size_t row_siz
 		free(cur);
 		return 0;
 	}
-	(void)vsz;
 	/* Collect the keys first: deleting while walking restarts the walk. */
 	while (n < max && !bpf_map_get_next_key(fd, prev, keys + n * ksz)) {
 		memcpy(cur, keys + n * ksz, ksz);

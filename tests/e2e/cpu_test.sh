@@ -381,7 +381,9 @@ cpu=$(jq -s '.[-1].procs[0].cpu_pct' "$TMP/top.out")
 sum=$(jq -s '.[-1].procs[0] | .cpu_pct + .rq_wait_pct' "$TMP/top.out")
 log "top: spinner at $cpu % CPU, CPU% + wait% = $sum"
 eq "top -p: the row is the spinner" "$(jq -rs '[.[] | .procs[0].pid] | unique | join(",")' "$TMP/top.out")" "$BP"
-range "top: spinner's CPU% (one CPU at most; shared machine)" "$cpu" 25 102
+# At most one CPU; how much of it depends on the other jobs sharing this
+# machine (they are in other cgroups), so the lower bound only says "busy".
+range "top: spinner's CPU% (one CPU at most; shared machine)" "$cpu" 10 102
 range "top: spinner's CPU% + run-queue wait% ~ 100" "$sum" 85 110
 eq "top --json: every interval follows the schema" \
 	"$(jq -c '(.interval_s | type) == "number" and (.ctxt_per_s | type) == "number" and
