@@ -279,9 +279,11 @@ start_helper rw "$CT" -w rwlock 50 4 || exit 1
 start_tracer rw cpu rwlock -p "$HPID" --json --stacks -i 0.3 || exit 1
 start_tracer rwmin cpu rwlock -p "$HPID" --json --min-us 10000 -i 0.3 || exit 1
 start_text rwtxt cpu rwlock -p "$HPID" -i 0.3 || exit 1
+# Without -p: the library ldconfig names, every process.
+start_tracer rwall cpu rwlock --json --wronly -i 0.3 || exit 1
 go
-for t in rw rwmin rwtxt; do stop_tracer "$t"; done
-eq "rwlock: tracers exit 0" "$RC_rw$RC_rwmin$RC_rwtxt" 000
+for t in rw rwmin rwtxt rwall; do stop_tracer "$t"; done
+eq "rwlock: tracers exit 0" "$RC_rw$RC_rwmin$RC_rwtxt$RC_rwall" 0000
 lk=$(helper_fact rw lock)
 truth=$(helper_fact rw waited_ns)
 eq "rwlock: wrlock calls on the helper's lock (2 threads x 4)" \
@@ -303,6 +305,10 @@ eq "rwlock: wrlock histogram has the 8 calls" \
 eq "rwlock --min-us 10000: only the 4 contended calls recorded" \
 	"$(jq -s '[.[] | select(.type == "interval") | .locks[] | .count] | add // 0' "$TMP/rwmin.out")/$(jq -s '[.[] | .counters.filtered_short] | add' "$TMP/rwmin.out")" "4/8"
 eq "rwlock: nothing lost" "$(jq -s '[.[] | .lost.tasks + .lost.map_full + .lost.stack] | add' "$TMP/rw.out")" 0
+eq "rwlock without -p (ldconfig's libc, --wronly): the helper's 8 wrlocks, no rdlock" \
+	"$(jq -rs "[.[] | select(.type == \"interval\") | .locks[] | select(.pid == $HPID) | .op] | unique | join(\",\")" "$TMP/rwall.out")/$(jq -s "[.[] | select(.type == \"interval\") | .locks[] | select(.pid == $HPID) | .count] | add" "$TMP/rwall.out")" "wrlock/8"
+eq "rwlock without -p: the library is the system's libc" \
+	"$(jq -rs '[.[] | .attach.library | test("^/(usr/)?lib.*/libc\\.so\\.6$")] | unique | join(",")' "$TMP/rwall.out")" true
 schema="select(.type == \"interval\") |
 	.calls == ([.locks[].count] | add // 0) and (.total_ns | type) == \"number\" and
 	(.attach.method == \"uprobe\") and (.attach.library | test(\"libc\\\\.so\")) and
@@ -430,11 +436,13 @@ for args in "" "bogus" "offcpu --src-ip 10.0.0.1" "futex --dport 53" "rwlock --n
 	"runqlat --proto udp" "top --dev eth0" "top -v" "runqlat -v" "offcpu --method kprobe" \
 	"futex --method x" "runqlat --per-cpu --per-pid" "runqlat --rows 3" "offcpu --stacks" \
 	"offcpu --min-us -1" "rwlock -p 4000000" "top -p 4000000" "offcpu -p 4000000" \
-	"futex -p 4000000" "runqlat -p 4000000" "offcpu extra" "top -i 0"; do
+	"futex -p 4000000" "runqlat -p 4000000" "offcpu --rows 4" "offcpu extra" "top -i 0"; do
 	# shellcheck disable=SC2086
 	eq "usage error: cpu $args -> exit 2" "$(rc_of "$ST" cpu $args)" 2
 	check "usage error: cpu $args -> one line" one_line
 done
+eq "rwlock --lib without the functions -> exit 1" "$(rc_of "$ST" cpu rwlock --lib /bin/true -c 1)" 1
+check "rwlock --lib without the functions -> one line" one_line
 rc_of "$ST" cpu offcpu --src-ip 10.0.0.1 >/dev/null
 check "packet filter refusal names the mode" \
 	grep -qx 'error: --src-ip is not supported by stagetrace cpu offcpu' "$TMP/err"
