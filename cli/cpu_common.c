@@ -156,6 +156,9 @@ size_t cpu_map_drain(int fd, size_t ksz, size_t voff, size_t row_size, size_t ma
 
 	*rows = r;
 	if (!keys || !r || !cur) {
+		/* The rows stay in the map and are read with the next interval
+		 * of this generation; say so instead of printing an empty one. */
+		pr_warn("out of memory draining a BPF map; its rows are reported later");
 		free(keys);
 		free(cur);
 		return 0;
