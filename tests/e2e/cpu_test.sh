@@ -361,10 +361,13 @@ log "runqlat: two spinners on CPU 0 for 2 s"
 start_helper rq2 taskset -c 0 "$CT" -w busy 2 2 || exit 1
 start_tracer rq2 cpu runqlat -p "$HPID" --json --per-pid -i 0.3 || exit 1
 start_text rqtxt cpu runqlat -p "$HPID" --per-cpu -i 0.5 || exit 1
+start_tracer rqraw cpu runqlat -p "$HPID" --json --method raw_tp -i 0.3 || exit 1
 go
-stop_tracer rq2
-stop_tracer rqtxt
-eq "runqlat: tracers exit 0" "$RC_alt$RC_rq2$RC_rqtxt" 000
+for t in rq2 rqtxt rqraw; do stop_tracer "$t"; done
+eq "runqlat: tracers exit 0" "$RC_alt$RC_rq2$RC_rqtxt$RC_rqraw" 0000
+range "runqlat raw_tp: samples too" "$(samples "$TMP/rqraw.out")" 10 1000000
+eq "runqlat raw_tp: attach method reported" \
+	"$(jq -rs '[.[] | .attach.method] | unique | join(",")' "$TMP/rqraw.out")" raw_tp
 # Total waiting: with two spinners on one CPU one of them waits whenever the
 # other runs (and both when anything else does), so their waits add up to
 # at least half of the 2 x 2 s their threads existed.
