@@ -42,6 +42,7 @@ const volatile __u8 st_rq_by = ST_RQ_BY_ALL;
 const volatile __u8 st_user_stacks = 1;
 const volatile __u32 st_tgid = 0;	/* 0: every process */
 const volatile __u64 st_min_ns = 0;	/* off-CPU episodes shorter are skipped */
+const volatile __u32 st_state_mask = 0;	/* st_task_state_bit()s kept; 0: all */
 
 /* Which count map programs write to; user space flips it per interval. */
 volatile __u32 sched_gen;
@@ -198,6 +199,11 @@ static __always_inline void offcpu_in(struct task_struct *next, __u64 now)
 		return;
 	}
 	d = now - s->ts;
+	k.state = st_task_state_char(s->state);
+	if (st_state_mask && !(st_state_mask & st_task_state_bit(k.state))) {
+		sc_count(ST_SC_STATE);
+		goto out;
+	}
 	if (d < st_min_ns) {
 		sc_count(ST_SC_SHORT);
 		goto out;
@@ -206,7 +212,6 @@ static __always_inline void offcpu_in(struct task_struct *next, __u64 now)
 	k.tid = tid;
 	k.kstack = s->kstack;
 	k.ustack = s->ustack;
-	k.state = st_task_state_char(s->state);
 	BPF_CORE_READ_STR_INTO(&k.comm, next, comm);
 	map = sched_gen & 1 ? (void *)&offcpu1 : (void *)&offcpu0;
 	v = bpf_map_lookup_elem(map, &k);

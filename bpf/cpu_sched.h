@@ -87,11 +87,26 @@ static __always_inline char st_task_state_char(__u32 s)
 	return '?';
 }
 
+/* Bit of a state letter in the --state mask (0: every state). */
+static __always_inline __u32 st_task_state_bit(char c)
+{
+	switch (c) {
+	case 'R': return 0x1;
+	case 'S': return 0x2;
+	case 'D': return 0x4;
+	case 'I': return 0x8;
+	case 'T': return 0x10;
+	case 't': return 0x20;
+	}
+	return 0x40;
+}
+
 enum st_sched_counter {
 	ST_SC_SWITCHES = 0,	/* sched_switch calls */
 	ST_SC_WAKEUPS,		/* sched_wakeup(_new) calls */
 	ST_SC_SAMPLES,		/* episodes or latencies recorded */
 	ST_SC_SHORT,		/* off-CPU episodes under the minimum */
+	ST_SC_STATE,		/* off-CPU episodes in a state --state excludes */
 	ST_SC_NOSTART,		/* switched in without a stamp (tracing began mid-way) */
 	ST_SC_LOST_TASKS,	/* lost: the in-flight task map was full */
 	ST_SC_LOST_MAP,		/* lost: the count/histogram map was full */

@@ -35,6 +35,7 @@ static const char *const counter_names[ST_SC_MAX] = {
 	[ST_SC_WAKEUPS] = "wakeups",
 	[ST_SC_SAMPLES] = "episodes",
 	[ST_SC_SHORT] = "filtered_short",
+	[ST_SC_STATE] = "filtered_state",
 	[ST_SC_NOSTART] = "no_start",
 	[ST_SC_LOST_TASKS] = "lost_tasks",
 	[ST_SC_LOST_MAP] = "lost_map_full",
@@ -45,6 +46,8 @@ static const char *const counter_names[ST_SC_MAX] = {
 struct offcpu {
 	struct st_local_opts lo;
 	double min_us;
+	const char *states;	/* --state letters */
+	uint32_t state_mask;
 	uint32_t top;
 	int stacks, no_user;
 	const char *method_force, *method;
@@ -270,6 +273,7 @@ static int setup(struct offcpu *o)
 	o->skel->rodata->st_events = o->lo.verbose;
 	o->skel->rodata->st_tgid = o->lo.pid;
 	o->skel->rodata->st_min_ns = (uint64_t)(o->min_us * 1000);
+	o->skel->rodata->st_state_mask = o->state_mask;
 	o->skel->rodata->st_user_stacks = !o->no_user;
 	bpf_map__set_max_entries(o->skel->maps.hist0, 1);
 	bpf_map__set_max_entries(o->skel->maps.hist1, 1);
@@ -310,28 +314,31 @@ int cpu_offcpu(int argc, char **argv)
 "a CPU), kernel stack and user stack, taken when the thread leaves the CPU,\n"
 "and prints the top stacks per interval, the longest total first: kernel\n"
 "frames, '--', user frames, '- comm (pid/tid) state', then the time.\n"
-"-v prints one line per blocking episode instead (TIME PID COMM\n"
-"EVENT DETAILS: time it left the CPU, duration, thread, state R/S/D/I,\n"
-"CPUs, the task that woke it; --stacks adds its stacks). Episodes shorter\n"
-"than --min-us are skipped in the kernel and counted. User frames are\n"
-"resolved from /proc/PID/maps and ELF symbol tables (no DWARF); the kernel\n"
-"walks user stacks by frame pointer, so code built without frame pointers\n"
-"loses frames. Replaces offcputime-ts.py.",
+"-v prints one line per blocking episode instead (TIME PID COMM EVENT\n"
+"DETAILS: time it left the CPU, duration, thread, state R/S/D/I, CPUs, the\n"
+"task that woke it; --stacks adds its stacks). Episodes shorter than\n"
+"--min-us, or that began in a state --state leaves out (--state S: sleeps\n"
+"only; --state R: waits for a CPU only), are skipped in the kernel and\n"
+"counted. User frames are resolved from /proc/PID/maps and ELF symbol\n"
+"tables (no DWARF); the kernel walks user stacks by frame pointer, so code\n"
+"built without frame pointers loses frames. Replaces offcputime-ts.py.",
 		.examples =
 "  stagetrace cpu offcpu -p 1234 -i 5\n"
 "  stagetrace cpu offcpu -p 1234 --min-us 10000 -v --stacks\n"
 "  stagetrace cpu offcpu --top 5 -c 1 --json",
 	};
 	struct offcpu o = { .min_us = 1, .top = 10 };
-	struct st_opt opts[ST_LOCAL_NOPTS + 8];
+	struct st_opt opts[ST_LOCAL_NOPTS + 9];
 	size_t no = 0;
 	int rc, ec;
 
 	st_local_opts_init(&o.lo);
-	st_local_opts_table(&o.lo, OFFCPU_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 5);
+	st_local_opts_table(&o.lo, OFFCPU_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 6);
 	opts[no++] = (struct st_opt){ "min-us", 0, ST_OPT_DOUBLE, &o.min_us, "US",
 				      "skip episodes shorter than US microseconds (default 1)",
 				      0, 3.6e9 };
+	opts[no++] = (struct st_opt){ "state", 0, ST_OPT_STR, &o.states, "LETTERS",
+				      "only episodes that began in these states: R, S, D, I, T, t" };
 	opts[no++] = (struct st_opt){ "top", 0, ST_OPT_U32, &o.top, "N",
 				      "stacks per interval (default 10)", 1, 1e6 };
 	opts[no++] = (struct st_opt){ "stacks", 0, ST_OPT_FLAG, &o.stacks, NULL,
@@ -350,6 +357,17 @@ int cpu_offcpu(int argc, char **argv)
 		return rc;
 	if ((rc = cpu_check_method(o.method_force)))
 		return rc;
+	for (const char *c = o.states; c && *c; c++) {
+		if (!strchr("RSDITt", *c)) {
+			fprintf(stderr, "error: --state: '%c' is not a state (R, S, D, I, T or t)\n", *c);
+			return ST_EXIT_USAGE;
+		}
+		o.state_mask |= st_task_state_bit(*c);
+	}
+	if (o.states && !o.state_mask) {
+		fprintf(stderr, "error: --state needs at least one of R, S, D, I, T, t\n");
+		return ST_EXIT_USAGE;
+	}
 	if (o.stacks && !o.lo.verbose) {
 		fprintf(stderr, "error: --stacks is for -v (the tables always have stacks)\n");
 		return ST_EXIT_USAGE;

@@ -168,10 +168,15 @@ start_tracer off cpu offcpu -p "$HPID" --json -i 0.3 --top 50 || exit 1
 start_tracer offv cpu offcpu -p "$HPID" --json -v --min-us 50000 --stacks -i 0.3 || exit 1
 start_tracer offraw cpu offcpu -p "$HPID" --json -i 0.3 --method raw_tp --no-user || exit 1
 start_text offtxt cpu offcpu -p "$HPID" -i 0.3 --min-us 50000 || exit 1
+start_tracer offS cpu offcpu -p "$HPID" --json -i 0.3 --state S --top 50 || exit 1
+start_tracer offR cpu offcpu -p "$HPID" --json -i 0.3 --state R --top 50 || exit 1
 go
-for t in off offv offraw offtxt; do stop_tracer "$t"; done
-eq "offcpu: tracers exit 0" "$RC_off$RC_offv$RC_offraw$RC_offtxt" 0000
+for t in off offv offraw offtxt offS offR; do stop_tracer "$t"; done
+eq "offcpu: tracers exit 0" "$RC_off$RC_offv$RC_offraw$RC_offtxt$RC_offS$RC_offR" 000000
 truth=$(helper_fact off blocked_ns)
+# What the tracers saw, for the log: episodes >= 50 ms with their state and
+# duration, and the counters that explain a missing one.
+log "offcpu: helper blocked $truth ns; -v saw $(jq -rs '[.[] | select(.type == "event") | "\(.state):\(.dur_ns / 1e6 | floor)ms"] | join(" ")' "$TMP/offv.out"); no_start $(jq -s '[.[] | .counters.no_start] | add' "$TMP/off.out"), lost $(jq -s '[.[] | .lost | add] | add' "$TMP/off.out")"
 # The sleeps are the episodes in state S in that stack. The same stack can
 # also leave the CPU runnable (R: woken, or preempted, before it blocked);
 # such an episode is real, but it is not one of the sleeps.
@@ -203,6 +208,12 @@ schema='select(.type == "interval") |
 eq "offcpu --json: every interval follows the schema (totals add up)" \
 	"$(jq -c "$schema" "$TMP/off.out" | sort -u | tr '\n' ' ')" "true "
 
+eq "offcpu --state S: only S rows, the 5 sleeps among them" \
+	"$(jq -rs '[.[] | select(.type == "interval") | .stacks[] | .state] | unique | join(",")' "$TMP/offS.out")/$(jq -s "[.[] | $vol | .count] | add // 0" "$TMP/offS.out")" "S/5"
+eq "offcpu --state R: no S rows, none of the sleeps" \
+	"$(jq -s '[.[] | select(.type == "interval") | .stacks[] | select(.state != "R")] | length' "$TMP/offR.out")/$(jq -s "[.[] | $vol | .count] | add // 0" "$TMP/offR.out")" "0/0"
+eq "offcpu --state R: the sleeps are counted as filtered by state" \
+	"$(jq -s '[.[] | .counters.filtered_state] | add >= 5' "$TMP/offR.out")" true
 eq "offcpu -v: 5 events >= 50 ms" \
 	"$(jq -s '[.[] | select(.type == "event" and .event == "offcpu")] | length' "$TMP/offv.out")" 5
 eq "offcpu -v: all in state S, >= 100 ms (and < 1 s)" \
@@ -439,7 +450,8 @@ for args in "" "bogus" "offcpu --src-ip 10.0.0.1" "futex --dport 53" "rwlock --n
 	"runqlat --proto udp" "top --dev eth0" "top -v" "runqlat -v" "offcpu --method kprobe" \
 	"futex --method x" "runqlat --per-cpu --per-pid" "runqlat --rows 3" "offcpu --stacks" \
 	"offcpu --min-us -1" "rwlock -p 4000000" "top -p 4000000" "offcpu -p 4000000" \
-	"futex -p 4000000" "runqlat -p 4000000" "offcpu --rows 4" "offcpu extra" "top -i 0"; do
+	"futex -p 4000000" "runqlat -p 4000000" "offcpu --rows 4" "offcpu --state X" \
+	"offcpu --state \"\"" "offcpu extra" "top -i 0"; do
 	# shellcheck disable=SC2086
 	eq "usage error: cpu $args -> exit 2" "$(rc_of "$ST" cpu $args)" 2
 	check "usage error: cpu $args -> one line" one_line
