@@ -142,6 +142,7 @@ int cpu_read_proc(uint32_t pid, struct proc *p)
 	p->threads = (uint32_t)threads;
 	p->start = start;
 	p->cpu = cpu;
+	p->read_at = st_mono_ns();
 	n = (size_t)(rp - strchr(buf, '(') - 1);
 	if (n >= sizeof(p->comm))
 		n = sizeof(p->comm) - 1;

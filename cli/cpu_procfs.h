@@ -38,8 +38,13 @@ struct proc {
 	int cpu;		/* last CPU it ran on */
 	char state;
 	char comm[32];
-	double pct;		/* this interval */
-	uint64_t wait_ns;	/* run-queue wait of all threads */
+	uint64_t read_at;	/* CLOCK_MONOTONIC ns when ticks were read */
+	uint64_t wait_ns;	/* run-queue wait of all threads so far */
+	uint64_t wait_at;	/* CLOCK_MONOTONIC ns when wait_ns was read */
+	/* This interval, each over the time between its own two reads (a
+	 * loaded machine can delay one read more than the other). */
+	double pct;
+	double wait_pct;	/* < 0: unknown */
 };
 
 void cpu_snap_free(struct sys_snap *s);

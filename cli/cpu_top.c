@@ -156,19 +156,21 @@ static int report(void *ctx, uint32_t gen, double secs_loop)
 	forks = secs > 0 ? (now.forks - t->prev.forks) / secs : 0;
 	intrs = secs > 0 ? (now.intr - t->prev.intr) / secs : 0;
 
-	/* Per process: ticks since the previous scan of the same process. */
+	/* Per process: ticks since the previous scan of the same process,
+	 * over the time between the two reads. */
 	for (size_t i = 0; i < ncur; i++) {
 		struct proc key = { .pid = cur[i].pid };
 		struct proc *p = t->npprev ? bsearch(&key, t->pprev, t->npprev, sizeof(key),
 						     cpu_proc_cmp_pid) : NULL;
-		uint64_t base = p && p->start == cur[i].start ? p->ticks : 0;
-
+		int same = p && p->start == cur[i].start;
 		/* A process born during the interval counts from zero. */
-		if (!p || p->start != cur[i].start)
-			base = 0;
-		cur[i].pct = secs > 0 ? 100.0 * (double)(cur[i].ticks - base) /
-					(double)t->hz / secs : 0;
-		cur[i].wait_ns = p && p->start == cur[i].start ? p->wait_ns : UINT64_MAX;
+		uint64_t base = same ? p->ticks : 0;
+		double win = same ? (cur[i].read_at - p->read_at) / 1e9 : secs;
+
+		cur[i].pct = win > 0 ? 100.0 * (double)(cur[i].ticks - base) / (double)t->hz / win : 0;
+		cur[i].wait_ns = same ? p->wait_ns : UINT64_MAX;
+		cur[i].wait_at = same ? p->wait_at : 0;
+		cur[i].wait_pct = -1;
 	}
 	/* Keep this scan (sorted by pid) as the next baseline. */
 	free(t->pprev);
@@ -185,14 +187,18 @@ static int report(void *ctx, uint32_t gen, double secs_loop)
 	/* Run-queue wait only for the rows shown (it costs a directory walk). */
 	shown = ncur < t->ntop ? ncur : t->ntop;
 	for (size_t i = 0; i < shown; i++) {
-		uint64_t w = cpu_proc_wait_ns(cur[i].pid), prevw = cur[i].wait_ns;
+		uint64_t w = cpu_proc_wait_ns(cur[i].pid), at = st_mono_ns();
 		struct proc key = { .pid = cur[i].pid }, *p;
 
-		cur[i].wait_ns = (w != UINT64_MAX && prevw != UINT64_MAX && w >= prevw) ?
-				 w - prevw : UINT64_MAX;
+		if (w != UINT64_MAX && cur[i].wait_ns != UINT64_MAX && w >= cur[i].wait_ns &&
+		    at > cur[i].wait_at)
+			cur[i].wait_pct = 100.0 * (double)(w - cur[i].wait_ns) /
+					  (double)(at - cur[i].wait_at);
 		p = bsearch(&key, t->pprev, t->npprev, sizeof(key), cpu_proc_cmp_pid);
-		if (p)
+		if (p) {
 			p->wait_ns = w;
+			p->wait_at = at;
+		}
 	}
 
 	if (t->lo.json) {
@@ -233,8 +239,8 @@ static int report(void *ctx, uint32_t gen, double secs_loop)
 			json_object_object_add(p, "pid", json_object_new_int64(cur[i].pid));
 			json_object_object_add(p, "comm", json_object_new_string(cur[i].comm));
 			json_object_object_add(p, "cpu_pct", jdbl(cur[i].pct));
-			json_object_object_add(p, "rq_wait_pct", cur[i].wait_ns == UINT64_MAX ? NULL :
-					       jdbl(100.0 * (double)cur[i].wait_ns / (secs * 1e9)));
+			json_object_object_add(p, "rq_wait_pct", cur[i].wait_pct < 0 ? NULL :
+					       jdbl(cur[i].wait_pct));
 			json_object_object_add(p, "threads", json_object_new_int64(cur[i].threads));
 			json_object_object_add(p, "last_cpu", json_object_new_int(cur[i].cpu));
 			json_object_object_add(p, "state", json_object_new_string_len(&cur[i].state, 1));
@@ -273,11 +279,10 @@ static int report(void *ctx, uint32_t gen, double secs_loop)
 		printf("%-7s %-16s %6s %7s %4s %3s %s\n", "PID", "COMM", "CPU%", "RQWT%", "THR", "CPU",
 		       "S");
 		for (size_t i = 0; i < shown; i++) {
-			if (cur[i].wait_ns == UINT64_MAX)
+			if (cur[i].wait_pct < 0)
 				snprintf(rq, sizeof(rq), "-");
 			else
-				snprintf(rq, sizeof(rq), "%.1f", 100.0 * (double)cur[i].wait_ns /
-							      (secs * 1e9));
+				snprintf(rq, sizeof(rq), "%.1f", cur[i].wait_pct);
 			printf("%-7u %-16s %6.1f %7s %4u %3d %c\n", cur[i].pid, cur[i].comm, cur[i].pct,
 			       rq, cur[i].threads, cur[i].cpu, cur[i].state);
 		}
@@ -355,8 +360,10 @@ int cpu_top(int argc, char **argv)
 		return ST_EXIT_FAIL;
 	}
 	t.npprev = cpu_scan_procs(t.lo.pid, &t.pprev);
-	for (size_t i = 0; i < t.npprev; i++)
+	for (size_t i = 0; i < t.npprev; i++) {
 		t.pprev[i].wait_ns = cpu_proc_wait_ns(t.pprev[i].pid);
+		t.pprev[i].wait_at = st_mono_ns();
+	}
 	{
 		struct cpu_loop l = { .lo = &t.lo, .report = report, .ctx = &t,
 				      .gen = t.skel ? &t.skel->bss->sched_gen : NULL };
