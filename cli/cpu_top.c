@@ -102,7 +102,6 @@ static int report(void *ctx, uint32_t gen, double secs_loop)
 	char tb[16];
 	int hs;
 
-	(void)secs_loop;
 	if (cpu_read_stat(&now, &hs)) {
 		fprintf(stderr, "error: cannot read /proc/stat: %s\n", strerror(errno));
 		return ST_EXIT_FAIL;
@@ -120,7 +119,8 @@ static int report(void *ctx, uint32_t gen, double secs_loop)
 			lines[i].cpu = now.cpus[i].cpu, lines[i].rqwait = -1;
 	}
 	if (t->skel && lines) {
-		/* Per CPU: the waits that ended on it this interval. */
+		/* Per CPU: the waits that ended on it between the two
+		 * generation flips, over the time between the flips. */
 		int fd = bpf_map__fd(gen & 1 ? t->skel->maps.hist1 : t->skel->maps.hist0);
 		struct cpu_hist *hs_ = NULL;
 		size_t nh = cpu_hist_drain(fd, &hs_);
@@ -130,8 +130,9 @@ static int report(void *ctx, uint32_t gen, double secs_loop)
 				continue;
 			lines[i].rqwait = 0;
 			for (size_t k = 0; k < nh; k++)
-				if (hs_[k].id == (uint32_t)lines[i].cpu && secs > 0)
-					lines[i].rqwait = 100.0 * (double)hs_[k].h.sum / (secs * 1e9);
+				if (hs_[k].id == (uint32_t)lines[i].cpu && secs_loop > 0)
+					lines[i].rqwait = 100.0 * (double)hs_[k].h.sum /
+							  (secs_loop * 1e9);
 		}
 		free(hs_);
 	}
