@@ -3,10 +3,10 @@
  * `stagetrace cpu MODE`: the modes (one file each, cli/cpu_<mode>.c) and
  * what they share (cli/cpu_common.c).
  *
- * Every BPF mode runs the same loop: load the object with the attach
- * method the running kernel takes (tp_btf, else raw_tp; probed by real
- * load), attach, then every interval flip the generation the programs
- * count into, let running programs finish, drain the maps nobody writes any
+ * Every BPF mode runs the same loop (built on cli/localrun.h's ticker and
+ * wait): load the object with the attach method the running kernel takes
+ * (tp_btf, else raw_tp; probed by real load), attach, then every interval
+ * flip the generation the programs count into, let running programs finish, drain the maps nobody writes any
  * more and print them, together with what the BPF side could not record.
  * Stacks are printed with kernel symbols from /proc/kallsyms and user
  * symbols from common/usym.c. Sparse in-kernel histograms (bpf/cpu_hist.h)
@@ -51,8 +51,6 @@ const char *cpu_pick_method(struct bpf_object *obj, const char *tp, const char *
 			    const char *cmd);
 /* -p names a live process? 0, or ST_EXIT_USAGE after a one-line error. */
 int cpu_check_pid(uint32_t pid);
-/* --method's value check: NULL/tp_btf/raw_tp -> 0, else ST_EXIT_USAGE. */
-int cpu_check_method(const char *force);
 
 /* ---- symbols and stacks ------------------------------------------------- */
 
@@ -87,7 +85,8 @@ size_t cpu_map_drain(int fd, size_t ksz, size_t voff, size_t row_size, size_t ma
 	cpu_map_drain(fd, sizeof((*(rowsp))->k), offsetof(__typeof__(**(rowsp)), v),	\
 		      sizeof(**(rowsp)), max, (void **)(rowsp))
 
-/* Per-CPU array of n counters: this interval's deltas, totals kept. */
+/* Per-CPU array of n counters: this interval's deltas, totals kept
+ * (st_local_percpu_sum of cli/localrun.h per counter). */
 void cpu_counters_read(int fd, int ncpus, uint32_t n, uint64_t *totals, uint64_t *delta);
 
 struct cpu_hist {

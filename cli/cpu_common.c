@@ -18,6 +18,7 @@
 #include "bpf/cpu_hist.h"
 #include "attach_probe.h"
 #include "hist_bars.h"
+#include "localrun.h"
 #include "log.h"
 #include "opts.h"
 #include "timeutil.h"
@@ -29,14 +30,6 @@ int cpu_check_pid(uint32_t pid)
 	if (!pid || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 		return 0;
 	fprintf(stderr, "error: -p %u: no such process\n", pid);
-	return ST_EXIT_USAGE;
-}
-
-int cpu_check_method(const char *force)
-{
-	if (!force || !strcmp(force, "tp_btf") || !strcmp(force, "raw_tp"))
-		return 0;
-	fprintf(stderr, "error: --method: invalid value '%s' (expected tp_btf or raw_tp)\n", force);
 	return ST_EXIT_USAGE;
 }
 
@@ -130,20 +123,12 @@ int cpu_stack_frames(struct cpu_syms *s, int fd, int32_t id, int depth, int user
 
 void cpu_counters_read(int fd, int ncpus, uint32_t n, uint64_t *totals, uint64_t *delta)
 {
-	uint64_t *per = calloc((size_t)ncpus, sizeof(*per));
-
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t sum = 0;
+		uint64_t sum = st_local_percpu_sum(fd, i, ncpus);
 
-		delta[i] = 0;
-		if (!per || bpf_map_lookup_elem(fd, &i, per))
-			continue;
-		for (int c = 0; c < ncpus; c++)
-			sum += per[c];
 		delta[i] = sum - totals[i];
 		totals[i] = sum;
 	}
-	free(per);
 }
 
 size_t cpu_map_drain(int fd, size_t ksz, size_t voff, size_t row_size, size_t max,
@@ -336,48 +321,19 @@ const char *cpu_comm(const char comm[16], char buf[17])
 
 /* ---- the loop ------------------------------------------------------------------ */
 
-static void sleep_until(struct cpu_loop *l, uint64_t deadline)
-{
-	for (;;) {
-		uint64_t now = st_mono_ns();
-		int ms;
-
-		if (now >= deadline || st_local_stop)
-			return;
-		ms = (int)((deadline - now + 999999) / 1000000);
-		if (ms > 100)
-			ms = 100;
-		if (l->rb) {
-			ring_buffer__poll(l->rb, ms);
-		} else {
-			struct timespec ts = { 0, (long)ms * 1000000L };
-
-			nanosleep(&ts, NULL);
-		}
-	}
-}
-
 int cpu_loop_run(struct cpu_loop *l)
 {
-	uint64_t start = st_mono_ns(), end = 0, last = start, sched = start;
-	uint64_t step = (uint64_t)(l->lo->interval * 1e9);
-	uint32_t gen = 0, done = 0;
-	int rc;
+	struct st_local_ticker tk;
+	uint32_t gen = 0;
+	int rc, stop;
 
-	if (l->lo->duration > 0)
-		end = start + (uint64_t)(l->lo->duration * 1e9);
+	st_local_ticker_init(&tk, l->lo->interval, l->lo->duration);
 	for (;;) {
-		uint64_t next, now;
+		uint64_t next = st_local_ticker_next(&tk), now;
+		double secs;
 
-		/* A fixed schedule from the start, so reporting does not make
-		 * intervals drift; after a stall it restarts from now. */
-		sched += step;
-		if (sched < st_mono_ns())
-			sched = st_mono_ns() + step;
-		next = sched;
-		if (end && next > end)
-			next = end;
-		sleep_until(l, next);
+		while (st_mono_ns() < next && !st_local_stop)
+			st_local_wait(next, l->rb, 100);
 		now = st_mono_ns();
 		if (l->gen) {
 			/* Switch the programs to the other maps and let those
@@ -387,14 +343,13 @@ int cpu_loop_run(struct cpu_loop *l)
 		}
 		if (l->rb)
 			ring_buffer__consume(l->rb);
-		rc = l->report(l->ctx, gen, (now - last) / 1e9);
+		stop = st_local_ticker_end(&tk, now, l->lo->count, &secs);
+		rc = l->report(l->ctx, gen, secs);
 		if (rc)
 			return rc;
 		gen++;
-		last = now;
-		done++;
 		fflush(stdout);
-		if (st_local_stop || (l->lo->count && done >= l->lo->count) || (end && now >= end))
+		if (stop)
 			break;
 	}
 	return 0;

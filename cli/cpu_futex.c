@@ -19,6 +19,7 @@
 #include "bpf/cpu_futex.h"
 #include "cli.h"
 #include "cpu.h"
+#include "localrun.h"
 #include "cpu_futex.skel.h"
 #include "log.h"
 #include "opts.h"
@@ -286,7 +287,7 @@ int cpu_futex(int argc, char **argv)
 		return rc;
 	if ((rc = cpu_check_pid(f.lo.pid)))
 		return rc;
-	if ((rc = cpu_check_method(f.method_force)))
+	if ((rc = st_local_method_check(f.method_force)))
 		return rc;
 	if (f.rows & (f.rows - 1)) {
 		fprintf(stderr, "error: --rows: %u is not a power of two (1, 2, 4, ..., 64)\n", f.rows);

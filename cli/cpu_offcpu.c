@@ -21,6 +21,7 @@
 #include "bpf/cpu_sched.h"
 #include "cli.h"
 #include "cpu.h"
+#include "localrun.h"
 #include "cpu_sched.skel.h"
 #include "log.h"
 #include "opts.h"
@@ -355,7 +356,7 @@ int cpu_offcpu(int argc, char **argv)
 		return rc;
 	if ((rc = cpu_check_pid(o.lo.pid)))
 		return rc;
-	if ((rc = cpu_check_method(o.method_force)))
+	if ((rc = st_local_method_check(o.method_force)))
 		return rc;
 	for (const char *c = o.states; c && *c; c++) {
 		if (!strchr("RSDITt", *c)) {

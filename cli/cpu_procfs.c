@@ -213,20 +213,20 @@ size_t cpu_scan_procs(uint32_t only, struct proc **out)
 }
 
 /* Run-queue wait of all threads of pid so far (ns); UINT64_MAX if unknown. */
-uint64_t cpu_proc_wait_ns(uint32_t pid)
+int cpu_proc_sched(uint32_t pid, uint64_t *run_ns, uint64_t *wait_ns)
 {
 	char path[64];
 	struct dirent *de;
-	uint64_t sum = 0;
+	uint64_t run = 0, wait = 0;
 	int any = 0;
 	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%u/task", pid);
 	d = opendir(path);
 	if (!d)
-		return UINT64_MAX;
+		return -errno;
 	while ((de = readdir(d))) {
-		unsigned long long run, wait;
+		unsigned long long r, w;
 		char p2[300];
 		FILE *f;
 
@@ -236,12 +236,17 @@ uint64_t cpu_proc_wait_ns(uint32_t pid)
 		f = fopen(p2, "re");
 		if (!f)
 			continue;
-		if (fscanf(f, "%llu %llu", &run, &wait) == 2) {
-			sum += wait;
+		if (fscanf(f, "%llu %llu", &r, &w) == 2) {
+			run += r;
+			wait += w;
 			any = 1;
 		}
 		fclose(f);
 	}
 	closedir(d);
-	return any ? sum : UINT64_MAX;
+	if (!any)
+		return -ENOENT;
+	*run_ns = run;
+	*wait_ns = wait;
+	return 0;
 }

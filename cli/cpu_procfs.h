@@ -39,8 +39,9 @@ struct proc {
 	char state;
 	char comm[32];
 	uint64_t read_at;	/* CLOCK_MONOTONIC ns when ticks were read */
-	uint64_t wait_ns;	/* run-queue wait of all threads so far */
-	uint64_t wait_at;	/* CLOCK_MONOTONIC ns when wait_ns was read */
+	uint64_t run_ns;	/* cpu_proc_sched() at sched_at; */
+	uint64_t wait_ns;	/* wait_ns UINT64_MAX: not read */
+	uint64_t sched_at;	/* CLOCK_MONOTONIC ns */
 	/* This interval, each over the time between its own two reads (a
 	 * loaded machine can delay one read more than the other). */
 	double pct;
@@ -57,7 +58,11 @@ int cpu_proc_cmp_pid(const void *a, const void *b);
 int cpu_proc_cmp_pct(const void *a, const void *b);	/* by pct, descending */
 /* Every process (or only pid), sorted by pid; *out freed by the caller. */
 size_t cpu_scan_procs(uint32_t only, struct proc **out);
-/* Run-queue wait of all threads of pid so far (ns); UINT64_MAX if unknown. */
-uint64_t cpu_proc_wait_ns(uint32_t pid);
+/*
+ * Time on a CPU and time runnable but waiting, summed over the threads pid
+ * has now, in ns (/proc/PID/task/TID/schedstat, exact: no tick sampling).
+ * 0, or -errno (gone, or no CONFIG_SCHED_INFO).
+ */
+int cpu_proc_sched(uint32_t pid, uint64_t *run_ns, uint64_t *wait_ns);
 
 #endif /* ST_CLI_CPU_PROCFS_H */

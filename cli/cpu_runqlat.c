@@ -20,6 +20,7 @@
 #include "bpf/cpu_sched.h"
 #include "cli.h"
 #include "cpu.h"
+#include "localrun.h"
 #include "cpu_sched.skel.h"
 #include "log.h"
 #include "opts.h"
@@ -210,7 +211,7 @@ int cpu_runqlat(int argc, char **argv)
 		return rc;
 	if ((rc = cpu_check_pid(r.lo.pid)))
 		return rc;
-	if ((rc = cpu_check_method(r.method_force)))
+	if ((rc = st_local_method_check(r.method_force)))
 		return rc;
 	if (r.per_cpu && r.per_pid) {
 		fprintf(stderr, "error: --per-cpu and --per-pid exclude each other\n");

@@ -4,18 +4,18 @@
  * one table per interval (cpu_monitor.sh).
  *
  * Everything comes from /proc, on purpose: the kernel already accounts
- * CPU time per CPU (/proc/stat) and per task (/proc/PID/stat) at every tick
- * and context switch, so reading the counters twice costs nothing while
- * the system runs, needs no root, and sees every CPU state (irq, softirq,
- * steal, iowait) that a sched_switch probe cannot tell apart. Per task, the
- * run-queue wait (time runnable but not running) is read from
- * /proc/PID/task/TID/schedstat (CONFIG_SCHED_INFO), only for the processes
- * shown; per CPU, from /proc/schedstat when the kernel has
- * CONFIG_SCHEDSTATS (else the column says "-"; `cpu runqlat --per-cpu`
- * measures it with BPF instead). What /proc cannot show: processes that
- * start and exit within one interval (their time is in the CPU lines but in
- * no process row) and sub-tick precision per process (utime/stime are in
- * clock ticks, 10 ms at USER_HZ 100, so a row is exact to 1 % per second).
+ * CPU time per CPU (/proc/stat) and per task at every tick and context
+ * switch, so reading the counters twice costs nothing while the system
+ * runs, needs no root, and sees every CPU state (irq, softirq, steal,
+ * iowait) that a sched_switch probe cannot tell apart. Processes are ranked
+ * by clock ticks from /proc/PID/stat (one cheap read each); the rows shown
+ * then get exact run and run-queue wait times from their threads'
+ * /proc/PID/task/TID/schedstat (CONFIG_SCHED_INFO), one read for both, so
+ * the two shares are over the same window. Per CPU, run-queue wait comes
+ * from /proc/schedstat when the kernel has CONFIG_SCHEDSTATS, else from the
+ * runqlat BPF programs with --bpf, else the column says "-". What /proc
+ * cannot show: processes that start and exit within one interval (their
+ * time is in the CPU lines but in no process row).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -169,8 +169,9 @@ static int report(void *ctx, uint32_t gen, double secs_loop)
 		double win = same ? (cur[i].read_at - p->read_at) / 1e9 : secs;
 
 		cur[i].pct = win > 0 ? 100.0 * (double)(cur[i].ticks - base) / (double)t->hz / win : 0;
+		cur[i].run_ns = same ? p->run_ns : 0;
 		cur[i].wait_ns = same ? p->wait_ns : UINT64_MAX;
-		cur[i].wait_at = same ? p->wait_at : 0;
+		cur[i].sched_at = same ? p->sched_at : 0;
 		cur[i].wait_pct = -1;
 	}
 	/* Keep this scan (sorted by pid) as the next baseline. */
@@ -185,22 +186,39 @@ static int report(void *ctx, uint32_t gen, double secs_loop)
 		t->pprev[i].wait_ns = UINT64_MAX;
 	qsort(cur, ncur, sizeof(*cur), cpu_proc_cmp_pct);
 
-	/* Run-queue wait only for the rows shown (it costs a directory walk). */
+	/*
+	 * The rows shown: exact CPU and wait time from the threads' schedstat
+	 * (a directory walk, so only for them). A row that was shown last
+	 * interval too has a baseline: its CPU% and RQWT% are then exact and
+	 * over one window, so they add up to at most 100 % per thread. A row
+	 * new to the table keeps its CPU% from clock ticks (which the kernel
+	 * scales to the exact total, but only over the process's lifetime, so
+	 * one interval can be off by tens of %) and has no RQWT% yet.
+	 */
 	shown = ncur < t->ntop ? ncur : t->ntop;
 	for (size_t i = 0; i < shown; i++) {
-		uint64_t w = cpu_proc_wait_ns(cur[i].pid), at = st_mono_ns();
 		struct proc key = { .pid = cur[i].pid }, *p;
+		uint64_t run, wait, at;
 
-		if (w != UINT64_MAX && cur[i].wait_ns != UINT64_MAX && w >= cur[i].wait_ns &&
-		    at > cur[i].wait_at)
-			cur[i].wait_pct = 100.0 * (double)(w - cur[i].wait_ns) /
-					  (double)(at - cur[i].wait_at);
+		if (cpu_proc_sched(cur[i].pid, &run, &wait))
+			continue;
+		at = st_mono_ns();
+		if (cur[i].wait_ns != UINT64_MAX && at > cur[i].sched_at &&
+		    run >= cur[i].run_ns && wait >= cur[i].wait_ns) {
+			cur[i].pct = 100.0 * (double)(run - cur[i].run_ns) /
+				     (double)(at - cur[i].sched_at);
+			cur[i].wait_pct = 100.0 * (double)(wait - cur[i].wait_ns) /
+					  (double)(at - cur[i].sched_at);
+		}
 		p = bsearch(&key, t->pprev, t->npprev, sizeof(key), cpu_proc_cmp_pid);
 		if (p) {
-			p->wait_ns = w;
-			p->wait_at = at;
+			p->run_ns = run;
+			p->wait_ns = wait;
+			p->sched_at = at;
 		}
 	}
+	/* The exact figures can reorder the rows shown. */
+	qsort(cur, shown, sizeof(*cur), cpu_proc_cmp_pct);
 
 	if (t->lo.json) {
 		json_object *j = json_object_new_object(), *ca = json_object_new_array();
@@ -313,13 +331,14 @@ int cpu_top(int argc, char **argv)
 "CPU (100 % = one CPU) with the share of the interval their threads spent\n"
 "runnable but waiting (RQWT%), threads, last CPU and state.\n"
 "\n"
-"Sources: /proc/stat, /proc/PID/stat and /proc/PID/task/TID/schedstat, so\n"
-"no root is needed. Per-CPU RQWT% comes from /proc/schedstat, which needs\n"
-"CONFIG_SCHEDSTATS ('-' without it), or with --bpf (root) from the\n"
-"sched_switch/sched_wakeup tracepoints; a wait counts in the interval it\n"
-"ends in. Processes that start and exit within one interval appear in the\n"
-"CPU lines but in no process row.\n"
-"Replaces cpu_monitor.sh.",
+"Sources: /proc/stat; /proc/PID/stat to rank processes (clock ticks);\n"
+"/proc/PID/task/TID/schedstat for the rows shown (exact ns; a row new to\n"
+"the table shows tick-based CPU% and no RQWT% yet). No root is needed.\n"
+"Per-CPU RQWT% comes from /proc/schedstat, which needs CONFIG_SCHEDSTATS\n"
+"('-' without it), or with --bpf (root) from the sched_switch/sched_wakeup\n"
+"tracepoints; a wait counts in the interval it ends in. Processes that\n"
+"start and exit within one interval appear in the CPU lines but in no\n"
+"process row. Replaces cpu_monitor.sh.",
 		.examples =
 "  stagetrace cpu top\n"
 "  stagetrace cpu top -i 5 --top 20\n"
@@ -362,8 +381,11 @@ int cpu_top(int argc, char **argv)
 	}
 	t.npprev = cpu_scan_procs(t.lo.pid, &t.pprev);
 	for (size_t i = 0; i < t.npprev; i++) {
-		t.pprev[i].wait_ns = cpu_proc_wait_ns(t.pprev[i].pid);
-		t.pprev[i].wait_at = st_mono_ns();
+		struct proc *p = &t.pprev[i];
+
+		if (cpu_proc_sched(p->pid, &p->run_ns, &p->wait_ns))
+			p->wait_ns = UINT64_MAX;
+		p->sched_at = st_mono_ns();
 	}
 	{
 		struct cpu_loop l = { .lo = &t.lo, .report = report, .ctx = &t,

@@ -67,8 +67,16 @@ static void test_ticks_grow(void **state)
 	assert_int_equal(cpu_read_proc((uint32_t)getpid(), &b), 0);
 	assert_true(b.ticks > a.ticks);
 	assert_true(b.start == a.start);
-	/* Our run-queue wait is known (CONFIG_SCHED_INFO) on this kernel. */
-	assert_true(cpu_proc_wait_ns((uint32_t)getpid()) != UINT64_MAX);
+	/* Exact run time (CONFIG_SCHED_INFO on this kernel): at least the
+	 * 100 ms just spun, and wait is known. */
+	{
+		uint64_t run = 0, wait = UINT64_MAX;
+
+		assert_int_equal(cpu_proc_sched((uint32_t)getpid(), &run, &wait), 0);
+		assert_true(run >= 100000000ull);
+		assert_true(wait != UINT64_MAX);
+		assert_true(cpu_proc_sched(4194303u, &run, &wait) < 0);
+	}
 }
 
 static void test_scan(void **state)
