@@ -44,8 +44,9 @@ struct cpu_sched_bpf *cpu_runq_open(int by, uint32_t tgid, const char *force,
 
 /*
  * Pick tp_btf or raw_tp for the tracepoint tp (or take force when not NULL)
- * and turn off autoload of the other method's programs, which are named
- * btf_<x> and raw_<x>. Returns the method, or NULL after a one-line error.
+ * with st_local_tp_select (cli/local.h), then give every other btf_<x> /
+ * raw_<x> program pair of obj the same method. Returns the method, or NULL
+ * after a one-line error.
  */
 const char *cpu_pick_method(struct bpf_object *obj, const char *tp, const char *force,
 			    const char *cmd);
@@ -78,12 +79,14 @@ int cpu_stack_frames(struct cpu_syms *s, int fd, int32_t id, int depth, int user
  * writes any more into *rows, an array of row_size-byte rows with the key
  * at offset 0 and the value at voff (caller frees). Returns the count.
  */
-size_t cpu_map_drain(int fd, size_t ksz, size_t voff, size_t row_size, size_t max,
-		     void **rows);
-/* The same for rows of struct { key k; value v; }: CPU_DRAIN(fd, max, &rows). */
+size_t cpu_map_drain(int fd, size_t ksz, size_t vsz, size_t voff, size_t row_size,
+		     size_t max, void **rows);
+/* The same for rows of struct { key k; value v; }: CPU_DRAIN(fd, max, &rows).
+ * Built on st_local_map_drain (cli/local.h). */
 #define CPU_DRAIN(fd, max, rowsp)						\
-	cpu_map_drain(fd, sizeof((*(rowsp))->k), offsetof(__typeof__(**(rowsp)), v),	\
-		      sizeof(**(rowsp)), max, (void **)(rowsp))
+	cpu_map_drain(fd, sizeof((*(rowsp))->k), sizeof((*(rowsp))->v),	\
+		      offsetof(__typeof__(**(rowsp)), v), sizeof(**(rowsp)), max,	\
+		      (void **)(rowsp))
 
 /* Per-CPU array of n counters: this interval's deltas, totals kept
  * (st_local_percpu_sum of cli/localrun.h per counter). */
@@ -110,8 +113,8 @@ struct cpu_loop {
 	struct st_local_opts *lo;
 	struct ring_buffer *rb;	/* polled while waiting, may be NULL */
 	volatile uint32_t *gen;	/* the BPF generation to flip, may be NULL */
-	/* Called after the flip with the old generation and the interval's
-	 * length; returns 0 to go on. */
+	/* Called after the flip with the parity of the idle generation (the
+	 * maps to drain) and the interval's length; returns 0 to go on. */
 	int (*report)(void *ctx, uint32_t old_gen, double secs);
 	void *ctx;
 };

@@ -36,24 +36,26 @@ int cpu_check_pid(uint32_t pid)
 const char *cpu_pick_method(struct bpf_object *obj, const char *tp, const char *force,
 			    const char *cmd)
 {
-	const char *method = force;
+	const char *method;
 	struct bpf_program *p;
 	char why[400] = "";
 
+	/* The main hook decides the method (probed, or forced); every other
+	 * tracepoint pair of the object must then take the same one. */
+	method = st_local_tp_select(obj, tp, force, why, sizeof(why));
 	if (!method) {
-		method = st_probe_best(tp, why, sizeof(why));
-		if (!method) {
-			fprintf(stderr, "error: %s cannot attach to %s: %s\n", cmd, tp, why);
-			return NULL;
-		}
+		fprintf(stderr, "error: %s cannot attach to %s: %s\n", cmd, tp, why);
+		return NULL;
 	}
 	bpf_object__for_each_program(p, obj) {
 		const char *n = bpf_program__name(p);
 
-		if (!strncmp(n, "btf_", 4))
-			bpf_program__set_autoload(p, !strcmp(method, "tp_btf"));
-		else if (!strncmp(n, "raw_", 4))
-			bpf_program__set_autoload(p, !strcmp(method, "raw_tp"));
+		if (strncmp(n, "btf_", 4) || !strcmp(n + 4, tp))
+			continue;
+		if (!st_local_tp_select(obj, n + 4, method, why, sizeof(why))) {
+			fprintf(stderr, "error: %s cannot attach to %s: %s\n", cmd, n + 4, why);
+			return NULL;
+		}
 	}
 	return method;
 }
@@ -131,41 +133,26 @@ void cpu_counters_read(int fd, int ncpus, uint32_t n, uint64_t *totals, uint64_t
 	}
 }
 
-size_t cpu_map_drain(int fd, size_t ksz, size_t voff, size_t row_size, size_t max,
-		     void **rows)
+size_t cpu_map_drain(int fd, size_t ksz, size_t vsz, size_t voff, size_t row_size,
+		     size_t max, void **rows)
 {
-	unsigned char *keys = calloc(max, ksz), *r = calloc(max ? max : 1, row_size);
-	unsigned char *cur = malloc(ksz);
-	size_t n = 0, m = 0;
-	void *prev = NULL;
+	void *keys = NULL, *vals = NULL;
+	size_t n = st_local_map_drain(fd, ksz, vsz, max, &keys, &vals);
+	unsigned char *r = calloc(n ? n : 1, row_size);
 
 	*rows = r;
-	if (!keys || !r || !cur) {
-		/* The rows stay in the map and are read with the next interval
-		 * of this generation; say so instead of printing an empty one. */
-		pr_warn("out of memory draining a BPF map; its rows are reported later");
-		free(keys);
-		free(cur);
-		return 0;
+	if (!r || (!keys && max) || (!vals && max)) {
+		/* Whatever was read is gone from the map: say so. */
+		pr_warn("out of memory draining a BPF map; %zu rows lost", n);
+		n = 0;
 	}
-	/* Collect the keys first: deleting while walking restarts the walk. */
-	while (n < max && !bpf_map_get_next_key(fd, prev, keys + n * ksz)) {
-		memcpy(cur, keys + n * ksz, ksz);
-		prev = cur;
-		n++;
-	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned char *row = r + m * row_size;
-
-		if (bpf_map_lookup_elem(fd, keys + i * ksz, row + voff))
-			continue;
-		memcpy(row, keys + i * ksz, ksz);
-		bpf_map_delete_elem(fd, keys + i * ksz);
-		m++;
+	for (size_t i = 0; r && i < n; i++) {
+		memcpy(r + i * row_size, (unsigned char *)keys + i * ksz, ksz);
+		memcpy(r + i * row_size + voff, (unsigned char *)vals + i * vsz, vsz);
 	}
 	free(keys);
-	free(cur);
-	return m;
+	free(vals);
+	return n;
 }
 
 static int hist_cmp(const void *a, const void *b)
@@ -324,7 +311,7 @@ const char *cpu_comm(const char comm[16], char buf[17])
 int cpu_loop_run(struct cpu_loop *l)
 {
 	struct st_local_ticker tk;
-	uint32_t gen = 0;
+	uint32_t gen = 0, idle = 0;
 	int rc, stop;
 
 	st_local_ticker_init(&tk, l->lo->interval, l->lo->duration);
@@ -335,19 +322,16 @@ int cpu_loop_run(struct cpu_loop *l)
 		while (st_mono_ns() < next && !st_local_stop)
 			st_local_wait(next, l->rb, 100);
 		now = st_mono_ns();
-		if (l->gen) {
-			/* Switch the programs to the other maps and let those
-			 * already running finish before draining. */
-			__atomic_store_n(l->gen, gen + 1, __ATOMIC_SEQ_CST);
-			usleep(2000);
-		}
-		if (l->rb)
+		/* Switch the programs to the other maps, let those already
+		 * running finish, and drain the ones left idle. */
+		if (l->gen)
+			idle = (uint32_t)st_local_gen_flip(l->gen, &gen, l->rb);
+		else if (l->rb)
 			ring_buffer__consume(l->rb);
 		stop = st_local_ticker_end(&tk, now, l->lo->count, &secs);
-		rc = l->report(l->ctx, gen, secs);
+		rc = l->report(l->ctx, idle, secs);
 		if (rc)
 			return rc;
-		gen++;
 		fflush(stdout);
 		if (stop)
 			break;
