@@ -54,6 +54,7 @@ int cmd_drops(int argc, char **argv);
 int cmd_arp(int argc, char **argv);
 int cmd_defrag(int argc, char **argv);
 int cmd_conntrack(int argc, char **argv);
+int cmd_cpu(int argc, char **argv);
 int cmd_probes(int argc, char **argv);
 int cmd_slo(int argc, char **argv);
 int cmd_report(int argc, char **argv);

@@ -15,6 +15,10 @@ coreutils iptables openssl chromium"
 # offload test switches TSO/GSO with ethtool.
 PKGS="$PKGS libmnl-dev ethtool"
 
+# stagetrace cpu: the C library's debug symbols, so user stacks name its
+# static functions too (common/usym.c reads /usr/lib/debug/.build-id).
+PKGS="$PKGS libc6-dbg"
+
 # tests/e2e/metrics_test.sh: a Prometheus server and promtool; curl for HTTP.
 PKGS="$PKGS prometheus curl"
 
