@@ -10,7 +10,8 @@
  * more and print them, together with what the BPF side could not record.
  * Stacks are printed with kernel symbols from /proc/kallsyms and user
  * symbols from common/usym.c. Sparse in-kernel histograms (bpf/cpu_hist.h)
- * are drained into struct st_hist and printed with common/hist_bars.c.
+ * are drained into struct st_hist and printed with st_local_hist_print and
+ * st_local_hist_json (cli/local.h), like every local command's.
  */
 #ifndef ST_CLI_CPU_H
 #define ST_CLI_CPU_H
@@ -101,11 +102,7 @@ struct cpu_hist {
  * histograms sorted by id (caller frees). Returns the count. */
 size_t cpu_hist_drain(int fd, struct cpu_hist **out);
 
-/* {"count", "sum_ns", "min_ns", "max_ns", "mean_ns", "p50_ns", "p90_ns",
- *  "p99_ns", "buckets": [[low_ns, high_ns, count], ...]} */
-json_object *cpu_hist_json(const struct st_hist *h);
-/* Bars and a summary line, values shown in microseconds. */
-void cpu_hist_print(const struct st_hist *h, unsigned rows_per_octave, const char *indent);
+
 
 /* ---- the interval loop ---------------------------------------------------- */
 

@@ -17,7 +17,6 @@
 
 #include "bpf/cpu_hist.h"
 #include "attach_probe.h"
-#include "hist_bars.h"
 #include "localrun.h"
 #include "log.h"
 #include "opts.h"
@@ -238,52 +237,6 @@ size_t cpu_hist_drain(int fd, struct cpu_hist **out)
 		qsort(v, n, sizeof(*v), hist_cmp);
 	*out = v;
 	return n;
-}
-
-json_object *cpu_hist_json(const struct st_hist *h)
-{
-	json_object *o = json_object_new_object(), *b = json_object_new_array();
-
-	json_object_object_add(o, "count", json_object_new_int64((int64_t)h->count));
-	json_object_object_add(o, "sum_ns", json_object_new_int64((int64_t)h->sum));
-	json_object_object_add(o, "min_ns", json_object_new_int64(h->count ? (int64_t)h->min : 0));
-	json_object_object_add(o, "max_ns", json_object_new_int64((int64_t)h->max));
-	json_object_object_add(o, "mean_ns", json_object_new_double(st_hist_mean(h)));
-	json_object_object_add(o, "p50_ns", json_object_new_int64((int64_t)st_hist_quantile(h, 0.5)));
-	json_object_object_add(o, "p90_ns", json_object_new_int64((int64_t)st_hist_quantile(h, 0.9)));
-	json_object_object_add(o, "p99_ns", json_object_new_int64((int64_t)st_hist_quantile(h, 0.99)));
-	for (uint32_t i = 0; i < ST_HIST_NBUCKETS; i++) {
-		json_object *r;
-
-		if (!h->buckets[i])
-			continue;
-		r = json_object_new_array();
-		json_object_array_add(r, json_object_new_int64((int64_t)st_hist_bucket_low(i)));
-		json_object_array_add(r, json_object_new_int64((int64_t)st_hist_bucket_high(i)));
-		json_object_array_add(r, json_object_new_int64((int64_t)h->buckets[i]));
-		json_object_array_add(b, r);
-	}
-	json_object_object_add(o, "buckets", b);
-	return o;
-}
-
-void cpu_hist_print(const struct st_hist *h, unsigned rows_per_octave, const char *indent)
-{
-	struct st_hist_bars_opts o = {
-		.unit = 1000, .unit_name = "usecs", .rows_per_octave = rows_per_octave,
-		.width = 40, .indent = indent,
-	};
-	char a[32], b[32], c[32], d[32], e[32];
-
-	st_hist_bars(stdout, h, &o);
-	if (!h->count)
-		return;
-	printf("%scount %llu  mean %s  p50 %s  p90 %s  p99 %s  max %s\n", indent,
-	       (unsigned long long)h->count, cpu_fmt_ns((uint64_t)st_hist_mean(h), a, sizeof(a)),
-	       cpu_fmt_ns(st_hist_quantile(h, 0.5), b, sizeof(b)),
-	       cpu_fmt_ns(st_hist_quantile(h, 0.9), c, sizeof(c)),
-	       cpu_fmt_ns(st_hist_quantile(h, 0.99), d, sizeof(d)),
-	       cpu_fmt_ns(h->max, e, sizeof(e)));
 }
 
 const char *cpu_fmt_ns(uint64_t ns, char *buf, size_t len)

@@ -44,7 +44,7 @@ static const char *const counter_names[ST_FC_MAX] = {
 
 struct futex {
 	struct st_local_opts lo;
-	uint32_t top, rows;
+	uint32_t top;
 	int waits_only;
 	const char *method_force, *method;
 	struct cpu_futex_bpf *skel;
@@ -159,7 +159,7 @@ static int report(void *ctx, uint32_t old_gen, double secs)
 		}
 		json_object_object_add(j, "futexes", arr);
 		for (size_t i = 0; i < nh; i++) {
-			json_object *h = cpu_hist_json(&hs[i].h);
+			json_object *h = st_local_hist_json(&hs[i].h);
 
 			json_object_object_add(h, "op", json_object_new_string(op_name(hs[i].id, ob, sizeof(ob))));
 			json_object_array_add(ha, h);
@@ -200,7 +200,7 @@ static int report(void *ctx, uint32_t old_gen, double secs)
 			printf("(%zu more rows; --top N shows more)\n", n - shown);
 		for (size_t i = 0; i < nh; i++) {
 			printf("\n  wait time, %s\n", op_name(hs[i].id, ob, sizeof(ob)));
-			cpu_hist_print(&hs[i].h, f->rows, "    ");
+			st_local_hist_print(&hs[i].h, "    ");
 		}
 		if (delta[ST_FC_LOST_TASKS] || delta[ST_FC_LOST_MAP] || delta[ST_FC_LOST_HIST])
 			printf("%-8s lost: %llu calls (in-flight map full), %llu (count map full), "
@@ -264,7 +264,7 @@ int cpu_futex(int argc, char **argv)
 "  stagetrace cpu futex --waits --top 5 -c 1\n"
 "  stagetrace cpu futex -p 1234 --json -d 10",
 	};
-	struct futex f = { .top = 20, .rows = 4 };
+	struct futex f = { .top = 20 };
 	struct st_opt opts[ST_LOCAL_NOPTS + 8];
 	size_t no = 0;
 	int rc, ec;
@@ -275,8 +275,6 @@ int cpu_futex(int argc, char **argv)
 				      "rows per interval (default 20)", 1, 1e6 };
 	opts[no++] = (struct st_opt){ "waits", 0, ST_OPT_FLAG, &f.waits_only, NULL,
 				      "rows of waiting operations only" };
-	opts[no++] = (struct st_opt){ "rows", 0, ST_OPT_U32, &f.rows, "N",
-				      "histogram rows per power of two (default 4)", 1, 64 };
 	opts[no++] = (struct st_opt){ "method", 0, ST_OPT_STR, &f.method_force,
 				      "tp_btf|raw_tp", "attach method (default: probed)" };
 	opts[no] = (struct st_opt)ST_OPT_END;
@@ -289,10 +287,6 @@ int cpu_futex(int argc, char **argv)
 		return rc;
 	if ((rc = st_local_method_check(f.method_force)))
 		return rc;
-	if (f.rows & (f.rows - 1)) {
-		fprintf(stderr, "error: --rows: %u is not a power of two (1, 2, 4, ..., 64)\n", f.rows);
-		return ST_EXIT_USAGE;
-	}
 	if ((rc = st_local_require_root(CMD)))
 		return rc;
 	st_log_route_libbpf();

@@ -32,7 +32,6 @@
 struct runqlat {
 	struct st_local_opts lo;
 	int per_cpu, per_pid;
-	uint32_t rows;
 	const char *method_force, *method;
 	struct cpu_sched_bpf *skel;
 	uint64_t counters[ST_SC_MAX];
@@ -79,7 +78,7 @@ static int report(void *ctx, uint32_t old_gen, double secs)
 		json_object_object_add(j, "interval_s", json_object_new_double(secs));
 		json_object_object_add(j, "by", json_object_new_string(by));
 		for (size_t i = 0; i < n; i++) {
-			json_object *h = cpu_hist_json(&hs[i].h);
+			json_object *h = st_local_hist_json(&hs[i].h);
 
 			if (r->per_cpu)
 				json_object_object_add(h, "cpu", json_object_new_int64(hs[i].id));
@@ -116,7 +115,7 @@ static int report(void *ctx, uint32_t old_gen, double secs)
 				printf("\n  cpu %u\n", hs[i].id);
 			else if (r->per_pid)
 				printf("\n  pid %u (%s)\n", hs[i].id, proc_comm(hs[i].id, comm, sizeof(comm)));
-			cpu_hist_print(&hs[i].h, r->rows, "    ");
+			st_local_hist_print(&hs[i].h, "    ");
 		}
 		if (delta[ST_SC_LOST_TASKS] || delta[ST_SC_LOST_MAP])
 			printf("%-8s lost: %llu samples (task map full), %llu (histogram map full)\n", t,
@@ -177,17 +176,17 @@ int cpu_runqlat(int argc, char **argv)
 "Measures, for every thread that becomes runnable, the time until it runs:\n"
 "from sched_wakeup/sched_wakeup_new, or from sched_switch when a thread is\n"
 "preempted and stays runnable, to the sched_switch that puts it on a CPU.\n"
-"Prints a log-linear histogram per interval (--rows rows per power of two;\n"
+"Prints a log-linear histogram per interval (four rows per power of two;\n"
 "the count, mean and quantiles under it use the full sub-bucket precision),\n"
 "for everything, per CPU (--per-cpu) or per process (--per-pid). Samples\n"
 "lost to full maps are printed with the interval. Replaces\n"
 "sched_latency_monitor.sh.",
 		.examples =
 "  stagetrace cpu runqlat -i 5 -c 1\n"
-"  stagetrace cpu runqlat --per-cpu --rows 1\n"
+"  stagetrace cpu runqlat --per-cpu\n"
 "  stagetrace cpu runqlat -p 1234 --json -d 10",
 	};
-	struct runqlat r = { .rows = 4 };
+	struct runqlat r = { 0 };
 	struct st_opt opts[ST_LOCAL_NOPTS + 8];
 	size_t no = 0;
 	int rc, ec;
@@ -198,9 +197,6 @@ int cpu_runqlat(int argc, char **argv)
 				      "one histogram per CPU (the one the thread ran on)" };
 	opts[no++] = (struct st_opt){ "per-pid", 0, ST_OPT_FLAG, &r.per_pid, NULL,
 				      "one histogram per process" };
-	opts[no++] = (struct st_opt){ "rows", 0, ST_OPT_U32, &r.rows, "N",
-				      "histogram rows per power of two: 1, 2, 4 (default), ..., 64",
-				      1, 64 };
 	opts[no++] = (struct st_opt){ "method", 0, ST_OPT_STR, &r.method_force,
 				      "tp_btf|raw_tp", "attach method (default: probed)" };
 	opts[no] = (struct st_opt)ST_OPT_END;
@@ -215,10 +211,6 @@ int cpu_runqlat(int argc, char **argv)
 		return rc;
 	if (r.per_cpu && r.per_pid) {
 		fprintf(stderr, "error: --per-cpu and --per-pid exclude each other\n");
-		return ST_EXIT_USAGE;
-	}
-	if (r.rows & (r.rows - 1)) {
-		fprintf(stderr, "error: --rows: %u is not a power of two (1, 2, 4, ..., 64)\n", r.rows);
 		return ST_EXIT_USAGE;
 	}
 	if ((rc = st_local_require_root(CMD)))

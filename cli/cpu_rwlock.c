@@ -44,7 +44,7 @@ static const char *const fn_names[] = { "pthread_rwlock_wrlock", "pthread_rwlock
 struct rwlock {
 	struct st_local_opts lo;
 	double min_us;
-	uint32_t top, rows;
+	uint32_t top;
 	int stacks, no_rd;
 	const char *lib;
 	char libpath[4200];
@@ -210,7 +210,7 @@ static int report(void *ctx, uint32_t old_gen, double secs)
 		}
 		json_object_object_add(j, "locks", arr);
 		for (size_t i = 0; i < nh; i++) {
-			json_object *h = cpu_hist_json(&hs[i].h);
+			json_object *h = st_local_hist_json(&hs[i].h);
 
 			json_object_object_add(h, "op", json_object_new_string(op_names[hs[i].id & 1]));
 			json_object_array_add(ha, h);
@@ -252,7 +252,7 @@ static int report(void *ctx, uint32_t old_gen, double secs)
 			printf("(%zu more rows; --top N shows more)\n", n - shown);
 		for (size_t i = 0; i < nh; i++) {
 			printf("\n  time in pthread_rwlock_%s\n", op_names[hs[i].id & 1]);
-			cpu_hist_print(&hs[i].h, r->rows, "    ");
+			st_local_hist_print(&hs[i].h, "    ");
 		}
 		if (r->stacks && shown) {
 			printf("\n  stacks\n");
@@ -354,7 +354,7 @@ int cpu_rwlock(int argc, char **argv)
 "  stagetrace cpu rwlock -p 1234 --min-us 1000 --stacks -c 1\n"
 "  stagetrace cpu rwlock --lib /usr/lib/x86_64-linux-gnu/libc.so.6 --json -d 10",
 	};
-	struct rwlock r = { .top = 20, .rows = 4 };
+	struct rwlock r = { .top = 20 };
 	struct st_opt opts[ST_LOCAL_NOPTS + 8];
 	size_t no = 0;
 	int rc, ec;
@@ -372,18 +372,12 @@ int cpu_rwlock(int argc, char **argv)
 				      "pthread_rwlock_wrlock only (no rdlock probe)" };
 	opts[no++] = (struct st_opt){ "lib", 0, ST_OPT_STR, &r.lib, "PATH",
 				      "the library (or static program) to probe" };
-	opts[no++] = (struct st_opt){ "rows", 0, ST_OPT_U32, &r.rows, "N",
-				      "histogram rows per power of two (default 4)", 1, 64 };
 	opts[no] = (struct st_opt)ST_OPT_END;
 
 	if (st_opts_parse_noargs(argc, argv, opts, &help, &ec))
 		return ec;
 	if ((rc = st_local_validate(&r.lo, RW_SUPPORTED, CMD)))
 		return rc;
-	if (r.rows & (r.rows - 1)) {
-		fprintf(stderr, "error: --rows: %u is not a power of two (1, 2, 4, ..., 64)\n", r.rows);
-		return ST_EXIT_USAGE;
-	}
 	if ((rc = st_local_require_root(CMD)))
 		return rc;
 	if ((rc = cpu_check_pid(r.lo.pid)))

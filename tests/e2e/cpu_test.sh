@@ -263,13 +263,13 @@ range "futex: wait ns (>= 6 x 50 ms, <= helper's $truth)" \
 	"$(jq -s "[.[] | $fsel | .total_ns] | add // 0" "$TMP/fx.out")" 300000000 $((truth + 1000000))
 eq "futex: WAIT histogram holds the 6 waits" \
 	"$(jq -s '[.[] | select(.type == "interval") | .hists[] | select(.op == "WAIT") | .count] | add // 0' "$TMP/fx.out")" 6
-range "futex: histogram min (ns)" \
-	"$(jq -s '[.[] | select(.type == "interval") | .hists[] | select(.op == "WAIT") | .min_ns] | min' "$TMP/fx.out")" 50000000 1000000000
+range "futex: histogram min (us)" \
+	"$(jq -s '[.[] | select(.type == "interval") | .hists[] | select(.op == "WAIT") | .min_us] | min' "$TMP/fx.out")" 50000 1000000
 eq "futex raw_tp: same 6 calls" "$(jq -s "[.[] | $fsel | .count] | add // 0" "$TMP/fxraw.out")" 6
 eq "futex: nothing lost" "$(jq -s '[.[] | .lost.tasks + .lost.map_full + .lost.hist] | add' "$TMP/fx.out")" 0
 # A histogram's buckets add up to its count; quantiles lie within [min, max].
 hschema='(.count | type) == "number" and .count == ([.buckets[][2]] | add // 0) and
-	.min_ns <= .p50_ns and .p50_ns <= .p90_ns and .p90_ns <= .p99_ns and .p99_ns <= .max_ns and
+	.min_us <= .p50_us and .p50_us <= .p90_us and .p90_us <= .p99_us and .p99_us <= .max_us and
 	all(.buckets[]; .[0] < .[1])'
 schema="select(.type == \"interval\") |
 	(.calls | type) == \"number\" and (.waits | type) == \"number\" and (.wait_ns | type) == \"number\" and
@@ -282,7 +282,7 @@ eq "futex --json: every interval follows the schema (histograms add up)" \
 	"$(jq -c "$schema" "$TMP/fx.out" | sort -u | tr '\n' ' ')" "true "
 eq "futex text: row at the word" \
 	"$(awk -v u="$ua" -v p="$HPID" '$1 == p && $3 == u && $4 == "WAIT_PRIVATE" { s += $5 } END { print s + 0 }' "$TMP/fxtxt.out")" 6
-check "futex text: histogram rows with bars" grep -Eq '^    \[[0-9]+, [0-9]+\) +: [0-9]+ +\|@+ *\|$' "$TMP/fxtxt.out"
+check "futex text: histogram rows with bars" grep -Eq '^    \[[0-9.]+, [0-9.]+\) +: [0-9]+ +\|@+ *\|$' "$TMP/fxtxt.out"
 
 # ---- 3. rwlock -------------------------------------------------------------------
 log "rwlock: 4 contended wrlocks of ~50 ms"
@@ -382,14 +382,14 @@ eq "runqlat raw_tp: attach method reported" \
 # Total waiting: with two spinners on one CPU one of them waits whenever the
 # other runs (and both when anything else does), so their waits add up to
 # at least half of the 2 x 2 s their threads existed.
-wsum() { jq -s '[.[] | select(.type == "interval") | .hists[].sum_ns] | add // 0' "$1"; }
+wsum() { jq -s '[.[] | select(.type == "interval") | .hists[] | .avg_us * .count * 1000] | add // 0 | floor' "$1"; }
 range "runqlat: two spinners wait >= 1.2 s of their 2 s x 2 threads" "$(wsum "$TMP/rq2.out")" 1200000000 10000000000
 eq "runqlat --per-pid -p: one histogram, of the helper" \
 	"$(jq -rs '[.[] | select(.type == "interval") | .hists[] | .pid] | unique | join(",")' "$TMP/rq2.out")" "$HPID"
 eq "runqlat --per-cpu: only CPU 0" \
 	"$(grep -E '^  cpu [0-9]+$' "$TMP/rqtxt.out" | sort -u | tr -d ' ')" cpu0
-check "runqlat text: rows [lo, hi) with bars" grep -Eq '^    \[[0-9]+, [0-9]+\) +: [0-9]+ +\|@+ *\|$' "$TMP/rqtxt.out"
-check "runqlat text: quantile summary" grep -Eq '^    count [0-9]+  mean .*  p50 .*  p99 ' "$TMP/rqtxt.out"
+check "runqlat text: rows [lo, hi) with bars" grep -Eq '^    \[[0-9.]+, [0-9.]+\) +: [0-9]+ +\|@+ *\|$' "$TMP/rqtxt.out"
+check "runqlat text: quantile summary" grep -Eq '^    count [0-9]+, avg .* us, p50 .* us, p90 .* us, p99 .* us, max .* us$' "$TMP/rqtxt.out"
 eq "runqlat: nothing lost" "$(jq -s '[.[] | .lost.tasks + .lost.map_full] | add' "$TMP/rq2.out" "$TMP/alt.out")" 0
 eq "runqlat --json: every histogram adds up" \
 	"$(jq -c "select(.type == \"interval\") | .by == \"pid\" and all(.hists[]; $hschema and (.pid | type) == \"number\")" "$TMP/rq2.out" "$TMP/alt.out" | sort -u | tr '\n' ' ')" "true "
@@ -455,7 +455,7 @@ rc_of() { "$@" >/dev/null 2>"$TMP/err"; echo $?; }
 one_line() { [[ $(wc -l <"$TMP/err") -eq 1 ]] && grep -q '^error: ' "$TMP/err"; }
 for args in "" "bogus" "offcpu --src-ip 10.0.0.1" "futex --dport 53" "rwlock --netns x" \
 	"runqlat --proto udp" "top --dev eth0" "top -v" "runqlat -v" "offcpu --method kprobe" \
-	"futex --method x" "runqlat --per-cpu --per-pid" "runqlat --rows 3" "offcpu --stacks" \
+	"futex --method x" "runqlat --per-cpu --per-pid" "offcpu --stacks" \
 	"offcpu --min-us -1" "rwlock -p 4000000" "top -p 4000000" "offcpu -p 4000000" \
 	"futex -p 4000000" "runqlat -p 4000000" "offcpu --rows 4" "offcpu --state X" \
 	"offcpu --state \"\"" "offcpu extra" "top -i 0"; do
