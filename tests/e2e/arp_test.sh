@@ -88,8 +88,13 @@ done
 # ---- topology ---------------------------------------------------------------
 for ns in "$NSA" "$NSB"; do
 	ip netns add "$ns" || exit 1
+	# Neighbour entries stay reachable for the whole test: on a slow,
+	# loaded machine the kernel's own reachability probes (STALE -> DELAY
+	# -> PROBE after a few seconds) would add ARP frames to the exact counts.
 	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-		net.ipv6.conf.default.disable_ipv6=1
+		net.ipv6.conf.default.disable_ipv6=1 \
+		net.ipv4.neigh.default.base_reachable_time_ms=3600000 \
+		net.ipv4.neigh.default.delay_first_probe_time=3600
 	ip -n "$ns" link set lo up
 done
 ip link add va netns "$NSA" type veth peer name vb netns "$NSB" || exit 1
