@@ -148,7 +148,9 @@ static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *
 	__u8 role = ST_ROLE_OTHER;
 	__u32 n;
 
-	if (!c)
+	/* Newer verifiers type some tracepoint arguments "maybe NULL"
+	 * (6.12: openvswitch's skb); an explicit check keeps them happy. */
+	if (!c || !skb)
 		return 0;
 	st_count(ST_C_HOOK_CALLS);
 
@@ -433,10 +435,17 @@ static __always_inline int st_br_in(struct sk_buff **pskb)
 	return st_stage(skb, ST_HOOK_BR_IN, 0);
 }
 
+/* Older verifiers (6.1) refuse a direct ctx read of a pointer to a
+ * pointer in fentry ("arg0 type PTR is not a struct"); the helper reads the
+ * raw argument on every kernel that has fentry worth the name (5.17+). */
 SEC("fentry/br_handle_frame")
 int fentry_br_in(__u64 *ctx)
 {
-	return st_br_in((struct sk_buff **)ctx[0]);
+	__u64 pskb = 0;
+
+	if (bpf_get_func_arg(ctx, 0, &pskb))
+		return 0;
+	return st_br_in((struct sk_buff **)pskb);
 }
 
 SEC("kprobe/br_handle_frame")
