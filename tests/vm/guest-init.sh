@@ -20,6 +20,11 @@ mount -t bpf bpf /sys/fs/bpf
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 # The guest has no network besides loopback and what the tests build.
+# No IPv6: a tap or bridge with only an IPv6 link-local address makes
+# glibc's getaddrinfo (AI_ADDRCONFIG) refuse 127.0.0.1 (EAI_ADDRFAMILY),
+# which cuts the agent off its collector; and no router solicitations
+# crossing the datapath under test.
+sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 ip link set lo up
 echo "guest: $(uname -r) up $(cut -d' ' -f1 /proc/uptime)s, running $st_script" >/dev/console
 
