@@ -95,6 +95,9 @@ struct st_agent {
 	struct ring_buffer *rb;
 	struct st_devtab devs;
 	struct st_probe probes[ST_HOOK_MAX];
+	/* Set when the object with the datapath programs failed to load
+	 * although their probes passed: plan the host-stack hooks only. */
+	int datapath_off;
 	struct st_sender *sender;
 	struct st_clockprobe *probe;
 	struct st_skew skew;

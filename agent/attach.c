@@ -60,6 +60,12 @@ int st_attach_plan(struct st_agent *a)
 
 		memset(p, 0, sizeof(*p));
 		p->hook = h;
+		if (a->datapath_off && h >= ST_HOOK_OVS_IN) {
+			snprintf(p->reason, sizeof(p->reason), "the real program did not load on "
+				 "this kernel although its probe attached (verifier log above); "
+				 "datapath hooks off, host-stack hooks only");
+			n = 0;	/* nothing tried; every variant's autoload goes off below */
+		}
 		for (size_t i = 0; i < n; i++) {
 			struct bpf_program *prog = alt_prog(a->skel, h, plan[i].method);
 			char why[256] = "";
@@ -76,6 +82,7 @@ int st_attach_plan(struct st_agent *a)
 				reason_add(p, why);
 		}
 		/* Exactly the chosen variant loads; every other stays out. */
+		n = st_hook_plan(h, &plan);
 		for (size_t i = 0; i < n; i++) {
 			struct bpf_program *prog = alt_prog(a->skel, h, plan[i].method);
 

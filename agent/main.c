@@ -344,9 +344,19 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if ((rc = stages_bpf__load(a->skel)) != 0) {
-		pr_err("loading BPF programs failed: %s (run with -v for the verifier log)",
-		       strerror(-rc));
-		goto out;
+		/* A datapath program the verifier refused (its two-instruction
+		 * probe passed) must not cost the host-stack stages: once more
+		 * without the datapath hooks, which then say why. */
+		pr_warn("loading BPF programs failed: %s; retrying with the host-stack hooks only",
+			strerror(-rc));
+		stages_bpf__destroy(a->skel);
+		a->datapath_off = 1;
+		a->skel = stages_bpf__open();
+		if (!a->skel || st_attach_plan(a) || (rc = stages_bpf__load(a->skel)) != 0) {
+			pr_err("loading BPF programs failed: %s (run with -v for the verifier log)",
+			       strerror(rc ? -rc : errno));
+			goto out;
+		}
 	}
 	if (config_bpf(a)) {
 		pr_err("cannot write BPF config: %s", strerror(errno));

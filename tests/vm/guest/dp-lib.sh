@@ -18,6 +18,12 @@ dp_cleanup() {
 		timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null
 	done
 	DP_PIDS=()
+	# The next guest test builds its own datapath with the same names.
+	command -v ovs-dpctl >/dev/null && ovs-dpctl del-dp system@ovs-system 2>/dev/null
+	ip link del br0 2>/dev/null
+	ip link del tapa 2>/dev/null
+	ip link del tapb 2>/dev/null
+	rm -rf "$T"
 }
 trap dp_cleanup EXIT
 

@@ -61,6 +61,7 @@ vm_check ovs-traffic "replies $(jq .received <<<"$r1")+$(jq .received <<<"$r2") 
 	test "$(jq .received <<<"$r1")" = 1 -a "$(jq .received <<<"$r2")" = 20
 
 mx=$(dp_matrix)
+# unmatched_rx > 0 means host paths without a VM source (see the report).
 "$ST" stats -C tcp://127.0.0.1:17731 --json | jq -M -c .
 grep -E "device .*role" "$T/agent.log" | head
 jq -M -c '.cells[] | {src, dst, count, stages: [.stages[]? | {stage, count, p50_us}]}' <<<"$mx"
