@@ -19,6 +19,7 @@ w=$(dp_traffic 2)
 vm_check bridge-warmup "vma->vmb over the bridge before tracing: $(jq -c '{sent, received}' <<<"$w")" \
 	test "$(jq .received <<<"$w")" = 2
 dp_agent -v || { vm_fail bridge-agent "agent did not start"; exit 1; }
+sleep 2.5	# past the agent's first device rescan, as in ovs.sh
 r=$(dp_traffic 20)
 sleep 1.5
 dp_agent_stop

@@ -47,6 +47,9 @@ vm_check ovs-warmup "vma->vmb over OVS before tracing: $w" test "$(jq .received 
 dp_agent -v || { vm_fail ovs-agent "agent did not start"; exit 1; }
 grep -E "unavailable|attached|error" "$T/agent.log" | grep -v '^debug' | head
 
+# Past the agent's first device rescan (every 2 s): roles must survive it
+# (an agent without --netns used to lose them there).
+sleep 2.5
 missed() { ovs-dpctl show | sed -n 's/.*lookups: hit:\([0-9]*\) missed:\([0-9]*\).*/\2/p'; }
 ovs-dpctl del-flows
 m0=$(missed)
@@ -63,6 +66,7 @@ vm_check ovs-traffic "replies $(jq .received <<<"$r1")+$(jq .received <<<"$r2") 
 mx=$(dp_matrix)
 # unmatched_rx > 0 means host paths without a VM source (see the report).
 "$ST" stats -C tcp://127.0.0.1:17731 --json | jq -M -c .
+"$ST" hosts -C tcp://127.0.0.1:17731 --json | jq -M -c '.hosts[]?.counters // .' | cut -c1-2000
 grep -E "device .*role" "$T/agent.log" | head
 jq -M -c '.cells[] | {src, dst, count, stages: [.stages[]? | {stage, count, p50_us}]}' <<<"$mx"
 ups=0
