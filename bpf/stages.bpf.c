@@ -70,6 +70,21 @@ struct {
 	__type(value, struct st_path);
 } scratch SEC(".maps");
 
+/*
+ * vhost-net TX: the worker thread's handle_tx() takes a batch of frames
+ * from the guest's TX virtqueue and pushes each through tun_sendmsg() into
+ * the host stack in the same thread, before any skb is seen. handle_tx's
+ * entry time per thread is kept here; a path that starts on a VM port in
+ * that thread gets it as its first stamp (vhost_tx), so the tap's receive
+ * stage measures the worker's copy of that packet.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} vhost_tx_start SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20);
@@ -211,6 +226,21 @@ static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *
 		p->key = key;
 		p->netns = dk.netns;
 		p->cpu = bpf_get_smp_processor_id();
+		/* Entering from a VM port inside a vhost worker's handle_tx:
+		 * the batch's start is where this packet's path begins. */
+		if (role == ST_ROLE_VM &&
+		    (hook == ST_HOOK_NETIF_RECEIVE_SKB || hook == ST_HOOK_NETIF_RX)) {
+			__u32 tid = (__u32)bpf_get_current_pid_tgid();
+			__u64 *t0 = bpf_map_lookup_elem(&vhost_tx_start, &tid);
+
+			if (t0 && *t0 <= now && now - *t0 < 1000000000ull) {
+				p->stamps[0].ts = *t0;
+				p->stamps[0].ifindex = dk.ifindex;
+				p->stamps[0].hook = ST_HOOK_VHOST_TX;
+				p->stamps[0].role = role;
+				p->nstamps = 1;
+			}
+		}
 		if (bpf_map_update_elem(&paths, &id, p, BPF_NOEXIST)) {
 			st_count(ST_C_LRU_FAIL);
 			return 0;
@@ -471,4 +501,26 @@ int kprobe_br_fwd(struct pt_regs *ctx)
 {
 	return st_br_fwd((struct net_bridge_port___st *)PT_REGS_PARM1(ctx),
 			 (struct sk_buff *)PT_REGS_PARM2(ctx));
+}
+
+/* handle_tx(struct vhost_net *): remember when this worker started. */
+static __always_inline int st_vhost_tx(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 now = bpf_ktime_get_ns();
+
+	bpf_map_update_elem(&vhost_tx_start, &tid, &now, BPF_ANY);
+	return 0;
+}
+
+SEC("fentry/handle_tx")
+int fentry_vhost_tx(__u64 *ctx)
+{
+	return st_vhost_tx();
+}
+
+SEC("kprobe/handle_tx")
+int kprobe_vhost_tx(struct pt_regs *ctx)
+{
+	return st_vhost_tx();
 }

@@ -41,6 +41,7 @@ enum st_hook {
 	ST_HOOK_OVS_OUT,		/* ovs_vport_send */
 	ST_HOOK_BR_IN,			/* br_handle_frame */
 	ST_HOOK_BR_FWD,			/* br_forward */
+	ST_HOOK_VHOST_TX,		/* handle_tx: a vhost worker takes a batch */
 	ST_HOOK_MAX,
 };
 

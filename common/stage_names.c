@@ -50,6 +50,7 @@ static const struct hook_info hooks[ST_HOOK_MAX] = {
 	[ST_HOOK_OVS_OUT]    = FN("ovs_vport_send", "ovs_vport_send", "ovs_out"),
 	[ST_HOOK_BR_IN]      = FN("br_handle_frame", "br_handle_frame", "br_in"),
 	[ST_HOOK_BR_FWD]     = FN("br_forward", "br_forward", "br_fwd"),
+	[ST_HOOK_VHOST_TX]   = FN("handle_tx", "handle_tx", "vhost_tx"),
 };
 
 static const char *roles[ST_ROLE_MAX] = {
