@@ -66,7 +66,7 @@ CLI_LIB_OBJS       := $(filter-out $(MAIN_OBJS),$(CLI_OBJS))
 
 BINS := $(O)/stagetrace-agent $(O)/stagetrace-collector $(O)/stagetrace
 
-.PHONY: all deps test unit bpftest e2e bench bench-store bench-clock demo clean tools
+.PHONY: all deps test unit bpftest e2e vmtest bench bench-store bench-clock demo clean tools
 all: $(BINS) tools
 
 tools: $(TOOL_BINS)
@@ -145,6 +145,10 @@ bpftest: all
 
 e2e: all
 	$(Q)tests/e2e/run.sh $(O)
+
+# The qemu kernel matrix (Debian 6.1 and 6.12 kernels): tests/vm/run.sh.
+vmtest: all
+	$(Q)tests/vm/run.sh $(O)
 
 test: all
 	$(Q)tests/run-all.sh $(O)

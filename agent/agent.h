@@ -44,7 +44,7 @@ struct st_agent_cfg {
 	int probes_only;
 	int json;
 	int verbose;
-	const char *force_method;	/* test/diagnostic: "raw_tp" or "tp_btf" */
+	const char *force_method;	/* test/diagnostic: only this attach method */
 	uint32_t clock_probe_ms;
 	uint32_t poll_ms;
 	struct st_tls_opts tls;
@@ -81,9 +81,11 @@ struct st_devtab {
 /* Per-hook attach result, as `stagetrace probes` reports it. */
 struct st_probe {
 	unsigned hook;
-	const char *method;	/* "tp_btf", "raw_tp" or NULL */
+	const char *method;	/* "fentry", "kprobe", "tp_btf", "raw_tp" ... or NULL */
+	const char *target;	/* the plan's target of that method */
+	char symbol[128];	/* what was attached (a kprobe may take a clone) */
 	const char *status;	/* "attached", "unavailable", "failed" */
-	char reason[160];
+	char reason[512];	/* why each earlier alternative failed */
 };
 
 struct st_agent {
@@ -93,6 +95,9 @@ struct st_agent {
 	struct ring_buffer *rb;
 	struct st_devtab devs;
 	struct st_probe probes[ST_HOOK_MAX];
+	/* Set when the object with the datapath programs failed to load
+	 * although their probes passed: plan the host-stack hooks only. */
+	int datapath_off;
 	struct st_sender *sender;
 	struct st_clockprobe *probe;
 	struct st_skew skew;

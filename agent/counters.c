@@ -29,6 +29,7 @@ static const char *counter_names[ST_C_MAX] = {
 	[ST_C_LRU_FAIL] = "bpf_paths_lost_lru",
 	[ST_C_END_NO_PATH] = "bpf_terminal_no_open_path",
 	[ST_C_XMIT_ERRORS] = "bpf_xmit_errors",
+	[ST_C_UPCALL_HELD] = "bpf_ovs_upcalls_held",
 };
 
 void st_read_bpf_counters(struct st_agent *a, uint64_t out[ST_C_MAX])

@@ -202,9 +202,19 @@ int st_devices_scan(struct st_agent *a)
 	if (!nt)
 		return -ENOMEM;
 	if (a->cfg.netns.n == 0) {
-		err = scan_netns(&a->cfg, nt, "/proc/self/ns/net", &nt->netns_inodes[0]);
-		if (!err)
-			nt->n_netns = 1;
+		/* Our own namespace: no setns(), which needs CAP_SYS_ADMIN, and
+		 * the agent drops that after start-up when it has no --netns to
+		 * enter (a failed rescan used to wipe every role 2 s in). */
+		struct stat st;
+
+		if (stat("/proc/self/ns/net", &st)) {
+			err = -errno;
+		} else {
+			nt->netns_inodes[0] = (uint32_t)st.st_ino;
+			err = scan_current(&a->cfg, nt, nt->netns_inodes[0]);
+			if (!err)
+				nt->n_netns = 1;
+		}
 	}
 	for (int i = 0; i < a->cfg.netns.n && i < 64; i++) {
 		uint32_t ino = 0;
@@ -216,6 +226,14 @@ int st_devices_scan(struct st_agent *a)
 			continue;
 		}
 		nt->netns_inodes[nt->n_netns++] = ino;
+	}
+	if (err && nt->n == 0) {
+		/* Nothing scanned at all: keep the roles we have rather than
+		 * turning every VM port and uplink into "other". */
+		pr_warn("device rescan failed (%s); keeping the previous device table",
+			strerror(-err));
+		free(nt);
+		return err;
 	}
 	for (int i = 0; i < a->devs.n; i++) {
 		const struct st_dev *o = &a->devs.devs[i];

@@ -17,6 +17,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "attach_probe.h"
 #include "log.h"
 #include "pktfilter.h"
 #include "loopstop.h"
@@ -160,9 +161,13 @@ static const struct st_cmd_help help = {
 	.args = "[OPTIONS]",
 	.summary = "Stamp packets at every host-stack stage and ship host paths to the collector.",
 	.description =
-"The agent loads the stage programs (tp_btf, falling back to raw_tp, chosen\n"
-"per hook by a real load on this kernel), keys every packet by its inner\n"
-"IPv4 5-tuple and a per-packet discriminator, samples consistently\n"
+"The agent loads the stage programs, one attach method per hook chosen by a\n"
+"real load on this kernel: host-stack tracepoints tp_btf, else raw_tp; the\n"
+"OVS, bridge and vhost-net datapath functions fentry, else kprobe, else\n"
+"their tracepoint (see stagetrace probes and docs/stages.md; a datapath\n"
+"module loaded after the agent started is not seen until it restarts).\n"
+"It keys every packet by its inner IPv4 5-tuple and a per-packet\n"
+"discriminator, samples consistently\n"
 "(packet id mod N < K, the same decision on every host), joins a packet's\n"
 "stamps on this host and sends one host path per sampled packet to the\n"
 "collector over nng. It keeps running when the collector is down, retries,\n"
@@ -235,7 +240,7 @@ int main(int argc, char **argv)
 		{ "duration", 'd', ST_OPT_DURATION, &a->cfg.duration, "SEC", "exit after this long (default: run until signalled)" },
 		{ "probes", 0, ST_OPT_FLAG, &a->cfg.probes_only, NULL, "print the attach plan result for every hook and exit" },
 		{ "json", 0, ST_OPT_FLAG, &a->cfg.json, NULL, "JSON output for --probes" },
-		{ "force-method", 0, ST_OPT_STR, &a->cfg.force_method, "M", "diagnostics: only try attach method M (tp_btf or raw_tp)" },
+		{ "force-method", 0, ST_OPT_STR, &a->cfg.force_method, "M", "diagnostics: only try attach method M (fentry, kprobe, tp_btf or raw_tp)" },
 		{ "clock-probe-ms", 0, ST_OPT_U32, &a->cfg.clock_probe_ms, "MS", "clock exchange with the collector this often (default 1000; 0: off)", 0, 3600000 },
 		{ "test-clock-offset-us", 0, ST_OPT_STR, &a->cfg.test_offset_us, "US", "TEST ONLY: add this offset to every time the agent reports" },
 		{ "test-clock-drift-ppm", 0, ST_OPT_STR, &a->cfg.test_drift_ppm, "PPM", "TEST ONLY: let the reported clock drift by this much" },
@@ -276,9 +281,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "error: --proto: invalid value '%s' (expected tcp, udp or icmp)\n", a->cfg.proto);
 		return ST_EXIT_USAGE;
 	}
-	if (a->cfg.force_method && strcmp(a->cfg.force_method, "tp_btf") &&
-	    strcmp(a->cfg.force_method, "raw_tp")) {
-		fprintf(stderr, "error: --force-method: invalid value '%s' (expected tp_btf or raw_tp)\n", a->cfg.force_method);
+	if (a->cfg.force_method && !st_attach_method_known(a->cfg.force_method)) {
+		fprintf(stderr, "error: --force-method: invalid value '%s' (expected fentry, kprobe, tp_btf or raw_tp)\n", a->cfg.force_method);
 		return ST_EXIT_USAGE;
 	}
 	for (int i = 0; i < a->cfg.netns.n; i++) {
@@ -340,9 +344,19 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if ((rc = stages_bpf__load(a->skel)) != 0) {
-		pr_err("loading BPF programs failed: %s (run with -v for the verifier log)",
-		       strerror(-rc));
-		goto out;
+		/* A datapath program the verifier refused (its two-instruction
+		 * probe passed) must not cost the host-stack stages: once more
+		 * without the datapath hooks, which then say why. */
+		pr_warn("loading BPF programs failed: %s; retrying with the host-stack hooks only",
+			strerror(-rc));
+		stages_bpf__destroy(a->skel);
+		a->datapath_off = 1;
+		a->skel = stages_bpf__open();
+		if (!a->skel || st_attach_plan(a) || (rc = stages_bpf__load(a->skel)) != 0) {
+			pr_err("loading BPF programs failed: %s (run with -v for the verifier log)",
+			       strerror(rc ? -rc : errno));
+			goto out;
+		}
 	}
 	if (config_bpf(a)) {
 		pr_err("cannot write BPF config: %s", strerror(errno));

@@ -7,10 +7,21 @@
  * to the packet's host path in an LRU map -> on a terminal hook, emit the
  * path through the ring buffer and forget it.
  *
- * Every hook exists twice: a tp_btf program and a raw_tp program, thin
- * wrappers around one static function. User space (agent/attach.c) loads
- * the preferred one and disables the other's autoload, so one object
- * serves every kernel.
+ * Every hook exists once per attach method of its plan (tracepoints: a
+ * tp_btf and a raw_tp program; kernel functions: fentry and kprobe, plus
+ * tp_btf/raw_tp where the kernel has a tracepoint at the same place), thin
+ * wrappers around one static function, named <method>_<hook>. User space
+ * (agent/attach.c) loads the one its plan chose and disables the others'
+ * autoload, so one object serves every kernel, and a program whose target
+ * (a module function, a module struct) this kernel lacks is never loaded.
+ *
+ * OVS upcalls: on a flow miss the kernel queues a copy of the packet to
+ * ovs-vswitchd and frees its own skb; userspace decides and re-injects the
+ * packet (OVS_PACKET_CMD_EXECUTE -> ovs_execute_actions) as a new skb with
+ * the same headers, so the same packet id. The free right after an
+ * ovs_upcall stamp therefore does not end the host path: the re-injected
+ * packet continues it, and ovs_exec - ovs_upcall is the userspace time.
+ * If userspace never re-injects it, the agent's sweep ends it as a timeout.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -58,6 +69,21 @@ struct {
 	__type(key, __u32);
 	__type(value, struct st_path);
 } scratch SEC(".maps");
+
+/*
+ * vhost-net TX: the worker thread's handle_tx() takes a batch of frames
+ * from the guest's TX virtqueue and pushes each through tun_sendmsg() into
+ * the host stack in the same thread, before any skb is seen. handle_tx's
+ * entry time per thread is kept here; a path that starts on a VM port in
+ * that thread gets it as its first stamp (vhost_tx), so the tap's receive
+ * stage measures the worker's copy of that packet.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} vhost_tx_start SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -107,7 +133,23 @@ static __always_inline int st_is_terminal_only(__u8 hook)
 	       hook == ST_HOOK_CONSUME_SKB || hook == ST_HOOK_NET_DEV_XMIT;
 }
 
-static __always_inline int st_stage(struct sk_buff *skb, __u8 hook, __u16 aux)
+/*
+ * Minimal CO-RE views of module structs (openvswitch's vport, the bridge's
+ * port): only the field we read, relocated against the module's own BTF
+ * when a program that uses it is loaded.
+ */
+struct vport___st {
+	struct net_device *dev;
+} __attribute__((preserve_access_index));
+
+struct net_bridge_port___st {
+	struct net_device *dev;
+} __attribute__((preserve_access_index));
+
+/* skb: the packet; odev: the device the stamp is about when it is not
+ * skb->dev yet (the output port of OVS or a bridge), else NULL. */
+static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *odev,
+					__u8 hook, __u16 aux)
 {
 	__u32 zero = 0;
 	struct st_config *c = bpf_map_lookup_elem(&cfg, &zero);
@@ -121,12 +163,14 @@ static __always_inline int st_stage(struct sk_buff *skb, __u8 hook, __u16 aux)
 	__u8 role = ST_ROLE_OTHER;
 	__u32 n;
 
-	if (!c)
+	/* Newer verifiers type some tracepoint arguments "maybe NULL"
+	 * (6.12: openvswitch's skb); an explicit check keeps them happy. */
+	if (!c || !skb)
 		return 0;
 	st_count(ST_C_HOOK_CALLS);
 
 	/* 1. Namespace and device filters: pointer chasing only. */
-	dev = BPF_CORE_READ(skb, dev);
+	dev = odev ? odev : BPF_CORE_READ(skb, dev);
 	if (!dev)
 		return 0;
 	dk.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
@@ -182,6 +226,21 @@ static __always_inline int st_stage(struct sk_buff *skb, __u8 hook, __u16 aux)
 		p->key = key;
 		p->netns = dk.netns;
 		p->cpu = bpf_get_smp_processor_id();
+		/* Entering from a VM port inside a vhost worker's handle_tx:
+		 * the batch's start is where this packet's path begins. */
+		if (role == ST_ROLE_VM &&
+		    (hook == ST_HOOK_NETIF_RECEIVE_SKB || hook == ST_HOOK_NETIF_RX)) {
+			__u32 tid = (__u32)bpf_get_current_pid_tgid();
+			__u64 *t0 = bpf_map_lookup_elem(&vhost_tx_start, &tid);
+
+			if (t0 && *t0 <= now && now - *t0 < 1000000000ull) {
+				p->stamps[0].ts = *t0;
+				p->stamps[0].ifindex = dk.ifindex;
+				p->stamps[0].hook = ST_HOOK_VHOST_TX;
+				p->stamps[0].role = role;
+				p->nstamps = 1;
+			}
+		}
 		if (bpf_map_update_elem(&paths, &id, p, BPF_NOEXIST)) {
 			st_count(ST_C_LRU_FAIL);
 			return 0;
@@ -192,6 +251,28 @@ static __always_inline int st_stage(struct sk_buff *skb, __u8 hook, __u16 aux)
 			return 0;
 		}
 		st_count(ST_C_PATH_NEW);
+	}
+
+	/* A packet whose last stamp is the OVS upcall: the kernel frees its
+	 * copy now; the re-injected packet will continue this path. */
+	n = p->nstamps;
+	if (n > 0) {
+		__u32 li = n - 1;
+		__u8 last = 0;
+
+		/* Keep the bound check on the index the load uses (the
+		 * compiler would otherwise check a copy). */
+		asm volatile("" : "+r"(li));
+		if (li < ST_MAX_STAMPS)
+			last = p->stamps[li].hook;
+		if (hook == ST_HOOK_CONSUME_SKB && last == ST_HOOK_OVS_UPCALL) {
+			st_count(ST_C_UPCALL_HELD);
+			return 0;
+		}
+		/* The ovs_do_execute_action tracepoint fires once per action;
+		 * the stage is the first. */
+		if (hook == ST_HOOK_OVS_EXEC && last == ST_HOOK_OVS_EXEC)
+			return 0;
 	}
 
 	if (po.encap) {
@@ -206,7 +287,6 @@ static __always_inline int st_stage(struct sk_buff *skb, __u8 hook, __u16 aux)
 	}
 
 	/* 4. Append the stamp. */
-	n = p->nstamps;
 	if (n < ST_MAX_STAMPS) {
 		p->stamps[n].ts = now;
 		p->stamps[n].ifindex = dk.ifindex;
@@ -244,6 +324,11 @@ static __always_inline int st_stage(struct sk_buff *skb, __u8 hook, __u16 aux)
 	return 0;
 }
 
+static __always_inline int st_stage(struct sk_buff *skb, __u8 hook, __u16 aux)
+{
+	return st_stage_dev(skb, NULL, hook, aux);
+}
+
 /* Drop reasons exist since 5.17; older kernels pass no reason argument. */
 static __always_inline __u16 st_drop_reason(__u64 *ctx)
 {
@@ -253,17 +338,19 @@ static __always_inline __u16 st_drop_reason(__u64 *ctx)
 	return 0;
 }
 
-#define ST_HOOK_PAIR(name, tp, hookid)                                        \
+/* A tracepoint whose argument number `arg` (0-based) is the skb. */
+#define ST_HOOK_PAIR_ARG(name, tp, hookid, arg)                               \
 	SEC("tp_btf/" #tp)                                                    \
 	int btf_##name(__u64 *ctx)                                            \
 	{                                                                     \
-		return st_stage((struct sk_buff *)ctx[0], hookid, 0);         \
+		return st_stage((struct sk_buff *)ctx[arg], hookid, 0);       \
 	}                                                                     \
 	SEC("raw_tp/" #tp)                                                    \
 	int raw_##name(__u64 *ctx)                                            \
 	{                                                                     \
-		return st_stage((struct sk_buff *)ctx[0], hookid, 0);         \
+		return st_stage((struct sk_buff *)ctx[arg], hookid, 0);       \
 	}
+#define ST_HOOK_PAIR(name, tp, hookid) ST_HOOK_PAIR_ARG(name, tp, hookid, 0)
 
 ST_HOOK_PAIR(netif_rx, netif_rx, ST_HOOK_NETIF_RX)
 ST_HOOK_PAIR(napi_gro_rx, napi_gro_receive_entry, ST_HOOK_NAPI_GRO_RX)
@@ -317,4 +404,123 @@ int raw_kfree_skb(__u64 *ctx)
 {
 	return st_stage((struct sk_buff *)ctx[0], ST_HOOK_KFREE_SKB,
 			st_drop_reason(ctx));
+}
+
+/*
+ * Kernel functions. fentry gets the arguments as an array of u64; a kprobe
+ * reads them from the registers. `parm` is the 1-based argument position
+ * of the skb (PT_REGS_PARMn).
+ */
+#define ST_FUNC_HOOK(name, fn, hookid, parm)                                  \
+	SEC("fentry/" #fn)                                                    \
+	int fentry_##name(__u64 *ctx)                                         \
+	{                                                                     \
+		return st_stage((struct sk_buff *)ctx[parm - 1], hookid, 0);  \
+	}                                                                     \
+	SEC("kprobe/" #fn)                                                    \
+	int kprobe_##name(struct pt_regs *ctx)                                \
+	{                                                                     \
+		return st_stage((struct sk_buff *)PT_REGS_PARM##parm(ctx),    \
+				hookid, 0);                                   \
+	}
+
+/* ovs_vport_receive(vport, skb, tun_info): the packet enters the datapath. */
+ST_FUNC_HOOK(ovs_in, ovs_vport_receive, ST_HOOK_OVS_IN, 2)
+/* ovs_dp_upcall(dp, skb, key, upcall_info, cutlen): flow miss. */
+ST_FUNC_HOOK(ovs_upcall, ovs_dp_upcall, ST_HOOK_OVS_UPCALL, 2)
+ST_HOOK_PAIR_ARG(ovs_upcall, ovs_dp_upcall, ST_HOOK_OVS_UPCALL, 1)
+/* ovs_execute_actions(dp, skb, acts, key): a flow's actions run, on a hit
+ * or for a packet userspace re-injected; the tracepoint fires per action
+ * with the same (dp, skb, ...) arguments. */
+ST_FUNC_HOOK(ovs_exec, ovs_execute_actions, ST_HOOK_OVS_EXEC, 2)
+ST_HOOK_PAIR_ARG(ovs_exec, ovs_do_execute_action, ST_HOOK_OVS_EXEC, 1)
+
+/* ovs_vport_send(vport, skb, mac_proto): skb->dev is still the input port
+ * here (the function sets it), so the stamp names vport->dev. */
+static __always_inline int st_ovs_out(struct vport___st *vport, struct sk_buff *skb)
+{
+	return st_stage_dev(skb, BPF_CORE_READ(vport, dev), ST_HOOK_OVS_OUT, 0);
+}
+
+SEC("fentry/ovs_vport_send")
+int fentry_ovs_out(__u64 *ctx)
+{
+	return st_ovs_out((struct vport___st *)ctx[0], (struct sk_buff *)ctx[1]);
+}
+
+SEC("kprobe/ovs_vport_send")
+int kprobe_ovs_out(struct pt_regs *ctx)
+{
+	return st_ovs_out((struct vport___st *)PT_REGS_PARM1(ctx),
+			  (struct sk_buff *)PT_REGS_PARM2(ctx));
+}
+
+/* br_handle_frame(struct sk_buff **pskb): the bridge's rx handler. */
+static __always_inline int st_br_in(struct sk_buff **pskb)
+{
+	struct sk_buff *skb = NULL;
+
+	if (bpf_probe_read_kernel(&skb, sizeof(skb), pskb) || !skb)
+		return 0;
+	return st_stage(skb, ST_HOOK_BR_IN, 0);
+}
+
+/* Older verifiers (6.1) refuse a direct ctx read of a pointer to a
+ * pointer in fentry ("arg0 type PTR is not a struct"); the helper reads the
+ * raw argument on every kernel that has fentry worth the name (5.17+). */
+SEC("fentry/br_handle_frame")
+int fentry_br_in(__u64 *ctx)
+{
+	__u64 pskb = 0;
+
+	if (bpf_get_func_arg(ctx, 0, &pskb))
+		return 0;
+	return st_br_in((struct sk_buff **)pskb);
+}
+
+SEC("kprobe/br_handle_frame")
+int kprobe_br_in(struct pt_regs *ctx)
+{
+	return st_br_in((struct sk_buff **)PT_REGS_PARM1(ctx));
+}
+
+/* br_forward(to, skb, local_rcv, local_orig): the output port is `to`. */
+static __always_inline int st_br_fwd(struct net_bridge_port___st *to, struct sk_buff *skb)
+{
+	return st_stage_dev(skb, BPF_CORE_READ(to, dev), ST_HOOK_BR_FWD, 0);
+}
+
+SEC("fentry/br_forward")
+int fentry_br_fwd(__u64 *ctx)
+{
+	return st_br_fwd((struct net_bridge_port___st *)ctx[0], (struct sk_buff *)ctx[1]);
+}
+
+SEC("kprobe/br_forward")
+int kprobe_br_fwd(struct pt_regs *ctx)
+{
+	return st_br_fwd((struct net_bridge_port___st *)PT_REGS_PARM1(ctx),
+			 (struct sk_buff *)PT_REGS_PARM2(ctx));
+}
+
+/* handle_tx(struct vhost_net *): remember when this worker started. */
+static __always_inline int st_vhost_tx(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 now = bpf_ktime_get_ns();
+
+	bpf_map_update_elem(&vhost_tx_start, &tid, &now, BPF_ANY);
+	return 0;
+}
+
+SEC("fentry/handle_tx")
+int fentry_vhost_tx(__u64 *ctx)
+{
+	return st_vhost_tx();
+}
+
+SEC("kprobe/handle_tx")
+int kprobe_vhost_tx(struct pt_regs *ctx)
+{
+	return st_vhost_tx();
 }

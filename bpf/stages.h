@@ -30,6 +30,18 @@ enum st_hook {
 	ST_HOOK_SKB_COPY_DATAGRAM,	/* skb:skb_copy_datagram_iovec */
 	ST_HOOK_KFREE_SKB,		/* skb:kfree_skb */
 	ST_HOOK_CONSUME_SKB,		/* skb:consume_skb */
+	/*
+	 * Kernel functions (fentry, else kprobe, else a tracepoint where the
+	 * kernel has one); appended so existing stage ids stay stable. Each
+	 * is named after its stage (common/stage_names.c has the plans).
+	 */
+	ST_HOOK_OVS_IN,			/* ovs_vport_receive */
+	ST_HOOK_OVS_UPCALL,		/* ovs_dp_upcall, openvswitch:ovs_dp_upcall */
+	ST_HOOK_OVS_EXEC,		/* ovs_execute_actions, openvswitch:ovs_do_execute_action */
+	ST_HOOK_OVS_OUT,		/* ovs_vport_send */
+	ST_HOOK_BR_IN,			/* br_handle_frame */
+	ST_HOOK_BR_FWD,			/* br_forward */
+	ST_HOOK_VHOST_TX,		/* handle_tx: a vhost worker takes a batch */
 	ST_HOOK_MAX,
 };
 
@@ -121,6 +133,8 @@ enum st_counter {
 	ST_C_END_NO_PATH,	/* terminal hook, no open path: normal after an
 				 * emit (the skb is freed after the VM read it) */
 	ST_C_XMIT_ERRORS,	/* net_dev_xmit returned an error */
+	ST_C_UPCALL_HELD,	/* OVS upcall: the kernel freed its copy; the
+				 * path waits for userspace to re-inject it */
 	ST_C_MAX,
 };
 

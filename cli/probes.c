@@ -90,11 +90,16 @@ int cmd_probes(int argc, char **argv)
 		.name = "stagetrace probes",
 		.summary = "Show which attach method each stage hook gets on this kernel, or why none.",
 		.description =
-"For every hook the agent uses, tries tp_btf, then raw_tp, by loading and\n"
-"attaching a trivial program (asking the kernel's feature probes can lie),\n"
-"and prints the first that works and why the others failed. A hook with no\n"
-"method leaves its stage out; the agent keeps running and says so. Exit 1\n"
-"when no hook can be attached at all. Needs root.\n"
+"For every hook the agent uses, tries the hook's attach plan in order by\n"
+"loading and attaching a trivial program (asking the kernel's feature\n"
+"probes can lie): host-stack tracepoints tp_btf, then raw_tp; OVS and\n"
+"bridge datapath functions fentry, then kprobe (or the function's\n"
+".isra/.constprop clone), then their tracepoint where the kernel has one.\n"
+"Prints the first that works, the symbol it attached to, and why the\n"
+"earlier ones failed. A hook with no method leaves its stage out; the\n"
+"agent keeps running and says so. Datapath hooks need their module\n"
+"(openvswitch, bridge) loaded. Exit 1 when no hook can be attached at\n"
+"all. Needs root.\n"
 "\n"
 "--try asks the kernel about any hook: methods are fentry, fexit, kprobe,\n"
 "kretprobe (TARGET a kernel function; module functions with BTF work, and\n"
@@ -113,23 +118,33 @@ int cmd_probes(int argc, char **argv)
 		return try_plan(plan, json);
 	arr = json_object_new_array();
 	if (!json)
-		printf("%-20s %-34s %-8s %s\n", "HOOK", "TRACEPOINT", "METHOD", "REASON");
+		printf("%-20s %-11s %-10s %-28s %s\n", "HOOK", "STAGE", "METHOD", "SYMBOL", "REASON");
+	/* Every hook's own plan (common/stage_names.c), tried the way the
+	 * agent tries it. */
 	for (unsigned h = 1; h < ST_HOOK_MAX; h++) {
+		const struct st_attach_alt *alts;
+		size_t n = st_hook_plan(h, &alts);
+		struct st_attach_choice c;
 		const char *cat, *tp = st_hook_tracepoint(h, &cat);
-		char why[400] = "", tpn[96];
-		const char *m = st_probe_best(tp, why, sizeof(why));
+		const char *stage = st_stage_name(st_stage_id(h, ST_ROLE_OTHER));
 		json_object *o = json_object_new_object();
+		char tpn[96];
+		int i = st_attach_plan_try(alts, n, &c);
 
-		usable += m != NULL;
-		snprintf(tpn, sizeof(tpn), "%s:%s", cat, tp);
+		usable += i >= 0;
+		snprintf(tpn, sizeof(tpn), "%s:%s", tp ? cat : "", tp ? tp : "");
 		json_object_object_add(o, "hook", json_object_new_string(st_hook_name(h)));
-		json_object_object_add(o, "tracepoint", json_object_new_string(tpn));
-		json_object_object_add(o, "method", m ? json_object_new_string(m) : NULL);
-		json_object_object_add(o, "status", json_object_new_string(m ? "available" : "unavailable"));
-		json_object_object_add(o, "reason", json_object_new_string(why));
+		json_object_object_add(o, "stage", json_object_new_string(stage));
+		json_object_object_add(o, "tracepoint", tp ? json_object_new_string(tpn) : NULL);
+		json_object_object_add(o, "method", i >= 0 ? json_object_new_string(alts[i].method) : NULL);
+		json_object_object_add(o, "target", i >= 0 ? json_object_new_string(alts[i].target) : NULL);
+		json_object_object_add(o, "symbol", i >= 0 ? json_object_new_string(c.symbol) : NULL);
+		json_object_object_add(o, "status", json_object_new_string(i >= 0 ? "available" : "unavailable"));
+		json_object_object_add(o, "reason", json_object_new_string(c.why));
 		json_object_array_add(arr, o);
 		if (!json)
-			printf("%-20s %-34s %-8s %s\n", st_hook_name(h), tpn, m ? m : "-", why);
+			printf("%-20s %-11s %-10s %-28s %s\n", st_hook_name(h), stage,
+			       i >= 0 ? alts[i].method : "-", i >= 0 ? c.symbol : "-", c.why);
 	}
 	if (json)
 		printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));

@@ -2,24 +2,55 @@
 #include "stage_names.h"
 
 #include <stddef.h>
+#include <string.h>
+
+#define ST_PLAN_MAX 4
 
 struct hook_info {
 	const char *name;	/* short hook name used in probes output */
-	const char *category;	/* tracepoint category */
+	const char *category;	/* tracepoint category (NULL: none) */
 	const char *event;	/* tracepoint event */
 	const char *suffix;	/* stage suffix after the role prefix */
+	const char *stage;	/* fixed stage name, whatever the device role */
+	const char *prog;	/* BPF program name after "<method>_" */
+	struct st_attach_alt plan[ST_PLAN_MAX];
 };
 
+/* Host-stack tracepoints: tp_btf, else raw_tp. */
+#define TP(n, cat, ev, sfx, prog) \
+	{ n, cat, ev, sfx, NULL, prog, { { "tp_btf", ev }, { "raw_tp", ev } } }
+
+/*
+ * Kernel functions: fentry (BTF, cheapest), else a kprobe (which also
+ * finds the function's .isra/.constprop clones), else the tracepoint the
+ * kernel has at the same place, if any. Module functions (openvswitch,
+ * bridge) are found in the module's BTF and kallsyms once it is loaded.
+ */
+#define FN(n, fn, stg) \
+	{ n, NULL, NULL, NULL, stg, stg, { { "fentry", fn }, { "kprobe", fn } } }
+#define FN_TP(n, fn, cat, ev, stg) \
+	{ n, cat, ev, NULL, stg, stg, \
+	  { { "fentry", fn }, { "kprobe", fn }, { "tp_btf", ev }, { "raw_tp", ev } } }
+
 static const struct hook_info hooks[ST_HOOK_MAX] = {
-	[ST_HOOK_NETIF_RX]           = { "netif_rx", "net", "netif_rx", "rx" },
-	[ST_HOOK_NAPI_GRO_RX]        = { "napi_gro_receive", "net", "napi_gro_receive_entry", "rx" },
-	[ST_HOOK_NETIF_RECEIVE_SKB]  = { "netif_receive_skb", "net", "netif_receive_skb", "rcv" },
-	[ST_HOOK_NET_DEV_QUEUE]      = { "net_dev_queue", "net", "net_dev_queue", "queue" },
-	[ST_HOOK_NET_DEV_START_XMIT] = { "net_dev_start_xmit", "net", "net_dev_start_xmit", "tx" },
-	[ST_HOOK_NET_DEV_XMIT]       = { "net_dev_xmit", "net", "net_dev_xmit", "done" },
-	[ST_HOOK_SKB_COPY_DATAGRAM]  = { "skb_copy_datagram", "skb", "skb_copy_datagram_iovec", "read" },
-	[ST_HOOK_KFREE_SKB]          = { "kfree_skb", "skb", "kfree_skb", "drop" },
-	[ST_HOOK_CONSUME_SKB]        = { "consume_skb", "skb", "consume_skb", "free" },
+	[ST_HOOK_NETIF_RX]           = TP("netif_rx", "net", "netif_rx", "rx", "netif_rx"),
+	[ST_HOOK_NAPI_GRO_RX]        = TP("napi_gro_receive", "net", "napi_gro_receive_entry", "rx", "napi_gro_rx"),
+	[ST_HOOK_NETIF_RECEIVE_SKB]  = TP("netif_receive_skb", "net", "netif_receive_skb", "rcv", "netif_receive_skb"),
+	[ST_HOOK_NET_DEV_QUEUE]      = TP("net_dev_queue", "net", "net_dev_queue", "queue", "net_dev_queue"),
+	[ST_HOOK_NET_DEV_START_XMIT] = TP("net_dev_start_xmit", "net", "net_dev_start_xmit", "tx", "net_dev_start_xmit"),
+	[ST_HOOK_NET_DEV_XMIT]       = TP("net_dev_xmit", "net", "net_dev_xmit", "done", "net_dev_xmit"),
+	[ST_HOOK_SKB_COPY_DATAGRAM]  = TP("skb_copy_datagram", "skb", "skb_copy_datagram_iovec", "read", "skb_copy_datagram"),
+	[ST_HOOK_KFREE_SKB]          = TP("kfree_skb", "skb", "kfree_skb", "drop", "kfree_skb"),
+	[ST_HOOK_CONSUME_SKB]        = TP("consume_skb", "skb", "consume_skb", "free", "consume_skb"),
+	[ST_HOOK_OVS_IN]     = FN("ovs_vport_receive", "ovs_vport_receive", "ovs_in"),
+	[ST_HOOK_OVS_UPCALL] = FN_TP("ovs_dp_upcall", "ovs_dp_upcall", "openvswitch",
+				     "ovs_dp_upcall", "ovs_upcall"),
+	[ST_HOOK_OVS_EXEC]   = FN_TP("ovs_execute_actions", "ovs_execute_actions", "openvswitch",
+				     "ovs_do_execute_action", "ovs_exec"),
+	[ST_HOOK_OVS_OUT]    = FN("ovs_vport_send", "ovs_vport_send", "ovs_out"),
+	[ST_HOOK_BR_IN]      = FN("br_handle_frame", "br_handle_frame", "br_in"),
+	[ST_HOOK_BR_FWD]     = FN("br_forward", "br_forward", "br_fwd"),
+	[ST_HOOK_VHOST_TX]   = FN("handle_tx", "handle_tx", "vhost_tx"),
 };
 
 static const char *roles[ST_ROLE_MAX] = {
@@ -41,8 +72,11 @@ static void names_init(void)
 			char *n = names[h][r];
 			const char *sfx = hooks[h].suffix;
 
+			/* Datapath stages are named after the datapath. */
+			if (hooks[h].stage)
+				__builtin_snprintf(n, sizeof(names[h][r]), "%s", hooks[h].stage);
 			/* A VM reading its tap is the VM receiving: "vm_rx". */
-			if (h == ST_HOOK_SKB_COPY_DATAGRAM && r == ST_ROLE_VM)
+			else if (h == ST_HOOK_SKB_COPY_DATAGRAM && r == ST_ROLE_VM)
 				__builtin_snprintf(n, sizeof(names[h][r]), "vm_rx");
 			else if (h == ST_HOOK_SKB_COPY_DATAGRAM &&
 				 (r == ST_ROLE_OTHER || r == ST_ROLE_BRIDGE))
@@ -83,11 +117,42 @@ const char *st_hook_name(unsigned hook)
 
 const char *st_hook_tracepoint(unsigned hook, const char **category)
 {
-	if (!hook || hook >= ST_HOOK_MAX)
+	if (!hook || hook >= ST_HOOK_MAX || !hooks[hook].category)
 		return NULL;
 	if (category)
 		*category = hooks[hook].category;
 	return hooks[hook].event;
+}
+
+size_t st_hook_plan(unsigned hook, const struct st_attach_alt **alts)
+{
+	size_t n = 0;
+
+	if (!hook || hook >= ST_HOOK_MAX)
+		return 0;
+	*alts = hooks[hook].plan;
+	while (n < ST_PLAN_MAX && hooks[hook].plan[n].method)
+		n++;
+	return n;
+}
+
+const char *st_hook_prog(unsigned hook)
+{
+	return hook && hook < ST_HOOK_MAX ? hooks[hook].prog : NULL;
+}
+
+const char *st_method_prog_prefix(const char *method)
+{
+	static const char *const map[][2] = {
+		{ "fentry", "fentry" }, { "fexit", "fexit" }, { "kprobe", "kprobe" },
+		{ "kretprobe", "kretprobe" }, { "tp_btf", "btf" }, { "raw_tp", "raw" },
+		{ "tracepoint", "tp" },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(map[i][0], method))
+			return map[i][1];
+	return NULL;
 }
 
 const char *st_role_name(unsigned role)

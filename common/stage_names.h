@@ -17,7 +17,9 @@
 #ifndef ST_STAGE_NAMES_H
 #define ST_STAGE_NAMES_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include "attach_probe.h"
 #include "../bpf/stages.h"
 
 #define ST_STAGE_PSEUDO_BASE 1000
@@ -31,8 +33,19 @@ uint32_t st_stage_id(unsigned hook, unsigned role);
 /* Name of a stage id; NULL for ids this build does not know. */
 const char *st_stage_name(uint32_t id);
 const char *st_hook_name(unsigned hook);
-/* The tracepoint (category, event) behind a hook. */
+/* The tracepoint (category, event) behind a hook; NULL for hooks that
+ * are kernel functions with no tracepoint in their plan. */
 const char *st_hook_tracepoint(unsigned hook, const char **category);
+/*
+ * The attach plan of a hook: alternatives in order of preference, each a
+ * (method, target) pair as common/attach_probe.h takes them. Returns how
+ * many; *alts points into a static table.
+ */
+size_t st_hook_plan(unsigned hook, const struct st_attach_alt **alts);
+/* The BPF program implementing a method of a hook in bpf/stages.bpf.c is
+ * named "<prefix>_<hook program name>"; both parts, from here. */
+const char *st_hook_prog(unsigned hook);
+const char *st_method_prog_prefix(const char *method);
 const char *st_role_name(unsigned role);
 const char *st_end_name(unsigned end);
 

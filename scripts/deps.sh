@@ -26,6 +26,10 @@ PKGS="$PKGS prometheus curl"
 # applied (python3-apt: the apt module on the targets, here this machine).
 PKGS="$PKGS ansible ansible-lint python3-apt util-linux"
 
+# tests/vm (make vmtest): qemu boots Debian kernels with a busybox-static
+# initramfs; the guests run the host's Open vSwitch userspace.
+PKGS="$PKGS qemu-system-x86 busybox-static openvswitch-switch"
+
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -27,6 +27,14 @@ run bpf tests/bpf/run.sh "$O"
 run testbed env ST_TOOLS_DIR="$PWD/$O/tests/tools" tests/testbed/selftest.sh
 run deploy tests/deploy/run.sh "$O"
 run e2e tests/e2e/run.sh "$O"
+# The qemu kernel matrix boots Debian kernels (downloaded once, cached);
+# ST_SKIP_VMTEST=1 leaves it out explicitly and the summary says so.
+if [[ -n ${ST_SKIP_VMTEST:-} ]]; then
+	echo
+	echo "######## vmtest: skipped (ST_SKIP_VMTEST=$ST_SKIP_VMTEST)"
+else
+	run vmtest tests/vm/run.sh "$O"
+fi
 echo
 pass=0
 fail=0

@@ -1,0 +1,21 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Runs the named guest tests (tests/vm/guest/<name>.sh) one after another
+# inside a kernel-matrix guest, each under its own timeout. A test that
+# fails or dies without writing a FAIL verdict gets one: "FAIL <name> exited N".
+. "$ST_VM_REPO/tests/vm/guest-lib.sh"
+for t in "$@"; do
+	f=$REPO/tests/vm/guest/$t.sh
+	if [[ ! -r $f ]]; then
+		vm_fail "$t no such guest test $f"
+		continue
+	fi
+	before=$(grep -c '^FAIL' "$RESULTS" 2>/dev/null)
+	echo "guest: ---- $t (uptime $(vm_uptime)s)"
+	timeout --kill-after=5 "${ST_VM_TEST_TIMEOUT:-300}" bash "$f"
+	rc=$?
+	after=$(grep -c '^FAIL' "$RESULTS" 2>/dev/null)
+	if [[ $rc -ne 0 && ${after:-0} -eq ${before:-0} ]]; then
+		vm_fail "$t exited $rc without a FAIL verdict (timeout or crash?)"
+	fi
+done

@@ -1,0 +1,50 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Attach plans on a real Debian kernel (inside a kernel-matrix guest), with
+# the openvswitch, bridge and vhost_net modules loaded from the booted kernel's tree:
+#  - `stagetrace probes --json`: every hook has a method; the datapath hooks
+#    (OVS, bridge, vhost-net kernel functions) get fentry, the first
+#    choice of their plan;
+#  - kprobes work here (refused on the development host): an ad-hoc kprobe
+#    plan on a module function attaches;
+#  - the agent loads and attaches its real programs for every hook, once
+#    with its own plan and once per forced method (kprobe, tp_btf, raw_tp),
+#    so every variant of every datapath program passes this kernel's
+#    verifier and attaches.
+. "$ST_VM_REPO/tests/vm/guest-lib.sh"
+vm_modprobe openvswitch bridge vhost_net || { vm_fail probes-modules "modprobe openvswitch bridge vhost_net"; exit 1; }
+AG=$O/stagetrace-agent
+dp='select(.stage | test("^(ovs|br|vhost)_"))'
+
+cli=$("$ST" probes --json)
+jq -M -c '.[] | {hook, stage, method, symbol}' <<<"$cli"
+n=$(jq '[.[] | select(.method == null)] | length' <<<"$cli")
+vm_check probes-all-hooks "unavailable=$n $(jq -c '[.[] | select(.method == null) | .hook]' <<<"$cli")" test "$n" = 0
+n=$(jq "[.[] | $dp | select(.method == \"fentry\")] | length" <<<"$cli")
+vm_check probes-datapath-fentry "$n/7 datapath hooks via fentry: $(jq -c "[.[] | $dp | .hook + \"=\" + (.method // \"-\")]" <<<"$cli")" test "$n" = 7
+
+t=$("$ST" probes --try kprobe:ovs_vport_receive --json)
+vm_check probes-kprobe "$(jq -c '{method, symbol}' <<<"$t")" test "$(jq -r .method <<<"$t")" = kprobe
+t=$("$ST" probes --try fentry:tcp_v4_rcv --json)
+vm_check probes-fentry-vmlinux "$(jq -c '{method, symbol}' <<<"$t")" test "$(jq -r .method <<<"$t")" = fentry
+
+out=$("$AG" --probes --json 2>/tmp/agent.err)
+n=$(jq '[.[] | select(.status == "attached")] | length' <<<"$out")
+tot=$(jq length <<<"$out")
+vm_check agent-attach-plan "${n:-0}/${tot:-0} hooks attached: $(jq -c '[.[] | .hook + "=" + (.method // "-")]' <<<"$out")" \
+	test "${tot:-0}" -ge 15 -a "${n:-0}" = "${tot:-0}"
+[[ -n $out ]] || grep -v '^debug' /tmp/agent.err | tail -n 20
+
+# Every variant of the datapath programs: forced methods.
+for m in kprobe tp_btf raw_tp; do
+	out=$("$AG" --probes --json --force-method "$m" 2>/tmp/agent.err)
+	[[ -n $out ]] || grep -v '^debug' /tmp/agent.err | tail -n 20
+	att=$(jq -c "[.[] | $dp | select(.status == \"attached\" and .method == \"$m\") | .hook + \"@\" + .symbol]" <<<"$out")
+	n=$(jq length <<<"$att")
+	case $m in
+	kprobe) want=7 ;;		# every datapath hook is a function
+	*) want=2 ;;			# ovs_dp_upcall, ovs_do_execute_action
+	esac
+	vm_check "agent-force-$m" "$n/$want datapath hooks attached: $att" test "$n" = "$want"
+done
+exit 0

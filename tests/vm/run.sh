@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# make vmtest: the qemu kernel matrix. For every kernel series (Debian's 6.1
+# and 6.12 by default), fetch the newest kernel package into the cache
+# (tests/vm/lib.sh), boot it under qemu (software emulation, no /dev/kvm
+# needed) with the host root shared read-only, run the guest tests
+# (tests/vm/guest/*.sh) inside, and count their verdicts.
+#
+# Environment:
+#   ST_VM_KERNELS   kernel series to boot (default "6.1 6.12")
+#   ST_VM_TESTS     guest tests to run, in order (default: all, see below)
+#   ST_VM_CACHE     kernel cache (default /var/cache/stagetrace-vmtest)
+#   ST_VM_TIMEOUT   seconds per guest boot, everything included (default 900)
+#   ST_VM_KEEP=1    keep the run directory (console logs, results)
+#
+# A kernel that cannot be resolved or downloaded is a FAILURE, not a skip:
+# skipping the matrix is `ST_SKIP_VMTEST=1` (tests/run-all.sh), explicitly.
+# Prints per-kernel verdicts and "N passed, N failed"; exit 0 only when
+# every kernel booted, ran every test to the end and no verdict is FAIL.
+set -u
+cd "$(dirname "$0")/../.."
+O=$(cd "${1:-build}" && pwd)
+. tests/vm/lib.sh
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "vmtest needs root (qemu 9p export of /, kernel cache)" >&2
+	exit 1
+fi
+for t in qemu-system-x86_64 busybox apt-get dpkg depmod; do
+	command -v "$t" >/dev/null || { vm_log "ERROR: $t missing (make deps)"; exit 1; }
+done
+for b in stagetrace stagetrace-agent stagetrace-collector; do
+	[[ -x $O/$b ]] || { vm_log "ERROR: $O/$b not built (make)"; exit 1; }
+done
+# The guests run the binaries of this build directory (same path over 9p).
+VM_BUILD=$O
+
+KERNELS=${ST_VM_KERNELS:-6.1 6.12}
+TESTS=${ST_VM_TESTS:-smoke probes ovs bridge vhost}
+RUN=$(mktemp -d /tmp/stagetrace-vmtest.XXXXXX)
+trap 'vm_cleanup; [[ -z ${ST_VM_KEEP:-} ]] && rm -rf "$RUN"' EXIT
+trap 'exit 130' INT TERM
+
+pass=0
+fail=0
+skip=0
+for series in $KERNELS; do
+	echo "######## kernel $series"
+	if ! tree=$(vm_kernel "$series"); then
+		echo "FAIL kernel-$series cannot get the Debian $series kernel (see above)"
+		fail=$((fail + 1))
+		continue
+	fi
+	rel=$(vm_release "$tree")
+	out=$RUN/$rel
+	start=$(date +%s)
+	# shellcheck disable=SC2086
+	vm_boot "$tree" "$out" "${ST_VM_TIMEOUT:-900}" "$VM_REPO/tests/vm/guest-run.sh" $TESTS
+	qrc=$?
+	echo "kernel $rel: guest ran $(($(date +%s) - start)) s, qemu exit $qrc"
+	if [[ ! -s $out/results.txt ]] || ! grep -q '^DONE' "$out/results.txt"; then
+		echo "FAIL $rel guest did not finish (timeout, panic or hang); console tail:"
+		tail -n 30 "$out/console.log" 2>/dev/null | sed 's/^/    /'
+		fail=$((fail + 1))
+	fi
+	while read -r verdict name rest; do
+		case $verdict in
+		PASS) pass=$((pass + 1)) ;;
+		FAIL) fail=$((fail + 1)) ;;
+		SKIP) skip=$((skip + 1)) ;;
+		*) continue ;;
+		esac
+		printf '%-4s %-22s %-22s %s\n' "$verdict" "$rel" "$name" "$rest"
+	done < <(cat "$out/results.txt" 2>/dev/null)
+	if [[ -n ${ST_VM_KEEP:-} ]]; then
+		echo "kept: $out (console.log, results.txt)"
+	fi
+done
+echo "vmtest: $pass passed, $fail failed, $skip skipped"
+[[ $fail -eq 0 && $pass -gt 0 ]]
