@@ -154,8 +154,14 @@ aemit=$(mval "$AM" 'stagetrace_agent_events_total{counter="bpf_paths_emitted"}')
 cemit=$(jq -r '.hosts[] | select(.host == "hv1") | .counters.bpf_paths_emitted // empty' "$E2E_TMP/hosts-live.json")
 check "agent /metrics: paths emitted ${aemit:-none} >= the collector's latest report ${cemit:-none} > 0" \
 	awk -v a="${aemit:-0}" -v c="${cemit:-0}" 'BEGIN { exit !(c > 0 && a >= c) }'
-check "agent /metrics: every stage hook attached, none unattached" \
-	test "$(grep -c '^stagetrace_agent_hook_attached{.*} 1$' "$AM")/$(mval "$AM" stagetrace_agent_hooks_unattached)" = "$(grep -c '^stagetrace_agent_hook_attached{' "$AM")/0"
+# The nine host-stack hooks attach on any kernel with BTF; datapath hooks
+# (OVS, bridge, vhost) need fentry/kprobe or a module and may be
+# unavailable here: then with that status, never "failed", and counted.
+natt=$(grep -c '^stagetrace_agent_hook_attached{.*} 1$' "$AM")
+nzero=$(grep -c '^stagetrace_agent_hook_attached{.*} 0$' "$AM")
+nfail=$(grep -c '^stagetrace_agent_hook_attached{.*status="failed".*}' "$AM")
+check "agent /metrics: $natt hooks attached (>= 9 host-stack), $nzero unavailable, none failed, gauge agrees" \
+	test "$((natt >= 9))/$nfail/$(mval "$AM" stagetrace_agent_hooks_unattached)" = "1/0/$nzero"
 check "agent /metrics: no ring buffer or LRU losses" \
 	test "$(mval "$AM" 'stagetrace_agent_events_total{counter="bpf_paths_lost_ringbuf"}')/$(mval "$AM" 'stagetrace_agent_events_total{counter="bpf_paths_lost_lru"}')" = 0/0
 rss=$(mval "$AM" process_resident_memory_bytes)

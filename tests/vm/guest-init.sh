@@ -11,8 +11,27 @@
 # finds no DONE knows the guest died half-way.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root
-for d in /tmp /run /var/tmp /var/log /root; do
+# The checkout and build directory may live below one of the directories
+# the scratch tmpfs covers (a CI clone in /tmp or /root): keep them visible
+# by binding them aside first and back onto the same paths afterwards.
+scratch="/tmp /run /var/tmp /var/log /root"
+keep=()
+for p in "$st_repo" "$st_build"; do
+	for d in $scratch; do
+		[[ $p == "$d" || $p == "$d"/* ]] && keep+=("$p")
+	done
+done
+if ((${#keep[@]})); then
+	mount -t tmpfs tmpfs /mnt
+	for i in "${!keep[@]}"; do
+		mkdir -p "/mnt/k$i" && mount --bind "${keep[$i]}" "/mnt/k$i"
+	done
+fi
+for d in $scratch; do
 	mount -t tmpfs -o mode=1777 tmpfs "$d"
+done
+for i in "${!keep[@]}"; do
+	mkdir -p "${keep[$i]}" && mount --bind "/mnt/k$i" "${keep[$i]}"
 done
 mkdir -p /run/vmout /run/netns
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 vmout /run/vmout
