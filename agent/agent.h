@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "loopstop.h"
+#include "ovsdp.h"
 #include "opts.h"
 #include "tls.h"
 #include "../bpf/stages.h"
@@ -116,7 +117,15 @@ struct st_agent {
 	int stopping;
 	struct st_httpsrv *metrics;
 	uint64_t start_real_ns;
+	/* OVS datapath counters summed over the namespace's datapaths, read
+	 * at every device rescan; ovsdp_n < 0: no openvswitch module. */
+	struct st_ovsdp_stats ovsdp;
+	int ovsdp_n;
+	uint64_t ovsdp_errors;
 };
+
+/* counters.c */
+void st_agent_ovsdp_refresh(struct st_agent *a);
 
 /* attach.c */
 int st_attach_plan(struct st_agent *a);

@@ -6,11 +6,13 @@
  */
 #include "agent.h"
 
+#include <errno.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "stages.skel.h"
 #include "wire.h"
 
@@ -65,6 +67,34 @@ static void add_counter(void ***v, size_t *n, const char *name, uint64_t val)
 	(*v)[(*n)++] = c;
 }
 
+/*
+ * The kernel datapath's lookup counters (common/ovsdp.h), summed over the
+ * namespace's datapaths: shipped as ovs_dp_* counters so the collector's
+ * upcall matrix can show hits and misses per host. Nothing is shipped on a
+ * host without the openvswitch module; a netlink failure is counted.
+ */
+void st_agent_ovsdp_refresh(struct st_agent *a)
+{
+	struct st_ovsdp_stats dp[8], sum = { .name = "" };
+	int n = st_ovsdp_read(dp, 8);
+
+	if (n == -2) {
+		if (!a->ovsdp_errors++)
+			pr_warn("reading the OVS datapath counters failed: %s", strerror(errno));
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		sum.hit += dp[i].hit;
+		sum.missed += dp[i].missed;
+		sum.lost += dp[i].lost;
+		sum.flows += dp[i].flows;
+		sum.mask_hit += dp[i].mask_hit;
+		sum.masks += dp[i].masks;
+	}
+	a->ovsdp = sum;
+	a->ovsdp_n = n;
+}
+
 void st_agent_counters_each(struct st_agent *a, st_counter_fn fn, void *ctx)
 {
 	uint64_t bc[ST_C_MAX], sent, acked, retries, db, dp, q;
@@ -75,6 +105,16 @@ void st_agent_counters_each(struct st_agent *a, st_counter_fn fn, void *ctx)
 	fn(ctx, "paths_received", a->paths_in, 0);
 	fn(ctx, "paths_timed_out", a->paths_timeout, 0);
 	fn(ctx, "paths_dropped_oom", a->paths_dropped_full, 0);
+	if (a->ovsdp_n > 0) {
+		fn(ctx, "ovs_dp_hit", a->ovsdp.hit, 0);
+		fn(ctx, "ovs_dp_missed", a->ovsdp.missed, 0);
+		fn(ctx, "ovs_dp_lost", a->ovsdp.lost, 0);
+		fn(ctx, "ovs_dp_mask_hit", a->ovsdp.mask_hit, 0);
+		fn(ctx, "ovs_dp_flows", a->ovsdp.flows, 1);
+		fn(ctx, "ovs_dp_masks", a->ovsdp.masks, 1);
+	}
+	if (a->ovsdp_errors)
+		fn(ctx, "ovs_dp_read_errors", a->ovsdp_errors, 0);
 	if (a->probe) {
 		uint64_t ps, pa, pf;
 

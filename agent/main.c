@@ -126,6 +126,7 @@ static void sweep_cb(uv_timer_t *t)
 static void rescan_cb(uv_timer_t *t)
 {
 	st_devices_scan(t->data);
+	st_agent_ovsdp_refresh(t->data);
 }
 
 static void stop_loop(struct st_agent *a)
@@ -416,6 +417,7 @@ int main(int argc, char **argv)
 	uv_timer_init(a->loop, &a->rescan_timer);
 	a->rescan_timer.data = a;
 	uv_timer_start(&a->rescan_timer, rescan_cb, 2000, 2000);
+	st_agent_ovsdp_refresh(a);
 	st_loop_stop_init(a->loop, &a->stop, a->cfg.duration, stop_cb, a);
 	pr_info("tracing: host %s, %d device(s) in %d netns, sample %u/%u, collector %s",
 		a->cfg.host, a->devs.n, a->devs.n_netns, a->cfg.sample_k,

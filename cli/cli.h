@@ -48,6 +48,8 @@ int cmd_stats(int argc, char **argv);
 int cmd_clocks(int argc, char **argv);
 int cmd_paths(int argc, char **argv);
 int cmd_gap(int argc, char **argv);
+int cmd_upcall(int argc, char **argv);
+int cmd_upcall_local(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_pair(int argc, char **argv);
 int cmd_drops(int argc, char **argv);

@@ -22,6 +22,7 @@ static const struct {
 	{ "paths", cmd_paths, "the slowest end-to-end packets, stage by stage (collector)" },
 	{ "export", cmd_export, "stored sampled packets as pcapng with stage timestamps (collector)" },
 	{ "gap", cmd_gap, "inter-packet gaps per pair and port at every stage; stalls located (collector)" },
+	{ "upcall", cmd_upcall, "OVS upcalls per host and pair: rate, userspace latency, megaflow hits/misses (collector)" },
 	{ "slo", cmd_slo, "latency SLO status; 'slo check' exits 0 ok, 1 violated, 2 unknown (collector)" },
 	{ "probes", cmd_probes, "attach method per stage hook on this kernel, or why none (local)" },
 	{ "drops", cmd_drops, "packet drops by location, reason, netns and device (local)" },

@@ -4,7 +4,7 @@
  * as JSON, for dashboards, report jobs and tenants' own tooling.
  *
  *   POST /v1/query            body: {"query": NAME, ...} (docs/queries.md)
- *   GET  /v1/NAME?PARAMS      NAME matrix|paths|slo|tenants|hosts|clocks|stats;
+ *   GET  /v1/NAME?PARAMS      NAME matrix|paths|gap|upcall|slo|tenants|hosts|clocks|stats;
  *                             PARAMS since, until (Unix s), last (e.g. 5m),
  *                             src, dst, tenant, pair_id, slowest
  *
@@ -31,7 +31,7 @@
 #define API_MAX_BODY 65536
 
 static const char *const get_queries[] = {
-	"matrix", "paths", "gap", "slo", "tenants", "hosts", "clocks", "stats",
+	"matrix", "paths", "gap", "upcall", "slo", "tenants", "hosts", "clocks", "stats",
 };
 
 static void answer(struct st_collector *c, struct st_http_exchange *x, json_object *o, int status)

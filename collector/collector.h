@@ -61,7 +61,11 @@ struct c_host {
 	struct { char hook[32], method[16], status[16], reason[160]; } probes[32];
 	int n_probes;
 	struct c_clock clk;
+	uint16_t upcall_stage;		/* interned "upcall@NAME", or UINT16_MAX */
 };
+
+/* Prefix of the per-host upcall stages (see c_upcall_stage). */
+#define C_UPCALL_PREFIX "upcall@"
 
 struct c_stamp {
 	uint64_t mono;		/* the host's monotonic stamp */
@@ -210,6 +214,12 @@ struct st_collector {
 int c_host_get(struct st_collector *c, const char *name);
 void c_host_update(struct st_collector *c, int h, const st_batch *b);
 uint16_t c_stage_intern(struct st_collector *c, const char *name);
+uint16_t c_upcall_stage(struct st_collector *c, int h);
+/* The upcall matrix (upcall.c); a json_object *, NULL on a store error. */
+void *c_upcall_query(struct st_collector *c, void *req, int scope);
+struct json_object;
+/* count, mean and p50/p95/p99/max in microseconds (query.c). */
+struct json_object *c_hist_json(const struct st_hist *h);
 const char *c_ipname(struct st_collector *c, uint32_t addr, char *buf, size_t len);
 void c_ipname_learn(struct st_collector *c, uint32_t addr, const char *vm);
 

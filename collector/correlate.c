@@ -269,20 +269,24 @@ static void finalize(struct st_collector *c, struct c_pending *pe)
 					pts[npt++] = (struct c_gap_point){ s->stage, p->host, s->t };
 				if (prev) {
 					int cross = prev_host != p->host;
+					uint16_t seg = cross ? wire : s->stage;
 
+					/* Queued to ovs-vswitchd, re-injected: the
+					 * userspace upcall, named with its host. */
+					if (!cross && s->hook == ST_HOOK_OVS_EXEC &&
+					    prev->hook == ST_HOOK_OVS_UPCALL)
+						seg = c_upcall_stage(c, p->host);
 					dt = s->t - prev->t;
 					if (dt < 0) {
 						c->c.negative_segments++;
 						dt = 0;
 					}
-					c_agg_stage(c, first->st[0].t, src, dst,
-						    cross ? wire : s->stage, ++ord, (uint64_t)dt,
+					c_agg_stage(c, first->st[0].t, src, dst, seg, ++ord, (uint64_t)dt,
 						    cross ? c_clock_pair_bound(c, prev_host, p->host) : -1);
 					if (used < sizeof(rec.stages))
 						used += (size_t)snprintf(rec.stages + used,
 							sizeof(rec.stages) - used, "%s%s=%lld",
-							used ? "," : "",
-							c->stage_names[cross ? wire : s->stage],
+							used ? "," : "", c->stage_names[seg],
 							(long long)dt);
 				}
 				prev = s;

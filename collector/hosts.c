@@ -30,7 +30,25 @@ int c_host_get(struct st_collector *c, const char *name)
 	if (c->n_hosts == C_MAX_HOSTS)
 		return -1;
 	snprintf(c->hosts[c->n_hosts].name, sizeof(c->hosts[0].name), "%s", name);
+	c->hosts[c->n_hosts].upcall_stage = UINT16_MAX;
 	return c->n_hosts++;
+}
+
+/*
+ * The stage an OVS upcall's userspace time is charged to: "upcall@HOST",
+ * so a pair's stored breakdown says on which hypervisor ovs-vswitchd held
+ * the packet, and the upcall matrix can sum per host (collector/upcall.c).
+ */
+uint16_t c_upcall_stage(struct st_collector *c, int h)
+{
+	struct c_host *ho = &c->hosts[h];
+	char name[80];
+
+	if (ho->upcall_stage == UINT16_MAX) {
+		snprintf(name, sizeof(name), C_UPCALL_PREFIX "%s", ho->name);
+		ho->upcall_stage = c_stage_intern(c, name);
+	}
+	return ho->upcall_stage;
 }
 
 void c_host_update(struct st_collector *c, int h, const st_batch *b)

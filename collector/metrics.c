@@ -42,7 +42,7 @@
 #include "timeutil.h"
 
 /* Agent counters that are levels, not counts: exported as gauges. */
-static const char *const agent_gauges[] = { "batches_queued" };
+static const char *const agent_gauges[] = { "batches_queued", "ovs_dp_flows", "ovs_dp_masks" };
 
 /* ---- rendering ---------------------------------------------------------- */
 
@@ -184,6 +184,22 @@ static void render_agents(struct st_metrics *m, struct st_sbuf *b, int64_t now_n
 			if (!strcmp(h->counters[j].name, "batches_queued") && !counter_dup(h, j))
 				st_prom_sample_u(b, "stagetrace_agent_batches_queued", h->counters[j].value,
 					 "host", h->name, NULL);
+	/* Levels of the host's OVS kernel datapath (agent/counters.c); its
+	 * hit/missed/lost/mask_hit counts are in events_total. */
+	st_prom_family(b, "stagetrace_agent_ovs_datapath_flows", "gauge",
+	       "Megaflows in the host's OVS kernel datapaths, as its agent last read them.");
+	for (i = 0, h = c->hosts; i < c->n_hosts; i++, h++)
+		for (j = 0; j < h->n_counters; j++)
+			if (!strcmp(h->counters[j].name, "ovs_dp_flows") && !counter_dup(h, j))
+				st_prom_sample_u(b, "stagetrace_agent_ovs_datapath_flows",
+						 h->counters[j].value, "host", h->name, NULL);
+	st_prom_family(b, "stagetrace_agent_ovs_datapath_masks", "gauge",
+	       "Megaflow masks in the host's OVS kernel datapaths (each one a lookup per miss of the cache).");
+	for (i = 0, h = c->hosts; i < c->n_hosts; i++, h++)
+		for (j = 0; j < h->n_counters; j++)
+			if (!strcmp(h->counters[j].name, "ovs_dp_masks") && !counter_dup(h, j))
+				st_prom_sample_u(b, "stagetrace_agent_ovs_datapath_masks",
+						 h->counters[j].value, "host", h->name, NULL);
 	st_prom_family(b, "stagetrace_agent_probe_attached", "gauge",
 	       "1 if the agent's program for the hook is attached with the method, else 0 "
 	       "(method none: no method works on the host's kernel).");

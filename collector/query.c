@@ -8,6 +8,7 @@
  *   {"query":"matrix","since":UNIX_S,"until":UNIX_S[,"src":..,"dst":..]}
  *   {"query":"paths", ...}, {"query":"slo"}, {"query":"tenants"}
  *   {"query":"gap", since, until[, src, dst, port]}
+ *   {"query":"upcall", since, until[, src, dst]}        (upcall.c)
  *   {"query":"hosts"}, {"query":"clocks"}, {"query":"stats"}   (operator)
  * Any query may carry "tenant" (narrow to one tenant) and "pair_id"
  * (a named pair: sets src and dst). c_query_run() answers for a scope:
@@ -42,7 +43,7 @@ struct qpair {
 
 static double us(uint64_t ns) { return round(ns / 10.0) / 100.0; }
 
-static json_object *hist_json(const struct st_hist *h)
+json_object *c_hist_json(const struct st_hist *h)
 {
 	json_object *o = json_object_new_object();
 
@@ -242,7 +243,7 @@ static json_object *query_matrix(struct st_collector *c, json_object *req)
 		json_object_object_add(cell, "unmatched", json_object_new_int64((int64_t)p->unmatched));
 		json_object_object_add(cell, "match_rate", denom ?
 				       json_object_new_double((double)p->matched / denom) : NULL);
-		json_object_object_add(cell, "latency", total ? hist_json(total) : NULL);
+		json_object_object_add(cell, "latency", total ? c_hist_json(total) : NULL);
 		if (total)
 			add_bound(json_object_object_get(cell, "latency"), total_cell, &large);
 		for (size_t j = lo; j < hi; j++) {
@@ -251,7 +252,7 @@ static json_object *query_matrix(struct st_collector *c, json_object *req)
 			if (!strcmp(qc[j]->stage, "total") ||
 			    !strcmp(qc[j]->stage, "vm_turnaround"))
 				continue;
-			so = hist_json(&qc[j]->h);
+			so = c_hist_json(&qc[j]->h);
 			json_object_object_add(so, "stage", json_object_new_string(qc[j]->stage));
 			add_bound(so, qc[j], &large);
 			/* Share of the summed stage time: which stage the time goes to. */
@@ -263,7 +264,7 @@ static json_object *query_matrix(struct st_collector *c, json_object *req)
 		json_object_object_add(cell, "stages", stages);
 		/* Cross-host figures whose clock bound is large next to them. */
 		json_object_object_add(cell, "clock_bound_large", json_object_new_boolean(large));
-		json_object_object_add(cell, "turnaround", turn ? hist_json(turn) : NULL);
+		json_object_object_add(cell, "turnaround", turn ? c_hist_json(turn) : NULL);
 		json_object_array_add(cells, cell);
 	}
 	json_object_object_add(out, "cells", cells);
@@ -620,6 +621,9 @@ json_object *c_query_run(struct st_collector *c, json_object *q, int scope, int 
 		json_object_object_add(out, "collector", stats_json(c));
 	} else if (!strcmp(qn, "gap")) {
 		out = c_gap_query(c, q, scope);
+	} else if (!strcmp(qn, "upcall")) {
+		if (!(out = c_upcall_query(c, q, scope)))
+			return fail(status, 500, "%s", "store query failed");
 	} else if (!strcmp(qn, "tenants")) {
 		out = tenants_json(c, scope);
 	} else {

@@ -98,5 +98,26 @@ stamps=$(grep -o 'paths [0-9]*' "$log" | head -1 | cut -d' ' -f2)
 grep -q "undelivered" "$log" && ok "agent reports undelivered batches when the collector is unreachable" ||
 	bad "agent did not report undelivered batches"
 rm -f "$log"
+
+# stagetrace upcall --local: its kprobe and raw_tp programs pass this
+# kernel's verifier (fentry / tp_btf need the openvswitch module's BTF);
+# without the module the command says why and exits 1, and --megaflow
+# still runs on the datapath counters alone (the kernel matrix runs it on
+# real OVS: tests/vm/guest/upcall.sh).
+chk=$("$O/stagetrace" upcall --local --check-hooks --json 2>/dev/null)
+n=$(jq -s '[.[] | select((.method == "kprobe" or .method == "raw_tp") and .loaded)] | length' <<<"$chk")
+[[ $n -eq 4 ]] && ok "upcall --local: kprobe and raw_tp programs of both hooks load ($n of 4)" ||
+	bad "upcall --local --check-hooks: $chk"
+if ! lsmod 2>/dev/null | grep -q '^openvswitch'; then
+	err=$("$O/stagetrace" upcall --local -c 1 2>&1 >/dev/null)
+	rc=$?
+	[[ $rc -eq 1 && $(wc -l <<<"$err") -eq 1 && $err == *"cannot see OVS upcalls"* ]] &&
+		ok "upcall --local without OVS: exit 1, one line: ${err:0:90}..." ||
+		bad "upcall --local without OVS: rc $rc: $err"
+	out=$("$O/stagetrace" upcall --local --megaflow -c 1 -i 0.2 --json 2>/dev/null)
+	[[ $? -eq 0 && $(jq -s '.[1].datapaths | length' <<<"$out") == 0 ]] &&
+		ok "upcall --local --megaflow without OVS: runs, no datapath" ||
+		bad "upcall --local --megaflow without OVS: $out"
+fi
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]

@@ -21,6 +21,8 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <json-c/json.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -487,6 +489,14 @@ static void assert_single(const struct cell *cl, const char *stage, int64_t ns)
 }
 
 /* The matched vma -> vmb path of send_half + recv_half, stage by stage. */
+/* The stage's one stored row of vma->vmc holds exactly one value, ns. */
+static void assert_single_ns(struct st_collector *c, const char *stage, int64_t ns)
+{
+	struct cell cl = hist_cell(c, "vma", "vmc", stage);
+
+	assert_single(&cl, stage, ns);
+}
+
 static void check_matched_path(struct st_collector *c, const char *src, const char *dst,
 			       int64_t nmatched)
 {
@@ -874,6 +884,62 @@ static void test_local_path(void **state)
 	}
 	/* No host boundary was crossed. */
 	assert_false(hist_cell(c, "vma", "vmc", "wire").found);
+}
+
+/*
+ * OVS on one host: a miss (ovs_in, ovs_upcall, ovs_exec re-injected 3 ms
+ * later, ovs_out) and a hit (ovs_in, ovs_exec). The interval after the
+ * upcall is charged to "upcall@hv1", the hit's to "ovs_exec"; the upcall
+ * query counts one upcall and one hit for the pair and for host hv1.
+ */
+static void test_ovs_upcall_named_apart(void **state)
+{
+	struct st_collector *c = *state;
+	struct path_spec p[2] = {
+		{ .key = udp_key(A_IP, C_IP, A_PORT, B_PORT, 0x701), .end = ST_END_DELIVERED,
+		  .vm_in = "vma", .vm_out = "vmc", .n = 6, .st = {
+			{ ST_HOOK_NETIF_RX, ST_ROLE_VM, T0 },
+			{ ST_HOOK_OVS_IN, ST_ROLE_VM, T0 + 2 * US },
+			{ ST_HOOK_OVS_UPCALL, ST_ROLE_VM, T0 + 5 * US },
+			{ ST_HOOK_OVS_EXEC, ST_ROLE_VM, T0 + 5 * US + 3 * MS },
+			{ ST_HOOK_OVS_OUT, ST_ROLE_VM, T0 + 8 * US + 3 * MS },
+			{ ST_HOOK_SKB_COPY_DATAGRAM, ST_ROLE_VM, T0 + 20 * US + 3 * MS } } },
+		{ .key = udp_key(A_IP, C_IP, A_PORT, B_PORT, 0x702), .end = ST_END_DELIVERED,
+		  .vm_in = "vma", .vm_out = "vmc", .n = 5, .st = {
+			{ ST_HOOK_NETIF_RX, ST_ROLE_VM, T0 + 10 * MS },
+			{ ST_HOOK_OVS_IN, ST_ROLE_VM, T0 + 10 * MS + 2 * US },
+			{ ST_HOOK_OVS_EXEC, ST_ROLE_VM, T0 + 10 * MS + 6 * US },
+			{ ST_HOOK_OVS_OUT, ST_ROLE_VM, T0 + 10 * MS + 9 * US },
+			{ ST_HOOK_SKB_COPY_DATAGRAM, ST_ROLE_VM, T0 + 10 * MS + 20 * US } } },
+	};
+	json_object *q, *ans, *pairs, *hosts, *o;
+	int status;
+
+	feed(c, &hv1, p, 2);
+	assert_int_equal(c_flush(c), 0);
+	assert_single_ns(c, "upcall@hv1", 3 * MS);
+	assert_single_ns(c, "ovs_exec", 4 * US);
+	assert_single_ns(c, "ovs_upcall", 3 * US);
+
+	q = json_tokener_parse("{\"query\":\"upcall\"}");
+	ans = c_query_run(c, q, -1, &status);
+	assert_int_equal(status, 200);
+	assert_true(json_object_object_get_ex(ans, "pairs", &pairs));
+	assert_int_equal(json_object_array_length(pairs), 1);
+	o = json_object_array_get_idx(pairs, 0);
+	assert_string_equal(json_object_get_string(json_object_object_get(o, "src")), "vma");
+	assert_int_equal(json_object_get_int(json_object_object_get(o, "upcalls")), 1);
+	assert_int_equal(json_object_get_int(json_object_object_get(o, "hits")), 1);
+	assert_true(json_object_get_double(json_object_object_get(o, "miss_ratio")) == 0.5);
+	assert_true(json_object_object_get_ex(ans, "hosts", &hosts));
+	o = json_object_array_get_idx(hosts, 0);
+	assert_string_equal(json_object_get_string(json_object_object_get(o, "host")), "hv1");
+	assert_int_equal(json_object_get_int(json_object_object_get(o, "upcalls")), 1);
+	/* 3 ms within the histogram's sub-bucket precision (< 1 %). */
+	assert_true(fabs(json_object_get_double(json_object_object_get(
+		json_object_object_get(o, "latency"), "p50_us")) - 3000) < 30);
+	json_object_put(ans);
+	json_object_put(q);
 }
 
 static void test_dropped(void **state)
@@ -1417,6 +1483,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fixed_replay_before_live_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fixed_replay_matches_unmapped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fixed_stage_table_exhaustion, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ovs_upcall_named_apart, setup, teardown),
 	};
 
 	st_log_init("correlate_test", ST_LOG_WARN);
