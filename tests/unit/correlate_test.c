@@ -939,6 +939,29 @@ static void test_ovs_upcall_named_apart(void **state)
 	assert_true(fabs(json_object_get_double(json_object_object_get(
 		json_object_object_get(o, "latency"), "p50_us")) - 3000) < 30);
 	json_object_put(ans);
+
+	/* Tenants: red holds both ends and sees the pair but no host table
+	 * (hypervisor names are the operator's); blue sees nothing. */
+	{
+		const char *tv[] = { "red=vma,vmc", "blue=vmx" };
+		struct st_strlist tl = { tv, 2 }, none = { NULL, 0 };
+
+		assert_int_equal(c_tenants_parse(&c->tenants, &tl, &none, NULL, &none), 0);
+		ans = c_query_run(c, q, c_tenant_find(&c->tenants, "red"), &status);
+		assert_int_equal(status, 200);
+		assert_true(json_object_object_get_ex(ans, "pairs", &pairs));
+		assert_int_equal(json_object_array_length(pairs), 1);
+		o = json_object_array_get_idx(pairs, 0);
+		assert_string_equal(json_object_get_string(json_object_object_get(o, "tenant")), "red");
+		assert_false(json_object_object_get_ex(ans, "hosts", &hosts));
+		json_object_put(ans);
+		ans = c_query_run(c, q, c_tenant_find(&c->tenants, "blue"), &status);
+		assert_true(json_object_object_get_ex(ans, "pairs", &pairs));
+		assert_int_equal(json_object_array_length(pairs), 0);
+		json_object_put(ans);
+		c_tenants_free(&c->tenants);
+		memset(&c->tenants, 0, sizeof(c->tenants));
+	}
 	json_object_put(q);
 }
 
