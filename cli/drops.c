@@ -64,6 +64,13 @@ struct drops {
 	int have_ksyms;
 	struct st_enum_names reasons;
 	int have_reasons;
+	/* --ovs: only drops in the openvswitch module or with one of its
+	 * reasons (subsystem ovs_subsys, names from its BTF). */
+	int ovs;
+	int64_t ovs_subsys;		/* -1: the kernel has no such subsystem */
+	struct st_enum_names ovs_reasons;
+	int have_ovs_reasons;
+	uint64_t ovs_skipped;
 	uint64_t counters[ST_DC_MAX];	/* totals read so far */
 	uint64_t events;
 	int ncpus;
@@ -80,6 +87,8 @@ static const char *reason_name(struct drops *d, uint32_t r, char *buf, size_t le
 	const char *n = d->have_reasons ? st_enum_name(&d->reasons, r) : NULL;
 
 	if (n)
+		return n;
+	if (d->have_ovs_reasons && (n = st_enum_name(&d->ovs_reasons, r)) != NULL)
 		return n;
 	/* Subsystem reasons (mac80211, openvswitch, ...) carry the
 	 * subsystem in the upper 16 bits and live in other enums. */
@@ -139,6 +148,16 @@ static const char *proto_name(uint8_t p, char *buf, size_t len)
 	return buf;
 }
 
+/* --ovs: a drop inside the openvswitch module, or with an OVS reason. */
+static int ovs_drop(struct drops *d, uint64_t location, uint32_t reason)
+{
+	const struct st_ksym *s = d->have_ksyms ? st_ksyms_find(&d->ksyms, location) : NULL;
+
+	if (d->ovs_subsys > 0 && (int64_t)(reason >> 16) == d->ovs_subsys)
+		return 1;
+	return s && s->module && !strcmp(s->module, "openvswitch");
+}
+
 /* ---- verbose mode: one line per drop ------------------------------------ */
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -151,6 +170,10 @@ static int on_event(void *ctx, void *data, size_t size)
 
 	if (size < sizeof(*e))
 		return 0;
+	if (d->ovs && !ovs_drop(d, e->location, e->reason)) {
+		d->ovs_skipped++;
+		return 0;
+	}
 	d->events++;
 	memcpy(comm, e->comm, sizeof(e->comm));
 	comm[sizeof(e->comm)] = '\0';
@@ -365,6 +388,9 @@ static void report(struct drops *d, struct row *rows, size_t n, double secs)
 		json_object_object_add(o, "lost", lost);
 		for (int i = 0; i < ST_DC_MAX; i++)
 			json_object_object_add(cnt, counter_names[i], json_object_new_int64(delta[i]));
+		if (d->ovs)
+			json_object_object_add(cnt, "filtered_not_ovs",
+					       json_object_new_int64((int64_t)d->ovs_skipped));
 		json_object_object_add(o, "counters", cnt);
 		json_object_object_add(att, "tracepoint", json_object_new_string("skb:kfree_skb"));
 		json_object_object_add(att, "method", json_object_new_string(d->method));
@@ -412,6 +438,10 @@ static void report(struct drops *d, struct row *rows, size_t n, double secs)
 		       t, (unsigned long long)delta[ST_DC_MAP_FULL],
 		       (unsigned long long)delta[ST_DC_STACK_FAIL],
 		       (unsigned long long)delta[ST_DC_RINGBUF_FULL]);
+	if (!d->lo.json && d->ovs && d->ovs_skipped)
+		printf("%-8s not shown: %llu drops outside the OVS datapath (--ovs)\n", t,
+		       (unsigned long long)d->ovs_skipped);
+	d->ovs_skipped = 0;
 	if (!d->lo.json && !d->lo.verbose)
 		printf("\n");
 	fflush(stdout);
@@ -500,8 +530,11 @@ static int run(struct drops *d)
 	uint32_t gen = 0;
 
 	if (!d->lo.json)
-		fprintf(stderr, "Tracing skb:kfree_skb (%s)%s... Ctrl-C to end.\n", d->method,
-			d->lo.verbose ? "" : ", one table per interval");
+		fprintf(stderr, "Tracing skb:kfree_skb (%s)%s%s... Ctrl-C to end.\n", d->method,
+			d->lo.verbose ? "" : ", one table per interval",
+			!d->ovs ? "" : d->ovs_subsys > 0 ?
+			", only OVS datapath drops (openvswitch module, OVS_DROP_* reasons)" :
+			", only drops inside the openvswitch module (this kernel has no OVS drop reasons)");
 	if (d->lo.verbose && !d->lo.json)
 		printf("%-15s %-7s %-16s %-5s %s\n", "TIME", "PID", "COMM", "EVENT", "DETAILS");
 	st_local_ticker_init(&t, d->lo.interval, d->lo.duration);
@@ -513,6 +546,16 @@ static int run(struct drops *d)
 		size_t n = drain(bpf_map__fd(idle ? d->skel->maps.counts1 : d->skel->maps.counts0),
 				 &rows);
 
+		if (d->ovs) {
+			size_t k = 0;
+
+			for (size_t r = 0; r < n; r++)
+				if (ovs_drop(d, rows[r].k.location, rows[r].k.reason))
+					rows[k++] = rows[r];
+				else
+					d->ovs_skipped += rows[r].v.count;
+			n = k;
+		}
 		report(d, rows, n, secs);
 		free(rows);
 		if (stop)
@@ -561,15 +604,17 @@ int cmd_drops(int argc, char **argv)
 	size_t no = 0;
 	int rc, ec;
 
-	/* The common options, then this command's own three and the end. */
+	/* The common options, then this command's own four and the end. */
 	st_local_opts_init(&d.lo);
-	st_local_opts_table(&d.lo, DROPS_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 3);
+	st_local_opts_table(&d.lo, DROPS_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 5);
 	opts[no++] = (struct st_opt){ "stacks", 0, ST_OPT_FLAG, &d.stacks, NULL,
 				      "count per kernel stack; print the top stacks" };
 	opts[no++] = (struct st_opt){ "top", 0, ST_OPT_U32, &d.top, "N",
 				      "rows and stacks per table (default 20)", 1, 1e6 };
 	opts[no++] = (struct st_opt){ "method", 0, ST_OPT_STR, &d.method_force,
 				      "tp_btf|raw_tp", "attach method (default: probed)" };
+	opts[no++] = (struct st_opt){ "ovs", 0, ST_OPT_FLAG, &d.ovs, NULL,
+				      "only OVS kernel datapath drops (openvswitch module, OVS_DROP_* reasons)" };
 	opts[no] = (struct st_opt)ST_OPT_END;
 
 	if (st_opts_parse_noargs(argc, argv, opts, &help, &ec))
@@ -595,6 +640,23 @@ int cmd_drops(int argc, char **argv)
 		pr_warn("no enum skb_drop_reason in the kernel's BTF; reasons are printed as numbers");
 	else
 		d.have_reasons = 1;
+	/* OVS's own reasons live in the module (enum ovs_drop_reason, since
+	 * Linux 6.4), their subsystem number in enum skb_drop_reason_subsys. */
+	d.ovs_subsys = -1;
+	{
+		struct st_enum_names sub;
+
+		if (!st_btf_enum_load("skb_drop_reason_subsys", "SKB_DROP_REASON_SUBSYS_", &sub)) {
+			for (size_t i = 0; i < sub.n; i++)
+				if (!strcmp(sub.v[i].name, "OPENVSWITCH"))
+					d.ovs_subsys = sub.v[i].val;
+			st_enum_names_free(&sub);
+		}
+	}
+	d.have_ovs_reasons = !st_btf_enum_load_mod("openvswitch", "ovs_drop_reason", NULL,
+						   &d.ovs_reasons);
+	if (d.ovs && !d.have_ksyms)
+		pr_warn("--ovs: without kallsyms only drops with OVS reasons can be told apart");
 
 	rc = setup_bpf(&d);
 	if (!rc) {
@@ -608,6 +670,8 @@ int cmd_drops(int argc, char **argv)
 		st_ksyms_free(&d.ksyms);
 	if (d.have_reasons)
 		st_enum_names_free(&d.reasons);
+	if (d.have_ovs_reasons)
+		st_enum_names_free(&d.ovs_reasons);
 	st_local_dev_names_free();
 	return rc;
 }

@@ -461,19 +461,32 @@ void st_ksyms_free(struct st_ksyms *ks)
 int st_btf_enum_load(const char *enum_name, const char *strip_prefix,
 		     struct st_enum_names *out)
 {
-	struct btf *btf = btf__load_vmlinux_btf();
+	return st_btf_enum_load_mod(NULL, enum_name, strip_prefix, out);
+}
+
+int st_btf_enum_load_mod(const char *module, const char *enum_name, const char *strip_prefix,
+			 struct st_enum_names *out)
+{
+	struct btf *vmlinux = module ? btf__load_vmlinux_btf() : NULL;
+	struct btf *btf = module ? (vmlinux ? btf__load_module_btf(module, vmlinux) : NULL) :
+				   btf__load_vmlinux_btf();
 	const struct btf_type *t;
 	size_t plen = strip_prefix ? strlen(strip_prefix) : 0;
 	int id, vlen;
 
 	memset(out, 0, sizeof(*out));
-	if (!btf)
-		return -errno ? -errno : -ENOENT;
+	if (!btf) {
+		int err = errno ? -errno : -ENOENT;
+
+		btf__free(vmlinux);
+		return err;
+	}
 	id = btf__find_by_name_kind(btf, enum_name, BTF_KIND_ENUM);
 	if (id < 0)
 		id = btf__find_by_name_kind(btf, enum_name, BTF_KIND_ENUM64);
 	if (id < 0) {
 		btf__free(btf);
+		btf__free(vmlinux);
 		return -ENOENT;
 	}
 	t = btf__type_by_id(btf, id);
@@ -481,6 +494,7 @@ int st_btf_enum_load(const char *enum_name, const char *strip_prefix,
 	out->v = calloc(vlen ? vlen : 1, sizeof(*out->v));
 	if (!out->v) {
 		btf__free(btf);
+		btf__free(vmlinux);
 		return -ENOMEM;
 	}
 	for (int i = 0; i < vlen; i++) {
@@ -507,6 +521,7 @@ int st_btf_enum_load(const char *enum_name, const char *strip_prefix,
 		out->n++;
 	}
 	btf__free(btf);
+	btf__free(vmlinux);
 	return 0;
 }
 

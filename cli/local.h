@@ -113,6 +113,10 @@ struct st_enum_names {
 };
 int st_btf_enum_load(const char *enum_name, const char *strip_prefix,
 		     struct st_enum_names *out);	/* 0 or -errno */
+/* The same from a kernel module's BTF (/sys/kernel/btf/MODULE); module
+ * NULL: vmlinux. -ENOENT also when the module is not loaded. */
+int st_btf_enum_load_mod(const char *module, const char *enum_name, const char *strip_prefix,
+			 struct st_enum_names *out);
 const char *st_enum_name(const struct st_enum_names *e, int64_t val);
 void st_enum_names_free(struct st_enum_names *e);
 

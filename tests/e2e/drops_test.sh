@@ -237,13 +237,19 @@ eq "peer down: reason resolved to a name" \
 log "peer down: reasons $(jq -rs '[.[] | select(.type == "interval") | .drops[] | "\(.reason)@\(.location)"] | unique | join(" ")' "$TMP/down.out")"
 eq "--dev va: nothing of va2" "$(sum_json notdown 'true')" 0
 
-# ---- 2. raw_tp fallback counts the same ---------------------------------------
-log "raw_tp attach"
+# ---- 2. raw_tp fallback counts the same; --ovs keeps none of them ---------------
+log "raw_tp attach; --ovs alongside"
 start_tracer raw --json --netns "$NSB" --method raw_tp || exit 1
+start_tracer ovs --json --netns "$NSB" --ovs || exit 1
 send_udp "$NSA" 10.77.0.2 9999 9
 sleep 0.8
 stop_tracer raw
+stop_tracer ovs
 eq "raw_tp: NO_SOCKET count" "$(sum_json raw '.reason == "NO_SOCKET"')" 9
+# No OVS here: the same 9 are outside the datapath, counted as filtered.
+eq "--ovs: no row for UDP-stack drops" "$(sum_json ovs 'true')" 0
+eq "--ovs: the 9 counted as filtered_not_ovs" \
+	"$(jq -s '[.[] | select(.type == "interval") | .counters.filtered_not_ovs] | add' "$TMP/ovs.out")" 9
 eq "raw_tp: attach method reported" \
 	"$(jq -rs '[.[] | .attach.method] | unique | join(",")' "$TMP/raw.out")" raw_tp
 
