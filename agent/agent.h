@@ -32,6 +32,8 @@ struct st_agent_cfg {
 	struct st_strlist netns;	/* names under /run/netns, or paths */
 	struct st_strlist uplinks;
 	struct st_strlist vms;		/* DEV=NAME */
+	const char *libvirt_dir;	/* libvirt domain status files (vmident.c) */
+	int no_vm_discovery;		/* taps named only by --vm */
 	uint32_t sample_n, sample_k;
 	struct st_cidr src, dst;
 	uint16_t sport, dport;
@@ -123,6 +125,12 @@ struct st_agent {
 	int ovsdp_n;
 	uint64_t ovsdp_errors;
 };
+
+/* vmident.c: tap -> VM from libvirt status files and qemu command lines */
+void st_vmident_refresh(const struct st_agent_cfg *cfg);
+/* VM name of tap (NULL: unknown); *uuid ("" if none) and *source
+ * ("libvirt"/"qemu") when not NULL. */
+const char *st_vmident_find(const char *tap, const char **uuid, const char **source);
 
 /* counters.c */
 void st_agent_ovsdp_refresh(struct st_agent *a);

@@ -106,9 +106,12 @@ static void classify(const struct st_agent_cfg *cfg, struct st_dev *d,
 		snprintf(d->vm, sizeof(d->vm), "%.*s", (int)sizeof(d->vm) - 1,
 			 vm ? vm : d->name);
 	} else if (!strcmp(drv, "tun")) {
-		/* An unnamed tap is still a VM port; it is known by its device. */
+		/* A tap is a VM port: named after its VM where libvirt or the
+		 * qemu command line tells (vmident.c), else by its device. */
+		const char *n = st_vmident_find(d->name, NULL, NULL);
+
 		d->role = ST_ROLE_VM;
-		memcpy(d->vm, d->name, sizeof(d->name));
+		snprintf(d->vm, sizeof(d->vm), "%s", n ? n : d->name);
 	} else if (!strcmp(drv, "vxlan") || !strcmp(drv, "geneve")) {
 		d->role = ST_ROLE_TUNNEL;
 	} else if (!strcmp(drv, "bridge") || !strcmp(drv, "openvswitch")) {
@@ -201,6 +204,7 @@ int st_devices_scan(struct st_agent *a)
 
 	if (!nt)
 		return -ENOMEM;
+	st_vmident_refresh(&a->cfg);
 	if (a->cfg.netns.n == 0) {
 		/* Our own namespace: no setns(), which needs CAP_SYS_ADMIN, and
 		 * the agent drops that after start-up when it has no --netns to
@@ -254,6 +258,14 @@ int st_devices_scan(struct st_agent *a)
 			pr_debug("device %s (netns %u ifindex %u) role %s%s%s", d->name,
 				 d->netns, d->ifindex, st_role_name(d->role),
 				 d->vm[0] ? " vm " : "", d->vm);
+		if (d->role == ST_ROLE_VM && (!o || strcmp(o->vm, d->vm))) {
+			const char *uuid = "", *src = NULL;
+
+			if (st_vmident_find(d->name, &uuid, &src) && !strcmp(d->vm,
+			    st_vmident_find(d->name, NULL, NULL)))
+				pr_info("tap %s: VM %s%s%s (from %s)", d->name, d->vm,
+					uuid[0] ? " uuid " : "", uuid, src);
+		}
 		if (bpf_map_update_elem(mfd, &k, &v, BPF_ANY))
 			pr_warn("dev_roles update %s: %s", d->name, strerror(errno));
 	}

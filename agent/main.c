@@ -226,6 +226,8 @@ int main(int argc, char **argv)
 		{ "netns", 0, ST_OPT_LIST, &a->cfg.netns, "NAME", "trace only this network namespace (/run/netns/NAME or a path); repeatable" },
 		{ "uplink", 'u', ST_OPT_LIST, &a->cfg.uplinks, "DEV", "device towards other hypervisors; repeatable" },
 		{ "vm", 0, ST_OPT_LIST, &a->cfg.vms, "DEV=NAME", "name the VM behind a tap device; repeatable" },
+		{ "libvirt-dir", 0, ST_OPT_STR, &a->cfg.libvirt_dir, "DIR", "libvirt domain status files naming the VMs behind taps (default /run/libvirt/qemu)" },
+		{ "no-vm-discovery", 0, ST_OPT_FLAG, &a->cfg.no_vm_discovery, NULL, "name taps only by --vm (not from libvirt or qemu command lines)" },
 		{ "sample", 0, ST_OPT_STR, &sample, "K/N", "trace packets whose id mod N < K (default 1/1: all)" },
 		{ "src-ip", 0, ST_OPT_CIDR, &a->cfg.src, "CIDR", "only packets from this address or network" },
 		{ "dst-ip", 0, ST_OPT_CIDR, &a->cfg.dst, "CIDR", "only packets to this address or network" },
