@@ -98,12 +98,15 @@ dp_agent_stop() {
 # dp_matrix: the collector's matrix JSON for the last hour, once the
 # collector has finalised every packet (pending_packets 0).
 dp_matrix() {
-	local i
+	local i p
 	for i in $(seq 60); do
-		[[ $("$ST" stats -C tcp://127.0.0.1:17731 --json 2>/dev/null | jq '.pending_packets // 1') == 0 ]] && break
+		p=$("$ST" stats -C tcp://127.0.0.1:17731 -t 2 --json 2>&1)
+		[[ $(jq '.pending_packets // 1' <<<"$p" 2>/dev/null) == 0 ]] && break
+		[[ $i == 1 || $i == 20 ]] && echo "guest: collector stats: $(head -c 600 <<<"$p")" >&2
 		sleep 0.5
 	done
-	"$ST" matrix -C tcp://127.0.0.1:17731 --last 1h --json
+	[[ $i == 60 ]] && { echo "guest: collector still has pending packets; its log:" >&2; tail -20 "$T/collector.log" >&2; }
+	"$ST" matrix -C tcp://127.0.0.1:17731 -t 10 --last 1h --json
 }
 
 # dp_stage_count MATRIX SRC DST STAGE: the stage's packet count in a cell.
