@@ -56,6 +56,10 @@ struct vhost_net___st {
 #define VN_TUN_MSG_PTR 2
 /* drivers/net/tun.c: ring entries with this bit set are xdp_frames. */
 #define VN_TUN_XDP_FLAG 0x1UL
+/* vhost_net batches at most VHOST_NET_BATCH (64) XDP buffers per sendmsg. */
+#define VN_TX_BATCH_MAX 64
+/* include/uapi/linux/if_tun.h: tun->flags bit of a tap with a vnet header. */
+#define VN_IFF_VNET_HDR 0x4000
 /* NETDEV_ALIGN: net_device private data alignment before the priv[] member. */
 #define VN_NETDEV_ALIGN 32
 
@@ -346,6 +350,7 @@ static __always_inline int vn_handle(struct vhost_net___st *net, __u32 idx)
 	v->idx = idx;
 	v->worker = tid;
 	v->worker_tgid = id >> 32;
+	bpf_get_current_comm(v->comm, sizeof(v->comm));
 	sock = BPF_CORE_READ(vq, private_data);
 	if (!sock) {
 		v->backend = ST_VN_BE_NONE;
@@ -421,15 +426,33 @@ static __always_inline void vn_msg(struct socket *sock, __u64 pkts, __u64 bytes,
 	}
 }
 
-/* tun_sendmsg(sock, m, total_len): one frame, or a batch of XDP buffers. */
+/* tun_sendmsg(sock, m, total_len): one frame (total_len includes the
+ * vnet header when the tap has one), or a batch of XDP buffers whose
+ * data..data_end are the frames. Bytes are Ethernet frame bytes, as on RX. */
 static __always_inline int vn_sendmsg(struct socket *sock, struct msghdr *m, __u64 len)
 {
 	struct tun_msg_ctl *ctl = m ? BPF_CORE_READ(m, msg_control) : NULL;
+	struct tun_struct *tun;
 	__u64 pkts = 1;
 
 	if (ctl && BPF_CORE_READ(ctl, type) == VN_TUN_MSG_PTR) {
-		pkts = BPF_CORE_READ(ctl, num);
+		__u32 n = BPF_CORE_READ(ctl, num), sz = bpf_core_type_size(struct xdp_buff);
+		void *xb = BPF_CORE_READ(ctl, ptr);
+
+		pkts = n;
 		len = 0;
+		for (__u32 i = 0; i < VN_TX_BATCH_MAX && i < n; i++) {
+			struct xdp_buff *x = xb + i * sz;
+
+			len += (__u64)BPF_CORE_READ(x, data_end) - (__u64)BPF_CORE_READ(x, data);
+		}
+	} else if (sock) {
+		tun = BPF_CORE_READ(vn_sock_tfile(sock), tun);
+		if (tun && (BPF_CORE_READ(tun, flags) & VN_IFF_VNET_HDR)) {
+			__u64 h = BPF_CORE_READ(tun, vnet_hdr_sz);
+
+			len = len > h ? len - h : 0;
+		}
 	}
 	vn_msg(sock, pkts, len, 0);
 	return 0;

@@ -48,7 +48,7 @@ struct st_vn_tunq_val {
 	__u32 ring_size;	/* entries of the queue's ptr_ring */
 	__u32 fill_last;	/* fill level the last frame saw */
 	__u64 sent_pkts;	/* tun_sendmsg: frames from a vhost TX queue */
-	__u64 sent_bytes;	/* (batched XDP frames count, bytes do not) */
+	__u64 sent_bytes;	/* Ethernet frame bytes, vnet header excluded */
 	__u64 recv_pkts;	/* tun_recvmsg: frames to a vhost RX queue */
 	__u64 recv_bytes;
 };
@@ -67,6 +67,7 @@ struct st_vn_vq_val {
 	__u32 tunq;
 	__u32 backend;		/* ST_VN_BE_* */
 	__u32 pad;
+	char comm[16];		/* the worker's name ("vhost-<owner pid>") */
 	__u64 handle_calls;	/* handle_tx / handle_rx runs */
 	__u64 pkts;		/* frames moved (tun_sendmsg / tun_recvmsg) */
 	__u64 bytes;
@@ -104,5 +105,11 @@ enum st_vn_counter {
 	ST_VNC_SIGNALS,		/* eventfd signals on a vhost call eventfd */
 	ST_VNC_MAX,
 };
+
+/* Both sides compile these structs: their sizes must agree. */
+_Static_assert(sizeof(struct st_vn_tunq_key) == 16, "st_vn_tunq_key layout");
+_Static_assert(sizeof(struct st_vn_tunq_val) == 72, "st_vn_tunq_val layout");
+_Static_assert(sizeof(struct st_vn_vq_val) == 104, "st_vn_vq_val layout");
+_Static_assert(sizeof(struct st_vn_cfg) == 8, "st_vn_cfg layout");
 
 #endif /* ST_BPF_VIRT_NET_H */

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * stagetrace virt MODE: dispatch to the virtualization tools. tun, vhost
- * and queues share one loader (cli/virt_net.c); kvm lives in
- * cli/virt_kvm.c, built separately, so it is reached through a weak
- * reference: a build without it says so in one line instead of failing
- * to link. `stagetrace virt -h` lists the modes; each has its own -h.
+ * and queues share one loader (cli/virt_net.c); virtio (guest side) is
+ * cli/virt_virtio.c; kvm lives in cli/virt_kvm.c, built separately, so it
+ * is reached through a weak reference: a build without it says so in one
+ * line instead of failing to link. `stagetrace virt -h` lists the modes; each has its own -h.
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,16 +24,6 @@ static int virt_kvm(int argc, char **argv)
 	return st_cmd_virt_kvm(argc, argv);
 }
 
-/* The guest-side virtio-net tracer is not written yet: say so plainly. */
-static int virt_virtio(int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "error: stagetrace virt virtio is not implemented yet "
-		"(virtnet_poll, skb_recv_done, receive_buf: see docs/tools.md)\n");
-	return ST_EXIT_FAIL;
-}
-
 static const struct {
 	const char *name;
 	int (*fn)(int, char **);
@@ -42,7 +32,7 @@ static const struct {
 	{ "tun", virt_tun, "tun/tap queues: frames, ring fill level, drops on a full ring" },
 	{ "vhost", virt_vhost, "vhost-net virtqueues: worker, tun queue, packets, guest signals" },
 	{ "queues", virt_queues, "tun queue <-> vhost virtqueue <-> worker table with rates" },
-	{ "virtio", virt_virtio, "guest virtio-net NAPI polls, IRQs, RX path (not implemented yet)" },
+	{ "virtio", virt_virtio, "guest virtio-net: RX interrupts, NAPI polls, RX path, TX (run in the VM)" },
 	{ "kvm", virt_kvm, "KVM exits and interrupt injection (cli/virt_kvm.c)" },
 };
 

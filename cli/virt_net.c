@@ -189,9 +189,11 @@ static int setup_bpf(struct vn *v, const char *cmd)
 		return ST_EXIT_FAIL;
 	}
 	st_local_hooks_attach(v->hooks, VN_NHOOKS);
-	if (!v->lo.json || !essential_ok(v)) {
+	{
 		char hb[900];
 
+		/* On stderr even with --json: the JSON stream stays clean and
+		 * a reader (or a test) still learns what is attached. */
 		fprintf(stderr, "%s: hooks on this kernel:\n", cmd);
 		for (int i = 0; i < VN_NHOOKS; i++)
 			if (v->used[i])
@@ -315,10 +317,9 @@ static int run(struct vn *v)
 {
 	struct st_local_ticker t;
 
-	if (!v->lo.json)
-		fprintf(stderr, "Tracing %s, one table per interval... Ctrl-C to end.\n",
-			v->view.mode == VN_TUN ? "tun/tap queues" : v->view.mode == VN_VHOST ?
-			"vhost-net virtqueues" : "tun queues and their vhost virtqueues");
+	fprintf(stderr, "Tracing %s, one table per interval... Ctrl-C to end.\n",
+		v->view.mode == VN_TUN ? "tun/tap queues" : v->view.mode == VN_VHOST ?
+		"vhost-net virtqueues" : "tun queues and their vhost virtqueues");
 	st_local_ticker_init(&t, v->lo.interval, v->lo.duration);
 	for (;;) {
 		struct vn_snap s = { 0 };

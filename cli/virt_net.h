@@ -69,5 +69,7 @@ void vn_show(const struct vn_view *v, const struct vn_snap *s);
 int virt_tun(int argc, char **argv);
 int virt_vhost(int argc, char **argv);
 int virt_queues(int argc, char **argv);
+/* cli/virt_virtio.c */
+int virt_virtio(int argc, char **argv);
 
 #endif /* ST_CLI_VIRT_NET_H */

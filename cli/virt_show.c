@@ -14,19 +14,15 @@
 #include "timeutil.h"
 #include "virt_net.h"
 
-/* "comm:tid" of a worker thread (its comm from /proc), or "tid". */
-static const char *worker_name(uint32_t tid, char *buf, size_t len)
+/* "comm:tid" of a worker thread, its name as the BPF side saw it (the
+ * thread may be gone by the time the interval is printed). */
+static const char *worker_name(const struct st_vn_vq_val *q, char *buf, size_t len)
 {
-	char path[64], comm[32] = "";
-	FILE *f;
+	char comm[sizeof(q->comm) + 1];
+	uint32_t tid = q->worker;
 
-	snprintf(path, sizeof(path), "/proc/%u/comm", tid);
-	f = fopen(path, "r");
-	if (f) {
-		if (fgets(comm, sizeof(comm), f))
-			comm[strcspn(comm, "\n")] = '\0';
-		fclose(f);
-	}
+	memcpy(comm, q->comm, sizeof(q->comm));
+	comm[sizeof(q->comm)] = '\0';
 	if (comm[0])
 		snprintf(buf, len, "%s:%u", comm, tid);
 	else
@@ -117,7 +113,7 @@ static json_object *vq_json(const struct vn_vq *q)
 	json_object_object_add(o, "dir", json_object_new_string(q->cur.idx == ST_VN_VQ_RX ? "rx" : "tx"));
 	json_object_object_add(o, "worker_tid", json_object_new_int64(q->cur.worker));
 	json_object_object_add(o, "worker_pid", json_object_new_int64(q->cur.worker_tgid));
-	json_object_object_add(o, "worker", json_object_new_string(worker_name(q->cur.worker, w, sizeof(w))));
+	json_object_object_add(o, "worker", json_object_new_string(worker_name(&q->cur, w, sizeof(w))));
 	json_object_object_add(o, "backend", json_object_new_string(backend_name(&q->cur, b, sizeof(b))));
 	if (q->cur.backend == ST_VN_BE_TUN) {
 		json_object_object_add(o, "dev", json_object_new_string(
@@ -211,7 +207,7 @@ static void show_vhost(const struct vn_view *v, const struct vn_snap *s, const c
 		if (!v->verbose && !vq_active(q))
 			continue;
 		any = 1;
-		printf("%-8s %-24s %-3s %-20s", t, worker_name(q->cur.worker, w, sizeof(w)),
+		printf("%-8s %-24s %-3s %-20s", t, worker_name(&q->cur, w, sizeof(w)),
 		       q->cur.idx == ST_VN_VQ_RX ? "rx" : "tx", backend_name(&q->cur, b, sizeof(b)));
 		if (v->queues)
 			printf(" %7llu %8llu %9.1f %8.2f", (unsigned long long)q->d.handle_calls,
@@ -247,9 +243,9 @@ static void show_queues(const struct vn_view *v, const struct vn_snap *s, const 
 		any = 1;
 		snprintf(fr, sizeof(fr), "%u/%u", q->fill_max, q->cur.ring_size);
 		if (rx)
-			worker_name(rx->cur.worker, rw, sizeof(rw));
+			worker_name(&rx->cur, rw, sizeof(rw));
 		if (tx)
-			worker_name(tx->cur.worker, tw, sizeof(tw));
+			worker_name(&tx->cur, tw, sizeof(tw));
 		printf("%-8s %-16s %5u %9.1f %7llu %9s | %-22s %8.1f %7.1f | %-22s %8.1f\n", t,
 		       st_local_dev_name(q->k.netns, q->k.ifindex), q->k.queue,
 		       q->d.xmit_pkts / secs, (unsigned long long)q->d.xmit_full, fr, rw,

@@ -1,0 +1,147 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# stagetrace virt tun/vhost/queues on a real Debian kernel (kernel-matrix
+# guest, kprobe/fentry and vhost-net available).
+#
+# 1. vhost-net traffic: tests/tools/vhostnet plays VM vmv through
+#    /dev/vhost-net on tap tapv; a vmsim VM on tapb echoes; a bridge joins
+#    them. vmv sends 20 UDP datagrams (TX virtqueue -> tun_sendmsg) and
+#    gets 20 answers (tun_net_xmit on tapv -> the RX virtqueue via
+#    tun_recvmsg, call eventfd signalled). `virt queues --json` runs
+#    across it. Asserted, exactly: the TX virtqueue moved 20 frames, the
+#    RX virtqueue as many as vhostnet received; both virtqueues' backend is
+#    tapv queue 0 (learned from the vq socket) and their worker is the
+#    thread "vhost-<vhostnet pid>"; the RX virtqueue's eventfd signals
+#    equal the sum of the values vhostnet read from its call eventfd;
+#    tapv queue 0 took as many frames from the host as vhostnet received,
+#    with no drop.
+#    The TX and RX virtqueues moved the same number of frame bytes (the
+#    answers echo the datagrams), counted from the XDP batch buffers or
+#    the message length on TX and from the ring entries on RX.
+# 2. A stalled reader: tap tapf (txqueuelen 64) held open by
+#    tests/tools/taphold, never read; 100 datagrams sent out of it.
+#    `virt tun` must count 100 frames, 36 ring-full drops (= the kernel's
+#    tx_dropped) and a fill level of 64 of 64.
+. "$ST_VM_REPO/tests/vm/guest-lib.sh"
+. "$REPO/tests/vm/guest/dp-lib.sh"
+vm_modprobe tun vhost_net bridge || { vm_fail virt-modules "modprobe tun vhost_net bridge"; exit 1; }
+[[ -c /dev/vhost-net ]] || { vm_fail virt-dev "no /dev/vhost-net"; exit 1; }
+VT=/tmp/virt-guest
+mkdir -p "$T" "$VT"
+VPIDS=()
+virt_cleanup() {
+	local p
+	for p in "${VPIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${VPIDS[@]}"; do
+		timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null
+	done
+	dp_cleanup
+	ip link del tapv 2>/dev/null
+	ip link del tapf 2>/dev/null
+	rm -rf "$VT"
+}
+trap virt_cleanup EXIT
+
+# virt_start NAME ARGS...: start a tracer, wait until it traces (60 s).
+virt_start() {
+	local name=$1
+	shift
+	"$ST" virt "$@" >"$VT/$name.json" 2>"$VT/$name.err" &
+	VPIDS+=($!)
+	eval "${name}_pid=$!"
+	for _ in $(seq 600); do
+		grep -q '^Tracing' "$VT/$name.err" && return 0
+		kill -0 "${VPIDS[-1]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$VT/$name.err" >&2
+	return 1
+}
+
+# virt_stop PID: SIGINT (the tracer prints its last interval), wait.
+virt_stop() {
+	kill -INT "$1" 2>/dev/null
+	timeout 30 tail --pid="$1" -f /dev/null
+}
+
+# ---- 1. vhost-net traffic -------------------------------------------------
+ip tuntap add dev tapv mode tap vnet_hdr || exit 1
+ip tuntap add dev tapb mode tap || exit 1
+ip link add br0 type bridge forward_delay 0 stp_state 0 || exit 1
+for t in tapv tapb; do ip link set "$t" master br0 && ip link set "$t" up || exit 1; done
+ip link set br0 up
+"$VMSIM" --tap tapb --mac 02:00:0a:08:00:01 --ip 10.8.0.1/24 --ctl-listen "$T/b.sock" \
+	--pidfile "$T/b.ready" --quiet >"$T/vmb.log" 2>&1 &
+DP_PIDS+=($!)
+for _ in $(seq 100); do [[ -e $T/b.ready ]] && break; sleep 0.1; done
+
+virt_start q queues --json -i 600 || { vm_fail virt-start "virt queues did not start"; exit 1; }
+sed 's/^/guest: /' "$VT/q.err"
+# The same run as tables (docs/tools.md shows these).
+virt_start vh vhost -i 600 || { vm_fail virt-start-vhost "virt vhost did not start"; exit 1; }
+virt_start qt queues -v -i 600 || { vm_fail virt-start-queues "virt queues -v did not start"; exit 1; }
+"$O/tests/tools/vhostnet" --tap tapv --mac 02:00:0a:08:00:02 --ip 10.8.0.2 --peer 10.8.0.1 \
+	--peer-mac 02:00:0a:08:00:01 --dport 7001 --count 20 >"$VT/vhostnet.json" &
+vpid=$!
+wait $vpid
+r=$(cat "$VT/vhostnet.json")
+echo "guest: vhostnet (pid $vpid): $r"
+sleep 0.5
+virt_stop "$q_pid"
+virt_stop "$vh_pid"
+virt_stop "$qt_pid"
+sed 's/^/guest: vhost| /' "$VT/vh.json"
+sed 's/^/guest: queues| /' "$VT/qt.json"
+J=$(tail -n 1 "$VT/q.json")
+echo "guest: virt queues: $(jq -c '{tun_queues: [.tun_queues[] | select(.dev == "tapv") | {queue, frames, drops_ring_full, from_vm_pkts, to_vm_pkts, rx_vq, tx_vq}], virtqueues: [.virtqueues[] | {dir, worker, backend, runs, pkts, bytes, used_calls, used_bufs, signals}], counters, hooks: [.hooks[] | "\(.hook)=\(.method) \(.symbol)"]}' <<<"$J")"
+recv=$(jq .received <<<"$r")
+vm_check virt-vhostnet "vhostnet: $(jq .tx_used <<<"$r") taken, $(jq .echo_ok <<<"$r") echoes" \
+	test "$(jq .tx_used <<<"$r")" = 20 -a "$(jq .echo_ok <<<"$r")" = 20
+vq() { jq -r --arg d "$1" "[.virtqueues[] | select(.backend == \"tapv:q0\" and .dir == \$d)][0].$2" <<<"$J"; }
+n=$(vq tx pkts)
+vm_check virt-vq-tx-pkts "TX virtqueue moved $n of 20 frames (tun_sendmsg)" test "$n" = 20
+n=$(vq rx pkts)
+vm_check virt-vq-rx-pkts "RX virtqueue moved $n frames, vhostnet received $recv" test "$n" = "$recv" -a "$recv" -ge 20
+w=$(vq rx worker)
+vm_check virt-vq-worker "worker $w (rx), $(vq tx worker) (tx), vhostnet pid $vpid" \
+	test "${w%%:*}" = "vhost-$vpid" -a "$(vq tx worker)" = "$w"
+n=$(vq tx bytes)
+vm_check virt-vq-bytes "TX virtqueue $n bytes, RX $(vq rx bytes) (echoes: the same frames back)" \
+	test "$n" = "$(vq rx bytes)" -a "$n" -gt $((20 * 42))
+n=$(vq rx signals)
+vm_check virt-vq-signals "RX virtqueue: $n eventfd signals, vhostnet counted $(jq .rx_signals <<<"$r") ($(jq .rx_calls <<<"$r") reads)" \
+	test "$n" = "$(jq .rx_signals <<<"$r")" -a "$n" -ge 1
+tq() { jq -r "[.tun_queues[] | select(.dev == \"tapv\" and .queue == 0)][0].$1" <<<"$J"; }
+vm_check virt-tun-tapv "tapv q0: $(tq frames) frames in, $(tq drops_ring_full) drops, $(tq to_vm_pkts) to the VM, $(tq from_vm_pkts) from it" \
+	test "$(tq frames)" = "$recv" -a "$(tq drops_ring_full)" = 0 -a "$(tq to_vm_pkts)" = "$recv" \
+	-a "$(tq from_vm_pkts)" = 20
+vm_check virt-queues-link "tapv q0 <-> rx $(tq rx_vq), tx $(tq tx_vq)" \
+	test "$(tq rx_vq)" != null -a "$(tq tx_vq)" != null
+"$ST" virt vhost -d 0.5 >/dev/null 2>"$VT/vh.err"
+vm_check virt-vhost-runs "virt vhost starts (exit $?)" grep -q '^Tracing' "$VT/vh.err"
+dp_cleanup
+
+# ---- 2. a stalled reader: ring full ---------------------------------------
+ip tuntap add dev tapf mode tap || exit 1
+ip link set tapf txqueuelen 64
+"$O/tests/tools/taphold" --tap tapf --ready "$VT/hold.ready" &
+VPIDS+=($!)
+for _ in $(seq 50); do [[ -e $VT/hold.ready ]] && break; sleep 0.1; done
+ip addr add 10.79.0.1/24 dev tapf
+ip neigh replace 10.79.0.2 lladdr 02:00:00:00:00:02 dev tapf nud permanent
+ip link set tapf up
+sleep 0.5
+virt_start t tun --dev tapf --json -i 600 || { vm_fail virt-start-tun "virt tun did not start"; exit 1; }
+for i in $(seq 100); do echo "x$i" >/dev/udp/10.79.0.2/7000; done
+sleep 0.3
+virt_stop "$t_pid"
+J=$(tail -n 1 "$VT/t.json")
+echo "guest: virt tun: $(jq -c '[.tun_queues[] | {dev, queue, frames, drops_ring_full, fill_avg, fill_max, ring_size}]' <<<"$J") hooks $(jq -c '[.hooks[] | "\(.hook)=\(.method)"]' <<<"$J")"
+kd=$(cat /sys/class/net/tapf/statistics/tx_dropped)
+f=$(jq '[.tun_queues[].frames] | add // 0' <<<"$J")
+d=$(jq '[.tun_queues[].drops_ring_full] | add // 0' <<<"$J")
+vm_check virt-tun-full "$f of 100 frames, $d ring-full drops (kernel tx_dropped $kd, expected 36)" \
+	test "$f" = 100 -a "$d" = 36 -a "$kd" = 36
+vm_check virt-tun-fill "fill max $(jq '.tun_queues[0].fill_max' <<<"$J") of ring $(jq '.tun_queues[0].ring_size' <<<"$J")" \
+	test "$(jq '.tun_queues[0].fill_max' <<<"$J")" = 64 -a "$(jq '.tun_queues[0].ring_size' <<<"$J")" = 64
+exit 0
