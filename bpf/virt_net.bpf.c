@@ -495,6 +495,60 @@ int BPF_KPROBE(kprobe_tun_recvmsg, struct socket *sock, struct msghdr *m)
 	return vn_recvmsg(sock, m);
 }
 
+/* ---- RX peeks: vhost_net_buf_peek(nvq) returns the next frame's length -- */
+
+/* kprobe/kretprobe pair: the virtqueue per thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} vn_peek_arg SEC(".maps");
+
+static __always_inline int vn_peek(__u64 nvq, int ret)
+{
+	__u64 vqa = nvq + bpf_core_field_offset(struct vhost_net_virtqueue___st, vq);
+	struct st_vn_vq_val *v = bpf_map_lookup_elem(&vn_vq, &vqa);
+
+	if (!v)
+		return 0;
+	__sync_fetch_and_add(&v->peeks, 1);
+	if (ret <= 0)
+		__sync_fetch_and_add(&v->peek_empty, 1);
+	else
+		__sync_fetch_and_add(&v->peek_bytes, ret);
+	return 0;
+}
+
+SEC("fexit/vhost_net_buf_peek")
+int fexit_buf_peek(__u64 *ctx)
+{
+	return vn_peek(ctx[0], (int)ctx[1]);
+}
+
+SEC("kprobe/vhost_net_buf_peek")
+int BPF_KPROBE(kprobe_buf_peek, void *nvq)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 a = (__u64)nvq;
+
+	bpf_map_update_elem(&vn_peek_arg, &tid, &a, BPF_ANY);
+	return 0;
+}
+
+SEC("kretprobe/vhost_net_buf_peek")
+int BPF_KRETPROBE(kretprobe_buf_peek, int ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 *a = bpf_map_lookup_elem(&vn_peek_arg, &tid), nvq;
+
+	if (!a)
+		return 0;
+	nvq = *a;
+	bpf_map_delete_elem(&vn_peek_arg, &tid);
+	return vn_peek(nvq, ret);
+}
+
 /* ---- used ring and guest notification ----------------------------------- */
 
 static __always_inline int vn_used(void *vq, __u64 count)

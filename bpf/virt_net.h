@@ -19,7 +19,8 @@
  *                handler runs, packets and bytes, used-ring updates and
  *                the guest notifications (eventfd signals on its call
  *                eventfd, matched by the eventfd object the virtqueue
- *                holds).
+ *                holds), and on RX the peeks at the next frame's length
+ *                (vhost_net_buf_peek: calls, empty, head bytes).
  * The highest fill level per interval is the one value that is not
  * cumulative: it lives in its own map (vn_fillmax) keyed by the tun queue
  * and the generation parity; user space flips the generation and drains
@@ -74,6 +75,9 @@ struct st_vn_vq_val {
 	__u64 used_calls;	/* vhost_add_used_and_signal_n calls */
 	__u64 used_heads;	/* buffers returned to the guest */
 	__u64 signals;		/* eventfd signals on the call eventfd */
+	__u64 peeks;		/* vhost_net_buf_peek calls (RX) */
+	__u64 peek_empty;	/* of which found nothing to receive */
+	__u64 peek_bytes;	/* sum of the head lengths found */
 };
 
 #define ST_VN_BE_NONE 0		/* no backend socket */
@@ -109,7 +113,7 @@ enum st_vn_counter {
 /* Both sides compile these structs: their sizes must agree. */
 _Static_assert(sizeof(struct st_vn_tunq_key) == 16, "st_vn_tunq_key layout");
 _Static_assert(sizeof(struct st_vn_tunq_val) == 72, "st_vn_tunq_val layout");
-_Static_assert(sizeof(struct st_vn_vq_val) == 104, "st_vn_vq_val layout");
+_Static_assert(sizeof(struct st_vn_vq_val) == 128, "st_vn_vq_val layout");
 _Static_assert(sizeof(struct st_vn_cfg) == 8, "st_vn_cfg layout");
 
 #endif /* ST_BPF_VIRT_NET_H */

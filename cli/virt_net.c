@@ -100,6 +100,13 @@ static void hooks_init(struct virt_net_bpf *s, struct st_local_hook *h)
 		.prog = { s->progs.fentry_eventfd_signal, s->progs.kprobe_eventfd_signal,
 			  s->progs.fentry_eventfd_signal_mask, s->progs.kprobe_eventfd_signal_mask },
 	};
+	h[VN_H_PEEK] = (struct st_local_hook){
+		.name = "vhost_net_buf_peek", .n = 2,
+		.alts = { { "fexit", "vhost_net_buf_peek" }, { "kprobe", "vhost_net_buf_peek" } },
+		.prog = { s->progs.fexit_buf_peek, s->progs.kprobe_buf_peek },
+		.prog2 = { NULL, s->progs.kretprobe_buf_peek },
+		.ret2 = { 0, 1 },
+	};
 }
 
 static void *ops_open(void) { return virt_net_bpf__open(); }
@@ -126,6 +133,8 @@ static void mode_hooks(struct vn *v)
 			v->used[i] = 1;
 		if (v->view.mode == VN_VHOST)
 			v->used[VN_H_XMIT] = 0;
+		/* Peeks run per received frame: only when asked for. */
+		v->used[VN_H_PEEK] = v->view.mode == VN_VHOST && v->view.peek;
 		break;
 	}
 }
@@ -159,8 +168,11 @@ static int setup_bpf(struct vn *v, const char *cmd)
 			plan[np++] = v->hooks[i];
 			continue;
 		}
-		for (size_t a = 0; a < v->hooks[i].n; a++)
+		for (size_t a = 0; a < v->hooks[i].n; a++) {
 			bpf_program__set_autoload(v->hooks[i].prog[a], 0);
+			if (v->hooks[i].prog2[a])
+				bpf_program__set_autoload(v->hooks[i].prog2[a], 0);
+		}
 		snprintf(v->hooks[i].choice.why, sizeof(v->hooks[i].choice.why), "not used by this mode");
 		v->hooks[i].choice.index = -1;
 	}
@@ -294,7 +306,7 @@ static void read_vq(struct vn *v, struct vn_snap *s)
 				p = &v->pvq[i];
 		d = c;
 		SUB(handle_calls); SUB(pkts); SUB(bytes); SUB(used_calls); SUB(used_heads);
-		SUB(signals);
+		SUB(signals); SUB(peeks); SUB(peek_empty); SUB(peek_bytes);
 		q->d = d;
 		q->cur = c;
 		s->nvq++;
@@ -347,17 +359,19 @@ static int run(struct vn *v)
 static int vn_main(enum vn_mode mode, int argc, char **argv, const struct st_cmd_help *help)
 {
 	struct vn v = { .view = { .mode = mode } };
-	struct st_opt opts[ST_LOCAL_NOPTS + 4];
+	struct st_opt opts[ST_LOCAL_NOPTS + 5];
 	size_t no = 0;
 	int check = 0, rc, ec;
 
 	st_local_opts_init(&v.lo);
-	st_local_opts_table(&v.lo, VN_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 3);
+	st_local_opts_table(&v.lo, VN_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 4);
 	if (mode == VN_VHOST) {
 		opts[no++] = (struct st_opt){ "signals", 0, ST_OPT_FLAG, &v.view.signals, NULL,
 			"guest notifications per virtqueue: used-ring updates and eventfd signals" };
 		opts[no++] = (struct st_opt){ "queues", 0, ST_OPT_FLAG, &v.view.queues, NULL,
 			"virtqueue <-> tun queue <-> worker, handler runs, packets and bytes" };
+		opts[no++] = (struct st_opt){ "peek", 0, ST_OPT_FLAG, &v.view.peek, NULL,
+			"RX peeks at the next frame (vhost_net_buf_peek): calls, empty, head length" };
 	}
 	opts[no++] = (struct st_opt){ "check-hooks", 0, ST_OPT_FLAG, &check, NULL,
 				      "load each hook program through the verifier (no attach), report, exit" };
@@ -366,7 +380,7 @@ static int vn_main(enum vn_mode mode, int argc, char **argv, const struct st_cmd
 		return ec;
 	if ((rc = st_local_validate(&v.lo, VN_SUPPORTED, help->name)))
 		return rc;
-	if (mode == VN_VHOST && !v.view.signals && !v.view.queues)
+	if (mode == VN_VHOST && !v.view.signals && !v.view.queues && !v.view.peek)
 		v.view.signals = v.view.queues = 1;
 	v.view.json = v.lo.json;
 	v.view.verbose = v.lo.verbose;
@@ -436,10 +450,13 @@ int virt_vhost(int argc, char **argv)
 "socket), handler runs (handle_tx/handle_rx), packets and bytes moved\n"
 "(tun_sendmsg/tun_recvmsg in the worker's thread) and packets per run\n"
 "(--queues); used-ring updates, buffers returned and eventfd signals on\n"
-"the virtqueue's call eventfd, i.e. guest notifications (--signals).\n"
-"Without either flag both column groups are shown. --netns/--dev select\n"
+"the virtqueue's call eventfd, i.e. guest notifications (--signals); RX\n"
+"peeks at the next frame's length (vhost_net_buf_peek: calls, empty ones,\n"
+"average head length; --peek, only hooked when asked for). Without a flag\n"
+"--queues and --signals are shown. --netns/--dev select\n"
 "the tun side only. Replaces vhost-net/vhost_eventfd_count and\n"
-"vhost_queue_correlation_simple/details.py (-v keeps idle virtqueues).\n"
+"vhost_queue_correlation_simple/details.py (-v keeps idle virtqueues) and\n"
+"vhost_buf_peek_stats.py (--peek).\n"
 HOOKS_NOTE,
 		.examples =
 "  stagetrace virt vhost\n"

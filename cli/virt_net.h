@@ -26,6 +26,7 @@ enum vn_hook {
 	VN_H_RECVMSG,
 	VN_H_USED,
 	VN_H_SIGNAL,
+	VN_H_PEEK,
 	VN_NHOOKS,
 };
 
@@ -56,7 +57,7 @@ struct vn_snap {
 struct vn_view {
 	enum vn_mode mode;
 	int json, verbose;
-	int signals, queues;		/* vhost: which column groups */
+	int signals, queues, peek;	/* vhost: which column groups */
 	const struct st_local_hook *hooks;	/* VN_NHOOKS, used[] says which */
 	const int *used;
 };

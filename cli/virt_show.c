@@ -46,7 +46,7 @@ static int tq_active(const struct vn_tunq *t)
 
 static int vq_active(const struct vn_vq *q)
 {
-	return q->d.handle_calls || q->d.pkts || q->d.used_calls || q->d.signals;
+	return q->d.handle_calls || q->d.pkts || q->d.used_calls || q->d.signals || q->d.peeks;
 }
 
 /* The busiest virtqueue of direction idx whose backend is tun queue t. */
@@ -126,6 +126,9 @@ static json_object *vq_json(const struct vn_vq *q)
 	json_object_object_add(o, "used_calls", json_object_new_int64(q->d.used_calls));
 	json_object_object_add(o, "used_bufs", json_object_new_int64(q->d.used_heads));
 	json_object_object_add(o, "signals", json_object_new_int64(q->d.signals));
+	json_object_object_add(o, "peeks", json_object_new_int64(q->d.peeks));
+	json_object_object_add(o, "peek_empty", json_object_new_int64(q->d.peek_empty));
+	json_object_object_add(o, "peek_bytes", json_object_new_int64(q->d.peek_bytes));
 	return o;
 }
 
@@ -197,6 +200,8 @@ static void show_vhost(const struct vn_view *v, const struct vn_snap *s, const c
 		printf(" %7s %8s %9s %8s", "RUNS", "PKTS", "KB", "PKTS/RUN");
 	if (v->signals)
 		printf(" %7s %8s %8s %8s", "USED", "BUFS", "SIGNALS", "SIG/s");
+	if (v->peek)
+		printf(" %7s %7s %8s", "PEEKS", "EMPTY", "AVG_LEN");
 	if (v->verbose)
 		printf(" %s", "VQ_ADDR");
 	printf("\n");
@@ -217,6 +222,13 @@ static void show_vhost(const struct vn_view *v, const struct vn_snap *s, const c
 			printf(" %7llu %8llu %8llu %8.1f", (unsigned long long)q->d.used_calls,
 			       (unsigned long long)q->d.used_heads, (unsigned long long)q->d.signals,
 			       s->secs > 0 ? (double)q->d.signals / s->secs : 0.0);
+		if (v->peek) {
+			uint64_t full = q->d.peeks - q->d.peek_empty;
+
+			printf(" %7llu %7llu %8.1f", (unsigned long long)q->d.peeks,
+			       (unsigned long long)q->d.peek_empty,
+			       full ? (double)q->d.peek_bytes / (double)full : 0.0);
+		}
 		if (v->verbose)
 			printf(" 0x%llx", (unsigned long long)q->addr);
 		printf("\n");
