@@ -13,9 +13,9 @@
 # queues; per queue, frames - drops = min(frames, 64); the drops equal the
 # kernel's own tx_dropped of the tap; the fill level reached the ring size
 # (64) on each queue that got 64 frames or more. A tracer filtered to
-# another namespace sees none of it. Also: `virt vhost` without vhost
-# hooks names the unavailable hooks and exits 1 (on kernels without
-# kprobes/fentry), bad options exit 2.
+# another namespace sees none of it. Also: `virt vhost`, `virt queues`
+# and `virt virtio` without their hooks name the unavailable hooks and
+# exit 1 (on kernels without kprobes/fentry), bad options exit 2.
 #
 # Needs root and jq. Usage: tests/e2e/virt_test.sh [BUILD_DIR].
 
@@ -99,7 +99,7 @@ check "other namespace's tracer: filtered counter = $SEND+" \
 	test "$(jq '.counters.filtered' "$TMP/other.json")" -ge $SEND
 
 # vhost: hooks that need kprobe/fentry; where they are missing the command
-# says which and why, and exits 1.
+# says which and why, and exits 1 (virt queues and virt virtio too).
 "$ST" virt vhost -d 1 >"$TMP/vh.out" 2>"$TMP/vh.err"
 rc=$?
 if [[ $rc -eq 1 ]]; then
@@ -108,6 +108,24 @@ else
 	check "virt vhost ran (hooks available, rc $rc)" test "$rc" = 0
 fi
 head -n 12 "$TMP/vh.err" >&2
+for m in queues virtio; do
+	"$ST" virt $m -d 1 >/dev/null 2>"$TMP/$m.err"
+	rc=$?
+	if [[ $rc -eq 1 ]]; then
+		check "virt $m without hooks: exit 1 and reasons" grep -q 'unavailable: .*kprobe' "$TMP/$m.err"
+	else
+		check "virt $m ran (hooks available, rc $rc)" test "$rc" = 0
+	fi
+done
+# Every program variant this kernel can load passes its verifier: the
+# tracepoint fallbacks and the kprobe variants of the tun and virtio hooks
+# (vhost's need the vhost modules' BTF, absent here).
+"$ST" virt tun --check-hooks --json >"$TMP/ch.json" 2>/dev/null
+n=$(jq -s '[.[] | select(.hook == "tun_net_xmit" and .method != "fentry" and .loaded)] | length' "$TMP/ch.json")
+check "tun_net_xmit: tp_btf, raw_tp and kprobe variants load ($n of 3)" test "${n:-0}" = 3
+"$ST" virt virtio --check-hooks >"$TMP/cv.out" 2>/dev/null
+rc=$?
+check "virt virtio --check-hooks: every hook has a variant that loads (rc $rc)" test "$rc" = 0
 "$ST" virt tun --bogus >/dev/null 2>&1
 check "unknown option: exit 2" test $? = 2
 "$ST" virt tun --pid 1 >/dev/null 2>&1
