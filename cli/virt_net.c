@@ -134,7 +134,7 @@ static void mode_hooks(struct vn *v)
 		if (v->view.mode == VN_VHOST)
 			v->used[VN_H_XMIT] = 0;
 		/* Peeks run per received frame: only when asked for. */
-		v->used[VN_H_PEEK] = v->view.mode == VN_VHOST && v->view.peek;
+		v->used[VN_H_PEEK] = v->view.peek;
 		break;
 	}
 }
@@ -370,9 +370,12 @@ static int vn_main(enum vn_mode mode, int argc, char **argv, const struct st_cmd
 			"guest notifications per virtqueue: used-ring updates and eventfd signals" };
 		opts[no++] = (struct st_opt){ "queues", 0, ST_OPT_FLAG, &v.view.queues, NULL,
 			"virtqueue <-> tun queue <-> worker, handler runs, packets and bytes" };
-		opts[no++] = (struct st_opt){ "peek", 0, ST_OPT_FLAG, &v.view.peek, NULL,
-			"RX peeks at the next frame (vhost_net_buf_peek): calls, empty, head length" };
 	}
+	if (mode != VN_TUN)
+		opts[no++] = (struct st_opt){ "peek", 0, ST_OPT_FLAG, &v.view.peek, NULL,
+			mode == VN_VHOST ?
+			"RX peeks at the next frame (vhost_net_buf_peek): calls, empty, head length" :
+			"also hook vhost_net_buf_peek: peek counts in the JSON virtqueues" };
 	opts[no++] = (struct st_opt){ "check-hooks", 0, ST_OPT_FLAG, &check, NULL,
 				      "load each hook program through the verifier (no attach), report, exit" };
 	opts[no] = (struct st_opt)ST_OPT_END;
@@ -478,7 +481,8 @@ int virt_queues(int argc, char **argv)
 "host -> guest, TX: guest -> host), each with its worker thread, packets\n"
 "per second and guest signals per second. The mapping is learned at run\n"
 "time from kernel objects: each virtqueue's backend socket is the tun\n"
-"queue's. -v adds idle rows and the virtqueues' kernel addresses.\n"
+"queue's. -v adds idle rows and the virtqueues' kernel addresses; --peek\n"
+"adds the RX peek counts of `virt vhost --peek` to the JSON virtqueues.\n"
 "Replaces tun_to_vhost_queue_status_simple.py and\n"
 "tun_to_vhost_queue_stats_details.py.\n" HOOKS_NOTE,
 		.examples =
