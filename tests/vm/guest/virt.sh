@@ -7,19 +7,17 @@
 #    /dev/vhost-net on tap tapv; a vmsim VM on tapb echoes; a bridge joins
 #    them. vmv sends 20 UDP datagrams (TX virtqueue -> tun_sendmsg) and
 #    gets 20 answers (tun_net_xmit on tapv -> the RX virtqueue via
-#    tun_recvmsg, call eventfd signalled). `virt queues --json` runs
-#    across it. Asserted, exactly: the TX virtqueue moved 20 frames, the
-#    RX virtqueue as many as vhostnet received; both virtqueues' backend is
-#    tapv queue 0 (learned from the vq socket) and their worker is the
-#    thread "vhost-<vhostnet pid>"; the RX virtqueue's eventfd signals
-#    equal the sum of the values vhostnet read from its call eventfd;
-#    tapv queue 0 took as many frames from the host as vhostnet received,
-#    with no drop.
-#    The TX and RX virtqueues moved the same number of frame bytes (the
-#    answers echo the datagrams), counted from the XDP batch buffers or
-#    the message length on TX and from the ring entries on RX. `virt vhost
-#    --peek`: the RX virtqueue's non-empty peeks (vhost_net_buf_peek) equal
-#    its frames and their head lengths its bytes.
+#    tun_recvmsg, call eventfd signalled). `virt queues --peek --json`
+#    runs across it. Asserted, exactly: the TX virtqueue moved 20 frames,
+#    the RX virtqueue as many as vhostnet received; TX and RX moved the
+#    same frame bytes (the answers echo the datagrams; counted from the
+#    XDP batch buffers or the message length on TX, from the ring entries
+#    on RX); both virtqueues' backend is tapv queue 0 (learned from the vq
+#    socket) and their worker is the thread "vhost-<vhostnet pid>"; the RX
+#    virtqueue's eventfd signals equal the sum of the values vhostnet read
+#    from its call eventfd; its non-empty peeks (vhost_net_buf_peek) equal
+#    its frames and their head lengths its bytes; tapv queue 0 took as
+#    many frames from the host as vhostnet received, with no drop.
 # 2. A stalled reader: tap tapf (txqueuelen 64) held open by
 #    tests/tools/taphold, never read; 100 datagrams sent out of it.
 #    `virt tun` must count 100 frames, 36 ring-full drops (= the kernel's
@@ -77,11 +75,8 @@ ip link set br0 up
 DP_PIDS+=($!)
 for _ in $(seq 100); do [[ -e $T/b.ready ]] && break; sleep 0.1; done
 
-virt_start q queues --json -i 600 || { vm_fail virt-start "virt queues did not start"; exit 1; }
+virt_start q queues --peek --json -i 600 || { vm_fail virt-start "virt queues did not start"; exit 1; }
 sed 's/^/guest: /' "$VT/q.err"
-# The same run as tables (docs/tools.md shows these).
-virt_start vh vhost --queues --signals --peek -i 600 || { vm_fail virt-start-vhost "virt vhost did not start"; exit 1; }
-virt_start p vhost --peek --json -i 600 || { vm_fail virt-start-peek "virt vhost --peek did not start"; exit 1; }
 "$O/tests/tools/vhostnet" --tap tapv --mac 02:00:0a:08:00:02 --ip 10.8.0.2 --peer 10.8.0.1 \
 	--peer-mac 02:00:0a:08:00:01 --dport 7001 --count 20 >"$VT/vhostnet.json" &
 vpid=$!
@@ -90,10 +85,6 @@ r=$(cat "$VT/vhostnet.json")
 echo "guest: vhostnet (pid $vpid): $r"
 sleep 0.5
 virt_stop "$q_pid"
-virt_stop "$vh_pid"
-virt_stop "$p_pid"
-sed 's/^/guest: vhost| /' "$VT/vh.json"
-P=$(tail -n 1 "$VT/p.json")
 J=$(tail -n 1 "$VT/q.json")
 echo "guest: virt queues: $(jq -c '{tun_queues: [.tun_queues[] | select(.dev == "tapv") | {queue, frames, drops_ring_full, from_vm_pkts, to_vm_pkts, rx_vq, tx_vq}], virtqueues: [.virtqueues[] | {dir, worker, backend, runs, pkts, bytes, used_calls, used_bufs, signals}], counters, hooks: [.hooks[] | "\(.hook)=\(.method) \(.symbol)"]}' <<<"$J")"
 recv=$(jq .received <<<"$r")
@@ -119,9 +110,8 @@ vm_check virt-tun-tapv "tapv q0: $(tq frames) frames in, $(tq drops_ring_full) d
 	-a "$(tq from_vm_pkts)" = 20
 vm_check virt-queues-link "tapv q0 <-> rx $(tq rx_vq), tx $(tq tx_vq)" \
 	test "$(tq rx_vq)" != null -a "$(tq tx_vq)" != null
-pk() { jq -r "[.virtqueues[] | select(.backend == \"tapv:q0\" and .dir == \"rx\")][0].$1" <<<"$P"; }
-vm_check virt-vhost-peek "RX peeks $(pk peeks), $(pk peek_empty) empty, $(pk peek_bytes) head bytes; RX moved $(vq rx pkts) frames, $(vq rx bytes) bytes" \
-	test "$(($(pk peeks) - $(pk peek_empty)))" = "$(vq rx pkts)" -a "$(pk peek_bytes)" = "$(vq rx bytes)"
+vm_check virt-vhost-peek "RX peeks $(vq rx peeks), $(vq rx peek_empty) empty, $(vq rx peek_bytes) head bytes; RX moved $(vq rx pkts) frames, $(vq rx bytes) bytes" \
+	test "$(($(vq rx peeks) - $(vq rx peek_empty)))" = "$(vq rx pkts)" -a "$(vq rx peek_bytes)" = "$(vq rx bytes)"
 dp_cleanup
 
 # ---- 2. a stalled reader: ring full ---------------------------------------
