@@ -75,8 +75,10 @@ ip link set br0 up
 DP_PIDS+=($!)
 for _ in $(seq 100); do [[ -e $T/b.ready ]] && break; sleep 0.1; done
 
+echo "guest: t=$(vm_uptime) s: starting virt queues"
 virt_start q queues --peek --json -i 600 || { vm_fail virt-start "virt queues did not start"; exit 1; }
 sed 's/^/guest: /' "$VT/q.err"
+echo "guest: t=$(vm_uptime) s: tracing; vhostnet"
 "$O/tests/tools/vhostnet" --tap tapv --mac 02:00:0a:08:00:02 --ip 10.8.0.2 --peer 10.8.0.1 \
 	--peer-mac 02:00:0a:08:00:01 --dport 7001 --count 20 >"$VT/vhostnet.json" &
 vpid=$!
@@ -124,7 +126,9 @@ ip addr add 10.79.0.1/24 dev tapf
 ip neigh replace 10.79.0.2 lladdr 02:00:00:00:00:02 dev tapf nud permanent
 ip link set tapf up
 sleep 0.5
+echo "guest: t=$(vm_uptime) s: starting virt tun"
 virt_start t tun --dev tapf --json -i 600 || { vm_fail virt-start-tun "virt tun did not start"; exit 1; }
+echo "guest: t=$(vm_uptime) s: tracing; 100 datagrams"
 for i in $(seq 100); do echo "x$i" >/dev/udp/10.79.0.2/7000; done
 sleep 0.3
 virt_stop "$t_pid"
