@@ -32,6 +32,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "virt_net.h"
+#include "netdev.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -60,8 +61,6 @@ struct vhost_net___st {
 #define VN_TX_BATCH_MAX 64
 /* include/uapi/linux/if_tun.h: tun->flags bit of a tap with a vnet header. */
 #define VN_IFF_VNET_HDR 0x4000
-/* NETDEV_ALIGN: net_device private data alignment before the priv[] member. */
-#define VN_NETDEV_ALIGN 32
 
 /* Which vn_fillmax generation programs write; flipped per interval. */
 volatile __u32 vn_gen;
@@ -155,16 +154,6 @@ static __always_inline int vn_is_tun(struct net_device *dev)
 	return k[0] == 't' && k[1] == 'u' && k[2] == 'n' && k[3] == 0;
 }
 
-/* netdev_priv(): the priv[] member where the kernel has one, else the
- * aligned end of struct net_device (its size from the kernel's BTF). */
-static __always_inline void *vn_netdev_priv(struct net_device *dev)
-{
-	if (bpf_core_field_exists(dev->priv))
-		return (void *)dev + bpf_core_field_offset(struct net_device, priv);
-	return (void *)dev + ((bpf_core_type_size(struct net_device) + VN_NETDEV_ALIGN - 1) &
-			      ~(VN_NETDEV_ALIGN - 1));
-}
-
 static __always_inline int vn_selected(struct st_vn_cfg *c, __u32 netns, __u32 ifindex)
 {
 	if ((c->flags & ST_VN_F_NETNS) && !bpf_map_lookup_elem(&vn_netns, &netns))
@@ -243,7 +232,7 @@ static __always_inline int vn_xmit(struct sk_buff *skb, struct net_device *dev, 
 		return 0;
 	}
 	txq = BPF_CORE_READ(skb, queue_mapping);
-	tun = vn_netdev_priv(dev);
+	tun = st_netdev_priv(dev);
 	numq = BPF_CORE_READ(tun, numqueues);
 	if (txq >= numq || txq >= 256) {
 		vn_count(ST_VNC_XMIT_NOQ);

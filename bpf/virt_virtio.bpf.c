@@ -21,6 +21,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "virt_virtio.h"
+#include "netdev.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -262,7 +263,15 @@ static __always_inline int vv_tx(struct sk_buff *skb, struct net_device *dev)
 	struct st_vv_key k;
 	struct st_vv_val *v;
 
-	if (!skb || vv_key_dev(dev, BPF_CORE_READ(skb, queue_mapping), &k))
+	if (!skb || !dev)
+		return 0;
+	/* start_xmit is a common static name: count only devices whose
+	 * private area is a virtnet_info pointing back at them. */
+	if (BPF_CORE_READ((struct virtnet_info *)st_netdev_priv(dev), dev) != dev) {
+		vv_count(ST_VVC_NOT_VIRTIO);
+		return 0;
+	}
+	if (vv_key_dev(dev, BPF_CORE_READ(skb, queue_mapping), &k))
 		return 0;
 	v = vv_get(&k);
 	if (!v)

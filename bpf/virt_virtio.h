@@ -46,6 +46,7 @@ struct st_vv_val {
 enum st_vv_counter {
 	ST_VVC_MAP_FULL = 0,	/* lost: no room for a new queue row */
 	ST_VVC_NO_DEV,		/* a hook could not find its device */
+	ST_VVC_NOT_VIRTIO,	/* start_xmit of a device that is not virtio-net */
 	ST_VVC_MAX,
 };
 

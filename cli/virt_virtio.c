@@ -207,6 +207,7 @@ static void show(struct vv *v, struct vv_row *r, size_t n, double secs)
 		json_object_object_add(o, "queues", a);
 		json_object_object_add(o, "lost_map_full", json_object_new_int64(cnt[ST_VVC_MAP_FULL]));
 		json_object_object_add(o, "no_dev", json_object_new_int64(cnt[ST_VVC_NO_DEV]));
+		json_object_object_add(o, "not_virtio", json_object_new_int64(cnt[ST_VVC_NOT_VIRTIO]));
 		json_object_object_add(o, "hooks", st_local_hooks_json(v->hooks, VV_NHOOKS));
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
