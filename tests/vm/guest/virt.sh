@@ -89,31 +89,28 @@ sleep 0.5
 virt_stop "$q_pid"
 J=$(tail -n 1 "$VT/q.json")
 echo "guest: virt queues: $(jq -c '{tun_queues: [.tun_queues[] | select(.dev == "tapv") | {queue, frames, drops_ring_full, from_vm_pkts, to_vm_pkts, rx_vq, tx_vq}], virtqueues: [.virtqueues[] | {dir, worker, backend, runs, pkts, bytes, used_calls, used_bufs, signals}], counters, hooks: [.hooks[] | "\(.hook)=\(.method) \(.symbol)"]}' <<<"$J")"
-recv=$(jq .received <<<"$r")
-vm_check virt-vhostnet "vhostnet: $(jq .tx_used <<<"$r") taken, $(jq .echo_ok <<<"$r") echoes" \
-	test "$(jq .tx_used <<<"$r")" = 20 -a "$(jq .echo_ok <<<"$r")" = 20
-vq() { jq -r --arg d "$1" "[.virtqueues[] | select(.backend == \"tapv:q0\" and .dir == \$d)][0].$2" <<<"$J"; }
-n=$(vq tx pkts)
-vm_check virt-vq-tx-pkts "TX virtqueue moved $n of 20 frames (tun_sendmsg)" test "$n" = 20
-n=$(vq rx pkts)
-vm_check virt-vq-rx-pkts "RX virtqueue moved $n frames, vhostnet received $recv" test "$n" = "$recv" -a "$recv" -ge 20
-w=$(vq rx worker)
-vm_check virt-vq-worker "worker $w (rx), $(vq tx worker) (tx), vhostnet pid $vpid" \
-	test "${w%%:*}" = "vhost-$vpid" -a "$(vq tx worker)" = "$w"
-n=$(vq tx bytes)
-vm_check virt-vq-bytes "TX virtqueue $n bytes, RX $(vq rx bytes) (echoes: the same frames back)" \
-	test "$n" = "$(vq rx bytes)" -a "$n" -gt $((20 * 42))
-n=$(vq rx signals)
-vm_check virt-vq-signals "RX virtqueue: $n eventfd signals, vhostnet counted $(jq .rx_signals <<<"$r") ($(jq .rx_calls <<<"$r") reads)" \
-	test "$n" = "$(jq .rx_signals <<<"$r")" -a "$n" -ge 1
-tq() { jq -r "[.tun_queues[] | select(.dev == \"tapv\" and .queue == 0)][0].$1" <<<"$J"; }
-vm_check virt-tun-tapv "tapv q0: $(tq frames) frames in, $(tq drops_ring_full) drops, $(tq to_vm_pkts) to the VM, $(tq from_vm_pkts) from it" \
-	test "$(tq frames)" = "$recv" -a "$(tq drops_ring_full)" = 0 -a "$(tq to_vm_pkts)" = "$recv" \
-	-a "$(tq from_vm_pkts)" = 20
-vm_check virt-queues-link "tapv q0 <-> rx $(tq rx_vq), tx $(tq tx_vq)" \
-	test "$(tq rx_vq)" != null -a "$(tq tx_vq)" != null
-vm_check virt-vhost-peek "RX peeks $(vq rx peeks), $(vq rx peek_empty) empty, $(vq rx peek_bytes) head bytes; RX moved $(vq rx pkts) frames, $(vq rx bytes) bytes" \
-	test "$(($(vq rx peeks) - $(vq rx peek_empty)))" = "$(vq rx pkts)" -a "$(vq rx peek_bytes)" = "$(vq rx bytes)"
+# Every value in two jq runs (each jq start costs a second under TCG).
+eval "$(jq -r '@sh "recv=\(.received) tx_used=\(.tx_used) echo_ok=\(.echo_ok) rx_calls=\(.rx_calls) vsig=\(.rx_signals)"' <<<"$r")"
+eval "$(jq -r '
+	([.virtqueues[] | select(.backend == "tapv:q0" and .dir == "tx")][0] // {}) as $t |
+	([.virtqueues[] | select(.backend == "tapv:q0" and .dir == "rx")][0] // {}) as $x |
+	([.tun_queues[] | select(.dev == "tapv" and .queue == 0)][0] // {}) as $q |
+	@sh "tx_pkts=\($t.pkts) tx_bytes=\($t.bytes) tx_worker=\($t.worker) rx_pkts=\($x.pkts) rx_bytes=\($x.bytes) rx_worker=\($x.worker) rx_sig=\($x.signals) peeks=\($x.peeks) peek_empty=\($x.peek_empty) peek_bytes=\($x.peek_bytes) q_frames=\($q.frames) q_drops=\($q.drops_ring_full) q_to=\($q.to_vm_pkts) q_from=\($q.from_vm_pkts) q_rxvq=\($q.rx_vq) q_txvq=\($q.tx_vq)"' <<<"$J")"
+vm_check virt-vhostnet "vhostnet: $tx_used taken, $echo_ok echoes" test "$tx_used" = 20 -a "$echo_ok" = 20
+vm_check virt-vq-tx-pkts "TX virtqueue moved $tx_pkts of 20 frames (tun_sendmsg)" test "$tx_pkts" = 20
+vm_check virt-vq-rx-pkts "RX virtqueue moved $rx_pkts frames, vhostnet received $recv" \
+	test "$rx_pkts" = "$recv" -a "$recv" -ge 20
+vm_check virt-vq-worker "worker $rx_worker (rx), $tx_worker (tx), vhostnet pid $vpid" \
+	test "${rx_worker%%:*}" = "vhost-$vpid" -a "$tx_worker" = "$rx_worker"
+vm_check virt-vq-bytes "TX virtqueue $tx_bytes bytes, RX $rx_bytes (echoes: the same frames back)" \
+	test "$tx_bytes" = "$rx_bytes" -a "$tx_bytes" -gt $((20 * 42))
+vm_check virt-vq-signals "RX virtqueue: $rx_sig eventfd signals, vhostnet counted $vsig ($rx_calls reads)" \
+	test "$rx_sig" = "$vsig" -a "$rx_sig" -ge 1
+vm_check virt-tun-tapv "tapv q0: $q_frames frames in, $q_drops drops, $q_to to the VM, $q_from from it" \
+	test "$q_frames" = "$recv" -a "$q_drops" = 0 -a "$q_to" = "$recv" -a "$q_from" = 20
+vm_check virt-queues-link "tapv q0 <-> rx $q_rxvq, tx $q_txvq" test "$q_rxvq" != null -a "$q_txvq" != null
+vm_check virt-vhost-peek "RX peeks $peeks, $peek_empty empty, $peek_bytes head bytes; RX moved $rx_pkts frames, $rx_bytes bytes" \
+	test "$((peeks - peek_empty))" = "$rx_pkts" -a "$peek_bytes" = "$rx_bytes"
 dp_cleanup
 
 # ---- 2. a stalled reader: ring full ---------------------------------------
