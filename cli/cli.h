@@ -63,5 +63,8 @@ int cmd_report(int argc, char **argv);
 int cmd_qdisc(int argc, char **argv);
 int cmd_iface(int argc, char **argv);
 int cmd_offload(int argc, char **argv);
+int cmd_virt(int argc, char **argv);
+/* cli/virt_kvm.c (may be absent: cli/virt.c references it weakly). */
+int st_cmd_virt_kvm(int argc, char **argv);
 
 #endif /* ST_CLI_H */

@@ -26,6 +26,12 @@ VM_SMP=${ST_VM_SMP:-2}
 # enabled; both while another vCPU ran the instruction being patched).
 # ST_VM_TCG_THREAD=multi restores MTTCG for experiments.
 VM_TCG_THREAD=${ST_VM_TCG_THREAD:-single}
+# ST_VM_NIC=user gives the guest a virtio-net NIC on qemu's user-mode
+# network (slirp: gateway 10.0.2.2, no IPv6, so it sends nothing
+# unasked). Off by default; run.sh turns it on when the virtio guest test
+# runs. The guest only drives it once a test loads virtio_net, so other
+# tests see no difference.
+VM_NIC=${ST_VM_NIC:-}
 
 vm_log() { echo "vmtest: $*" >&2; }
 
@@ -176,6 +182,8 @@ vm_boot() {
 	# parameters without dots to init's environment).
 	args="st_init=$VM_REPO/tests/vm/guest-init.sh st_script=$script st_tree=$tree"
 	args+=" st_repo=$VM_REPO st_build=${VM_BUILD:-$VM_REPO/build} st_args=$(IFS=,; echo "$*")"
+	local nic=()
+	[[ $VM_NIC == user ]] && nic=(-nic "user,model=virtio-net-pci,ipv6=off")
 	timeout --kill-after=10 "$tmo" qemu-system-x86_64 \
 		-accel "tcg,thread=${VM_TCG_THREAD}" -cpu max -m "$VM_MEM" -smp "$VM_SMP" \
 		-display none -monitor none -serial "file:$out/console.log" -no-reboot \
@@ -183,6 +191,7 @@ vm_boot() {
 		-append "console=ttyS0 panic=-1 loglevel=4 mitigations=off $args" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 		-virtfs "local,path=$out,mount_tag=vmout,security_model=none,multidevs=remap" \
+		"${nic[@]}" \
 		</dev/null >"$out/qemu.log" 2>&1 &
 	local pid=$!
 	VM_QEMU_PIDS+=("$pid")

@@ -13,6 +13,7 @@
 #   ST_VM_CACHE     kernel cache (default /var/cache/stagetrace-vmtest)
 #   ST_VM_TIMEOUT   seconds per guest boot, everything included (default 900)
 #   ST_VM_KEEP=1    keep the run directory (console logs, results)
+#   ST_VM_NIC=user  give the guest a virtio-net NIC (on when the virtio test runs)
 #
 # A kernel that cannot be resolved or downloaded is a FAILURE, not a skip:
 # skipping the matrix is `ST_SKIP_VMTEST=1` (tests/run-all.sh), explicitly.
@@ -37,7 +38,9 @@ done
 VM_BUILD=$O
 
 KERNELS=${ST_VM_KERNELS:-6.1 6.12}
-TESTS=${ST_VM_TESTS:-smoke probes ovs upcall ovsdrop bridge vhost}
+TESTS=${ST_VM_TESTS:-smoke probes ovs upcall ovsdrop bridge vhost virt virtio}
+# The virtio guest test needs the guest's own virtio-net NIC (lib.sh).
+[[ " $TESTS " == *" virtio "* && -z ${ST_VM_NIC:-} ]] && VM_NIC=user
 RUN=$(mktemp -d /tmp/stagetrace-vmtest.XXXXXX)
 trap 'vm_cleanup; [[ -z ${ST_VM_KEEP:-} ]] && rm -rf "$RUN"' EXIT
 trap 'exit 130' INT TERM
