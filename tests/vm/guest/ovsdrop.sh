@@ -15,7 +15,8 @@
 . "$REPO/tests/vm/guest/dp-lib.sh"
 vm_modprobe openvswitch tun || { vm_fail ovsdrop-modules "modprobe openvswitch tun"; exit 1; }
 dp_ovs_up || { vm_fail ovsdrop-setup "OVS userspace"; exit 1; }
-ovs-ofctl add-flow br0 priority=100,udp,in_port=tapa,tp_dst=7009,actions=drop
+# Above the port-to-port rules (default priority 32768).
+ovs-ofctl add-flow br0 priority=40000,udp,in_port=tapa,tp_dst=7009,actions=drop || { vm_fail ovsdrop-setup "drop rule"; exit 1; }
 dp_vms || { vm_fail ovsdrop-setup "vmsim"; exit 1; }
 w=$(dp_traffic 2)
 vm_check ovsdrop-warmup "vma->vmb over OVS: $w" test "$(jq .received <<<"$w")" = 2
