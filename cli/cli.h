@@ -54,6 +54,7 @@ int cmd_export(int argc, char **argv);
 int cmd_pair(int argc, char **argv);
 int cmd_drops(int argc, char **argv);
 int cmd_rtt(int argc, char **argv);
+int cmd_flow(int argc, char **argv);
 int cmd_arp(int argc, char **argv);
 int cmd_defrag(int argc, char **argv);
 int cmd_conntrack(int argc, char **argv);
