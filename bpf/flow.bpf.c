@@ -195,6 +195,11 @@ static __always_inline int fl_free(__u64 *ctx)
 	return fl_hop((struct sk_buff *)ctx[0], NULL, ST_FS_FREE, 0);
 }
 
+static __always_inline int fl_read(__u64 *ctx)
+{
+	return fl_hop((struct sk_buff *)ctx[0], NULL, ST_FS_READ, 0);
+}
+
 #define FL_HOOK(tp, fn)						\
 	SEC("tp_btf/" #tp) int btf_##tp(__u64 *ctx) { return fn(ctx); } \
 	SEC("raw_tp/" #tp) int raw_##tp(__u64 *ctx) { return fn(ctx); }
@@ -206,3 +211,4 @@ FL_HOOK(qdisc_dequeue, fl_deq)
 FL_HOOK(net_dev_start_xmit, fl_xmit)
 FL_HOOK(kfree_skb, fl_drop)
 FL_HOOK(consume_skb, fl_free)
+FL_HOOK(skb_copy_datagram_iovec, fl_read)

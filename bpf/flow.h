@@ -2,7 +2,7 @@
 /*
  * Shared between bpf/flow.bpf.c and cli/flow.c: one event per packet of the
  * filtered flow at every hook it passes (device receive, device queue,
- * qdisc enqueue/dequeue, hand-off to the driver, drop, free). User space
+ * qdisc enqueue/dequeue, hand-off to the driver, drop, free, socket read). User space
  * joins the events of one packet by its packet id (common/pktkey.h: the
  * 5-tuple and a per-packet discriminator, the same at every hop) into a
  * path, because the same packet may be a different skb after a hop, and
@@ -24,6 +24,7 @@ enum st_flow_stage {
 	ST_FS_XMIT,		/* net:net_dev_start_xmit */
 	ST_FS_DROP,		/* skb:kfree_skb */
 	ST_FS_FREE,		/* skb:consume_skb */
+	ST_FS_READ,		/* skb:skb_copy_datagram_iovec (a socket read) */
 	ST_FS_MAX,
 };
 

@@ -39,6 +39,7 @@ static const char *const tps[ST_FS_MAX] = {
 	[ST_FS_XMIT] = "net_dev_start_xmit",
 	[ST_FS_DROP] = "kfree_skb",
 	[ST_FS_FREE] = "consume_skb",
+	[ST_FS_READ] = "skb_copy_datagram_iovec",
 };
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -304,7 +305,12 @@ static const struct st_cmd_help flow_help = {
 "  enq/deq  qdisc enqueue and dequeue (a device with a qdisc)\n"
 "  xmit     handed to the driver (net_dev_start_xmit)\n"
 "  drop     dropped, with the kernel's reason (kfree_skb)\n"
-"  free     consumed, e.g. delivered to a socket (consume_skb)\n"
+"  free     consumed (consume_skb): e.g. a datagram freed after a socket\n"
+"           read it (no device then: shown as socket@NETNS), or the\n"
+"           clone sent with an ARP request while the packet waits for\n"
+"           its neighbour entry (a free before the first queue)\n"
+"  read     copied to a reader by a socket (skb_copy_datagram_iovec;\n"
+"           UDP copies linear datagrams without this tracepoint)\n"
 "each with its device and namespace. Forwarding shows as rx on one device\n"
 "followed by queue/xmit on another in the same namespace; netfilter and\n"
 "routing have no tracepoint and are inside that step. A packet is\n"

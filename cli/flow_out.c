@@ -24,6 +24,7 @@ const char *const flow_stage_names[ST_FS_MAX] = {
 	[ST_FS_XMIT] = "xmit",
 	[ST_FS_DROP] = "drop",
 	[ST_FS_FREE] = "free",
+	[ST_FS_READ] = "read",
 };
 
 static const char *proto_name(uint8_t p, char *buf, size_t len)
@@ -37,10 +38,27 @@ static const char *proto_name(uint8_t p, char *buf, size_t len)
 	return buf;
 }
 
+/* A device, or for a hop with no device (a socket's) "socket@NETNS". */
+static const char *dev_name(uint32_t netns, uint32_t ifindex, char *buf, size_t len)
+{
+	const char *ns;
+
+	if (ifindex)
+		return st_local_dev_name(netns, ifindex);
+	ns = st_local_netns_name(netns);
+	if (ns)
+		snprintf(buf, len, "socket@%s", ns);
+	else
+		snprintf(buf, len, "socket@%u", netns);
+	return buf;
+}
+
 static const char *place(const struct flow_place *pl, char *buf, size_t len)
 {
+	char d[96];
+
 	snprintf(buf, len, "%s %s", flow_stage_names[pl->stage],
-		 st_local_dev_name(pl->netns, pl->ifindex));
+		 dev_name(pl->netns, pl->ifindex, d, sizeof(d)));
 	return buf;
 }
 
@@ -66,7 +84,7 @@ static const char *disc(const struct st_pkt_key *k, char *buf, size_t len)
 
 void flow_print_packet(struct flow *f, const struct flow_pkt *p)
 {
-	char t[32], pb[16], sa[INET_ADDRSTRLEN], da[INET_ADDRSTRLEN], db[32], rb[48];
+	char t[32], pb[16], sa[INET_ADDRSTRLEN], da[INET_ADDRSTRLEN], db[32], rb[48], nb[96];
 	const struct st_pkt_key *k = &p->key;
 	uint64_t t0 = p->hops[0].ts;
 	int ports = k->proto == 6 || k->proto == 17;
@@ -100,7 +118,7 @@ void flow_print_packet(struct flow *f, const struct flow_pkt *p)
 			json_object_object_add(j, "stage", json_object_new_string(
 				flow_stage_names[h->stage]));
 			json_object_object_add(j, "dev", json_object_new_string(
-				st_local_dev_name(h->netns, h->ifindex)));
+				dev_name(h->netns, h->ifindex, nb, sizeof(nb))));
 			json_object_object_add(j, "netns", json_object_new_int64(h->netns));
 			json_object_object_add(j, "ifindex", json_object_new_int64(h->ifindex));
 			json_object_object_add(j, "t_us", json_object_new_double((h->ts - t0) / 1e3));
@@ -133,7 +151,7 @@ void flow_print_packet(struct flow *f, const struct flow_pkt *p)
 
 		printf("  %10.1f us %+10.1f us  %-5s %s len=%u", (h->ts - t0) / 1e3,
 		       i ? (h->ts - p->hops[i - 1].ts) / 1e3 : 0.0, flow_stage_names[h->stage],
-		       st_local_dev_name(h->netns, h->ifindex), h->len);
+		       dev_name(h->netns, h->ifindex, nb, sizeof(nb)), h->len);
 		if (h->vlan)
 			printf(" vlan=%u", h->vlan);
 		if (h->stage == ST_FS_DROP)
@@ -171,8 +189,10 @@ static json_object *place_json(const struct flow_place *pl)
 	json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "stage", json_object_new_string(flow_stage_names[pl->stage]));
+	char d[96];
+
 	json_object_object_add(o, "dev", json_object_new_string(
-		st_local_dev_name(pl->netns, pl->ifindex)));
+		dev_name(pl->netns, pl->ifindex, d, sizeof(d))));
 	json_object_object_add(o, "netns", json_object_new_int64(pl->netns));
 	json_object_object_add(o, "ifindex", json_object_new_int64(pl->ifindex));
 	return o;

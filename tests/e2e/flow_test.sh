@@ -6,8 +6,8 @@
 # 1. Forwarding: S (10.94.1.1) -- R (router, ip_forward) -- D (10.94.2.1),
 #    veth pairs s0/r0 and r1/d0, a tbf qdisc on r1 and an NFQUEUE rule in
 #    R's FORWARD chain that holds every packet of the flow 10 ms
-#    (tests/tools/nfqdelay). 20 UDP datagrams S -> D:5999 (nobody listens:
-#    D drops them with NO_SOCKET), 10 to D:5998 as noise. Asserted: exactly
+#    (tests/tools/nfqdelay). 20 UDP datagrams S -> D:PORT (nobody listens:
+#    D drops them with NO_SOCKET), 10 to D:PORT+1 as noise. Asserted: exactly
 #    20 packets, each with exactly the hops
 #      queue s0@S, xmit s0@S, rx r0@R, queue r1@R, enq r1@R, deq r1@R,
 #      xmit r1@R, rx d0@D, drop d0@D (NO_SOCKET)
@@ -42,6 +42,11 @@ NSB=st-flow-b-$SFX
 NSU=st-flow-u-$SFX
 ALLNS=("$NSS" "$NSR" "$NSD" "$NST" "$NSB" "$NSU")
 QNUM=$((250 + SFX % 50))
+# Ports of this run: tracers without --netns see the whole host, so the
+# flow must not be another test's (or a capture's freed late).
+PORT=$((20000 + SFX % 20000))
+PORT2=$((PORT + 1))
+VPORT=$((PORT + 2))
 TMP=$(mktemp -d /tmp/stagetrace-flow.XXXXXX)
 PASS=0
 FAIL=0
@@ -137,7 +142,7 @@ ip -n "$NSR" neigh replace 10.94.1.1 lladdr "$(mac "$NSS" s0)" dev r0 nud perman
 ip -n "$NSR" neigh replace 10.94.2.1 lladdr "$(mac "$NSD" d0)" dev r1 nud permanent
 ip -n "$NSD" neigh replace 10.94.2.2 lladdr "$(mac "$NSR" r1)" dev d0 nud permanent
 tc -n "$NSR" qdisc add dev r1 root tbf rate 100mbit burst 64k latency 100ms || exit 1
-ip netns exec "$NSR" iptables -A FORWARD -p udp --dport 5999 -j NFQUEUE --queue-num "$QNUM" || exit 1
+ip netns exec "$NSR" iptables -A FORWARD -p udp --dport "$PORT" -j NFQUEUE --queue-num "$QNUM" || exit 1
 ip netns exec "$NSR" "$NFQ" --queue "$QNUM" --delay-us 10000 --quiet &
 PIDS+=($!)
 
@@ -190,14 +195,15 @@ path_of='[.hops[] | "\(.stage) \(.dev)"] | join(",")'
 
 # ---- 1. forwarding path --------------------------------------------------------------
 log "20 datagrams S -> R -> D held 10 ms in R's FORWARD chain, 10 of another flow"
-start_tracer v -v --proto udp --dport 5999 || exit 1
-start_tracer t --proto udp --dst-ip 10.94.2.1 --dport 5999 || exit 1
-start_tracer r -v --proto udp --dport 5999 --netns "$NSR" || exit 1
-send_udp "$NSS" 10.94.2.1 5999 20
-send_udp "$NSS" 10.94.2.1 5998 10
+start_tracer v -v --proto udp --dport "$PORT" || exit 1
+start_tracer t --proto udp --dst-ip 10.94.2.1 --dport "$PORT" || exit 1
+start_tracer r -v --proto udp --dport "$PORT" --netns "$NSR" || exit 1
+start_tracer raw --method raw_tp --proto udp --dport "$PORT" || exit 1
+send_udp "$NSS" 10.94.2.1 "$PORT" 20
+send_udp "$NSS" 10.94.2.1 "$PORT2" 10
 sleep 0.6
-for t in v t r; do stop_tracer "$t"; done
-eq "tracer exit status" "$RC_v$RC_t$RC_r" "000"
+for t in v t r raw; do stop_tracer "$t"; done
+eq "tracer exit status" "$RC_v$RC_t$RC_r$RC_raw" "0000"
 WANT="queue s0@$NSS,xmit s0@$NSS,rx r0@$NSR,queue r1@$NSR,enq r1@$NSR,deq r1@$NSR,xmit r1@$NSR,rx d0@$NSD,drop d0@$NSD"
 eq "-v: 20 packets" "$(jq -s '[.[] | select(.type == "packet")] | length' "$TMP/v.out")" 20
 eq "-v: every packet has exactly the 9 hops in order" \
@@ -210,7 +216,7 @@ eq "-v: the drop is NO_SOCKET" \
 	"$(jq -r 'select(.type == "packet") | .hops[-1].reason' "$TMP/v.out" | sort -u)" NO_SOCKET
 eq "-v: addresses and port" \
 	"$(jq -r 'select(.type == "packet") | "\(.proto) \(.src) \(.dst) \(.dport)"' "$TMP/v.out" | sort -u)" \
-	"udp 10.94.1.1 10.94.2.1 5999"
+	"udp 10.94.1.1 10.94.2.1 $PORT"
 eq "table: 20 packets in all intervals" \
 	"$(jq -s '[.[] | select(.type == "interval") | .packets] | add' "$TMP/t.out")" 20
 eq "table: 8 transitions, 20 each, in path order" \
@@ -220,6 +226,11 @@ within "the 10 ms hold is in the forwarding step (median ms)" \
 	"$(jq -r 'select(.type == "summary") | .hops[] | select(.from.stage == "rx" and .to.stage == "queue") | .latency.p50_us / 1000' "$TMP/t.out")" 10 16
 within "every other transition's median is under 2 ms (max of medians, ms)" \
 	"$(jq -r 'select(.type == "summary") | [.hops[] | select((.from.stage == "rx" and .to.stage == "queue") | not) | .latency.p50_us] | max / 1000' "$TMP/t.out")" 0 2
+eq "--method raw_tp: the same 20 packets, 8 transitions of 20" \
+	"$(jq -r 'select(.type == "summary") | "\(.packets) \([.hops[].latency.count] | map(tostring) | join(","))"' "$TMP/raw.out")" \
+	"20 20,20,20,20,20,20,20,20"
+eq "--method raw_tp: attached by raw_tp" \
+	"$(jq -r 'select(.type == "summary") | .attach.netif_receive_skb' "$TMP/raw.out")" raw_tp
 eq "nothing lost by the tracer" \
 	"$(jq -r 'select(.type == "summary") | [.lost[]] | add' "$TMP/t.out")" 0
 eq "--netns R: 20 packets with R's 5 hops only" \
@@ -228,12 +239,12 @@ eq "--netns R: 20 packets with R's 5 hops only" \
 
 # ---- 2. VLAN tags ----------------------------------------------------------------------
 log "6 frames tagged 100, 4 tagged 200, 5 untagged across a bridge"
-start_tracer v100 -v --vlan 100 --proto udp --dport 6000 || exit 1
-start_tracer v200 --vlan 200 --dport 6000 || exit 1
-start_tracer vall --proto udp --dport 6000 || exit 1
-ip netns exec "$NST" "$RAW" t0 udp "$MACU" 10.95.0.1 10.95.0.2 4000 6000 1000 100 6 || exit 1
-ip netns exec "$NST" "$RAW" t0 udp "$MACU" 10.95.0.1 10.95.0.2 4000 6000 2000 200 4 || exit 1
-ip netns exec "$NST" "$RAW" t0 udp "$MACU" 10.95.0.1 10.95.0.2 4000 6000 3000 0 5 || exit 1
+start_tracer v100 -v --vlan 100 --proto udp --dport "$VPORT" || exit 1
+start_tracer v200 --vlan 200 --dport "$VPORT" || exit 1
+start_tracer vall --proto udp --dport "$VPORT" || exit 1
+ip netns exec "$NST" "$RAW" t0 udp "$MACU" 10.95.0.1 10.95.0.2 4000 "$VPORT" 1000 100 6 || exit 1
+ip netns exec "$NST" "$RAW" t0 udp "$MACU" 10.95.0.1 10.95.0.2 4000 "$VPORT" 2000 200 4 || exit 1
+ip netns exec "$NST" "$RAW" t0 udp "$MACU" 10.95.0.1 10.95.0.2 4000 "$VPORT" 3000 0 5 || exit 1
 sleep 0.6
 for t in v100 v200 vall; do stop_tracer "$t"; done
 eq "tracer exit status" "$RC_v100$RC_v200$RC_vall" "000"
@@ -257,11 +268,11 @@ eq "no --vlan: all 15 packets" \
 	"$(jq -s '[.[] | select(.type == "interval") | .packets] | add' "$TMP/vall.out")" 15
 
 # ---- 3. text output and usage errors -------------------------------------------------
-"$ST" flow --proto udp --dport 5999 -d 1.2 -i 0.4 >"$TMP/text.out" 2>"$TMP/text.err" &
+"$ST" flow --proto udp --dport "$PORT" -d 1.2 -i 0.4 >"$TMP/text.out" 2>"$TMP/text.err" &
 PIDS+=($!)
 TPID=$!
 sleep 0.4
-send_udp "$NSS" 10.94.2.1 5999 3
+send_udp "$NSS" 10.94.2.1 "$PORT" 3
 wait "$TPID"
 eq "text: exit status" "$?" 0
 eq "text: 3 packets over the intervals" \

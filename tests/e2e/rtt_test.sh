@@ -160,10 +160,11 @@ start_tracer rx --rx --netns "$NSB" || exit 1
 start_tracer other --netns "$NSA" --dst-ip 10.93.0.3 || exit 1
 start_tracer odev --netns "$NSA" --dev lo || exit 1
 start_tracer txv -v --netns "$NSA" || exit 1
+start_tracer raw --method raw_tp --netns "$NSA" || exit 1
 ip netns exec "$NSA" "$PING" 10.93.0.2 20 30 101 300 >"$TMP/ping1.out"
 sleep 0.7
-for t in tx rx other odev txv; do stop_tracer "$t"; done
-eq "tracer exit status" "$RC_tx$RC_rx$RC_other$RC_odev$RC_txv" "00000"
+for t in tx rx other odev txv raw; do stop_tracer "$t"; done
+eq "tracer exit status" "$RC_tx$RC_rx$RC_other$RC_odev$RC_txv$RC_raw" "000000"
 eq "pinger got every reply" "$(tail -1 "$TMP/ping1.out")" "sent 20 received 20"
 eq "tx: requests/answered/lost" "$(summary tx '"\(.requests)/\(.answered)/\(.lost)"')" "20/20/0"
 within "tx: median rtt (ms)" "$(ms "$(summary tx .hist.rtt.p50_us)")" 20.0 26.0
@@ -178,6 +179,9 @@ eq "rx: requests/answered/unanswered" "$(summary rx '"\(.requests)/\(.answered)/
 within "rx: median reply time (ms)" "$(ms "$(summary rx .hist.reply_time.p50_us)")" 20.0 26.0
 within "rx: median stack stage (ms)" "$(ms "$(summary rx .hist.stack.p50_us)")" 20.0 26.0
 within "rx: median send stage (ms)" "$(ms "$(summary rx .hist.send.p50_us)")" 0 2
+eq "--method raw_tp: requests/answered/lost, attached by raw_tp" \
+	"$(summary raw '"\(.requests)/\(.answered)/\(.lost) \(.attach.net_dev_start_xmit)"')" "20/20/0 raw_tp"
+within "--method raw_tp: median network stage (ms)" "$(ms "$(summary raw .hist.network.p50_us)")" 20.0 26.0
 eq "--dst-ip of another address: no requests" "$(summary other .requests)" 0
 eq "--dev lo: no requests" "$(summary odev .requests)" 0
 eq "-v: one answered echo line per sequence 1..20, id 101, ra both ways" \
