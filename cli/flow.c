@@ -114,9 +114,10 @@ static void add_transition(struct flow *f, const struct flow_hop *a, const struc
 	st_hist_add(&t->all, b->ts - a->ts);
 }
 
-static void finish(struct flow *f, struct flow_pkt *p)
+void flow_sort_hops(struct flow_pkt *p)
 {
-	/* Insertion sort by time stamp: paths are short. */
+	/* Insertion sort by time stamp: paths are short, and stable, so two
+	 * hops with one stamp keep the order their events came in. */
 	for (uint32_t i = 1; i < p->n; i++) {
 		struct flow_hop h = p->hops[i];
 		uint32_t j = i;
@@ -127,6 +128,11 @@ static void finish(struct flow *f, struct flow_pkt *p)
 		}
 		p->hops[j] = h;
 	}
+}
+
+static void finish(struct flow *f, struct flow_pkt *p)
+{
+	flow_sort_hops(p);
 	for (uint32_t i = 1; i < p->n; i++)
 		add_transition(f, &p->hops[i - 1], &p->hops[i], i);
 	f->iv_pkts++;

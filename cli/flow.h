@@ -80,6 +80,8 @@ struct flow {
 
 extern const char *const flow_stage_names[ST_FS_MAX];
 
+/* Order a packet's hops by time stamp (stable). */
+void flow_sort_hops(struct flow_pkt *p);
 /* One finished packet with -v. */
 void flow_print_packet(struct flow *f, const struct flow_pkt *p);
 /* The interval table (counter deltas in delta), and the run's summary. */
