@@ -37,7 +37,7 @@ done
 VM_BUILD=$O
 
 KERNELS=${ST_VM_KERNELS:-6.1 6.12}
-TESTS=${ST_VM_TESTS:-smoke probes ovs upcall ovsdrop bridge vhost}
+TESTS=${ST_VM_TESTS:-smoke probes ovs upcall ovsdrop bridge vhost rttflow}
 RUN=$(mktemp -d /tmp/stagetrace-vmtest.XXXXXX)
 trap 'vm_cleanup; [[ -z ${ST_VM_KEEP:-} ]] && rm -rf "$RUN"' EXIT
 trap 'exit 130' INT TERM
