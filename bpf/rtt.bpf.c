@@ -151,15 +151,16 @@ filtered:
 	return -1;
 }
 
-/* A new exchange, first stamp t0. */
-static __always_inline void rtt_track(const struct rtt_pkt *p, __u64 now)
+/* A new exchange, first stamp t0: the request leaving (tx) or arriving
+ * (rx, incoming set) by p's device. */
+static __always_inline void rtt_track(const struct rtt_pkt *p, __u64 now, int incoming)
 {
 	struct st_rtt_val v = {};
 
 	if (bpf_map_lookup_elem(&rtt_pending, &p->key))
 		return;		/* the same request on a second (stacked) device */
 	v.t[0] = now;
-	if (p->type == ICMP_ECHO && !p->local)
+	if (incoming)
 		v.ifindex_in = p->ifindex;
 	else
 		v.ifindex_out = p->ifindex;
@@ -206,7 +207,7 @@ static __always_inline int rtt_queue(__u64 *ctx)
 		return 0;
 	if (c->mode == ST_RTT_TX) {
 		if (p.type == ICMP_ECHO && p.local)
-			rtt_track(&p, bpf_ktime_get_ns());
+			rtt_track(&p, bpf_ktime_get_ns(), 0);
 		return 0;
 	}
 	if (p.type == ICMP_ECHO && !p.local) {
@@ -273,7 +274,7 @@ static __always_inline int rtt_receive(__u64 *ctx)
 		return 0;
 	if (c->mode == ST_RTT_RX) {
 		if (p.type == ICMP_ECHO)
-			rtt_track(&p, bpf_ktime_get_ns());
+			rtt_track(&p, bpf_ktime_get_ns(), 1);
 		return 0;
 	}
 	if (p.type != ICMP_ECHOREPLY)

@@ -65,12 +65,9 @@ static int on_event(void *ctx, void *data, size_t size)
 static void scan(struct rtt *r, int final)
 {
 	int fd = bpf_map__fd(r->skel->maps.rtt_pending);
-	struct st_rtt_key *keys = calloc(ST_RTT_MAX_PENDING, sizeof(*keys));
+	struct st_rtt_key *keys = r->scan_keys;
 	uint64_t now = st_mono_ns(), tmo = (uint64_t)(r->timeout * 1e9);
 	size_t n = 0;
-
-	if (!keys)
-		return;
 	if (bpf_map_get_next_key(fd, NULL, &keys[0]) == 0) {
 		n = 1;
 		while (n < ST_RTT_MAX_PENDING &&
@@ -101,7 +98,6 @@ static void scan(struct rtt *r, int final)
 				rtt_print_exchange(r, &keys[i], &v, 1);
 		}
 	}
-	free(keys);
 }
 
 static void read_counters(struct rtt *r, uint64_t delta[ST_RC_MAX])
@@ -294,6 +290,11 @@ int cmd_rtt(int argc, char **argv)
 	}
 	for (int i = 0; i < RTT_NH; i++)
 		st_hist_init(&r.all[i]);
+	r.scan_keys = calloc(ST_RTT_MAX_PENDING, sizeof(*r.scan_keys));
+	if (!r.scan_keys) {
+		fprintf(stderr, "error: out of memory\n");
+		return ST_EXIT_FAIL;
+	}
 	rc = setup_bpf(&r);
 	if (!rc) {
 		st_local_signals();
@@ -302,6 +303,7 @@ int cmd_rtt(int argc, char **argv)
 	}
 	ring_buffer__free(r.rb);
 	rtt_bpf__destroy(r.skel);
+	free(r.scan_keys);
 	st_local_dev_names_free();
 	return rc;
 }

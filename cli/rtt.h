@@ -35,6 +35,7 @@ struct rtt {
 	int nhooks;
 	int ncpus;
 	uint64_t counters[ST_RC_MAX];	/* totals read so far */
+	struct st_rtt_key *scan_keys;	/* ST_RTT_MAX_PENDING, for scan() */
 
 	/* This interval and the whole run: [0] total, [1..] stages. */
 	struct st_hist iv[RTT_NH], all[RTT_NH];

@@ -161,10 +161,11 @@ start_tracer other --netns "$NSA" --dst-ip 10.93.0.3 || exit 1
 start_tracer odev --netns "$NSA" --dev lo || exit 1
 start_tracer txv -v --netns "$NSA" || exit 1
 start_tracer raw --method raw_tp --netns "$NSA" || exit 1
+start_tracer rxv -v --rx --netns "$NSB" || exit 1
 ip netns exec "$NSA" "$PING" 10.93.0.2 20 30 101 300 >"$TMP/ping1.out"
 sleep 0.7
-for t in tx rx other odev txv raw; do stop_tracer "$t"; done
-eq "tracer exit status" "$RC_tx$RC_rx$RC_other$RC_odev$RC_txv$RC_raw" "000000"
+for t in tx rx other odev txv raw rxv; do stop_tracer "$t"; done
+eq "tracer exit status" "$RC_tx$RC_rx$RC_other$RC_odev$RC_txv$RC_raw$RC_rxv" "0000000"
 eq "pinger got every reply" "$(tail -1 "$TMP/ping1.out")" "sent 20 received 20"
 eq "tx: requests/answered/lost" "$(summary tx '"\(.requests)/\(.answered)/\(.lost)"')" "20/20/0"
 within "tx: median rtt (ms)" "$(ms "$(summary tx .hist.rtt.p50_us)")" 20.0 26.0
@@ -194,6 +195,11 @@ check "-v: total = send + network + recv for every line (+-0.01 us)" \
 	jq -es '[.[] | select(.type == "echo") |
 		(.total_us - .stages.send_us - .stages.network_us - .stages.recv_us) | fabs < 0.01] |
 		length == 20 and all' "$TMP/txv.out" >/dev/null
+
+eq "--rx -v: 20 answered lines, request in and reply out by rb, stack >= 20 ms" \
+	"$(jq -s '[.[] | select(.type == "echo" and .status == "answered" and .mode == "rx" and
+		.src == "10.93.0.1" and .dst == "10.93.0.2" and .dev_in == "rb@'"$NSB"'" and
+		.dev_out == "rb@'"$NSB"'" and .stages.stack_us >= 20000)] | length' "$TMP/rxv.out")" 20
 
 # ---- 2. exact loss --------------------------------------------------------------
 log "7 replies dropped in $NSB, then 5 answered"
