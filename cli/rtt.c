@@ -70,7 +70,7 @@ static void scan(struct rtt *r, int final)
 	size_t n = 0;
 	if (bpf_map_get_next_key(fd, NULL, &keys[0]) == 0) {
 		n = 1;
-		while (n < ST_RTT_MAX_PENDING &&
+		while (n < r->max_inflight &&
 		       bpf_map_get_next_key(fd, &keys[n - 1], &keys[n]) == 0)
 			n++;
 	}
@@ -152,6 +152,7 @@ static int setup_bpf(struct rtt *r)
 			!r->hooks[3].method ? r->hooks[3].why : r->hooks[4].why);
 	if (!r->lo.verbose)
 		bpf_map__set_max_entries(r->skel->maps.rtt_events, 1 << 18);
+	bpf_map__set_max_entries(r->skel->maps.rtt_pending, r->max_inflight);
 	err = rtt_bpf__load(r->skel);
 	if (err) {
 		fprintf(stderr, "error: loading the rtt BPF programs failed: %s\n", strerror(-err));
@@ -261,13 +262,18 @@ int cmd_rtt(int argc, char **argv)
 	size_t no = 0;
 	int rc, ec, rx = 0;
 
+	r.max_inflight = ST_RTT_MAX_PENDING;
+
 	st_local_opts_init(&r.lo);
-	st_local_opts_table(&r.lo, RTT_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 4);
+	st_local_opts_table(&r.lo, RTT_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 5);
 	opts[no++] = (struct st_opt){ "rx", 0, ST_OPT_FLAG, &rx, NULL,
 				      "echo requests arriving here and this host's replies" };
 	opts[no++] = (struct st_opt){ "timeout", 0, ST_OPT_DURATION, &r.timeout, "T",
 				      "a request unanswered after T is lost (default 1s)",
 				      0.001, 3600 };
+	opts[no++] = (struct st_opt){ "max-inflight", 0, ST_OPT_U32, &r.max_inflight, "N",
+				      "exchanges tracked at once (default 16384); requests "
+				      "beyond are counted as untracked", 1, 1 << 22 };
 	opts[no++] = (struct st_opt){ "method", 0, ST_OPT_STR, &r.method_force,
 				      "tp_btf|raw_tp", "attach method (default: probed)" };
 	opts[no] = (struct st_opt)ST_OPT_END;
@@ -290,7 +296,7 @@ int cmd_rtt(int argc, char **argv)
 	}
 	for (int i = 0; i < RTT_NH; i++)
 		st_hist_init(&r.all[i]);
-	r.scan_keys = calloc(ST_RTT_MAX_PENDING, sizeof(*r.scan_keys));
+	r.scan_keys = calloc(r.max_inflight, sizeof(*r.scan_keys));
 	if (!r.scan_keys) {
 		fprintf(stderr, "error: out of memory\n");
 		return ST_EXIT_FAIL;

@@ -28,6 +28,7 @@ struct rtt {
 	struct st_local_opts lo;
 	int mode;		/* enum st_rtt_mode */
 	double timeout;		/* seconds */
+	uint32_t max_inflight;	/* size of the map of exchanges in flight */
 	const char *method_force;
 	struct rtt_bpf *skel;
 	struct ring_buffer *rb;

@@ -193,12 +193,12 @@ static void attach_json(struct rtt *r, json_object *o)
 	json_object_object_add(o, "attach", a);
 }
 
-static void lost_line(const char *t, const uint64_t c[ST_RC_MAX])
+static void lost_line(const struct rtt *r, const char *t, const uint64_t c[ST_RC_MAX])
 {
 	if (c[ST_RC_MAP_FULL] || c[ST_RC_RINGBUF_FULL])
 		printf("%s lost: %llu requests untracked (map of %u in-flight exchanges full), "
 		       "%llu answered exchanges (ring full)\n", t,
-		       (unsigned long long)c[ST_RC_MAP_FULL], ST_RTT_MAX_PENDING,
+		       (unsigned long long)c[ST_RC_MAP_FULL], r->max_inflight,
 		       (unsigned long long)c[ST_RC_RINGBUF_FULL]);
 }
 
@@ -230,7 +230,7 @@ void rtt_print_interval(struct rtt *r, const uint64_t delta[ST_RC_MAX], double s
 		fflush(stdout);
 		return;
 	}
-	lost_line(t, delta);
+	lost_line(r, t, delta);
 	if (!r->lo.verbose) {
 		printf("%s %s: requests %llu, answered %llu, %s %llu (no reply within %.3f s), "
 		       "unmatched replies %llu\n", t,
@@ -258,6 +258,7 @@ void rtt_print_summary(struct rtt *r)
 		json_object_object_add(o, "mode", json_object_new_string(
 			r->mode == ST_RTT_TX ? "tx" : "rx"));
 		json_object_object_add(o, "timeout_s", json_object_new_double(r->timeout));
+		json_object_object_add(o, "max_inflight", json_object_new_int64(r->max_inflight));
 		json_object_object_add(o, "requests", json_object_new_int64(c[ST_RC_REQUESTS]));
 		json_object_object_add(o, "answered", json_object_new_int64(r->answered));
 		json_object_object_add(o, "lost", json_object_new_int64(r->lost));
@@ -282,6 +283,6 @@ void rtt_print_summary(struct rtt *r)
 		if (r->answered)
 			hists_print(r, r->all);
 	}
-	lost_line("total", c);
+	lost_line(r, "total", c);
 	fflush(stdout);
 }

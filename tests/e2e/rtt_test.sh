@@ -17,9 +17,11 @@
 #  2. An iptables rule in B's OUTPUT chain drops the replies of 7 requests,
 #     then is removed and 5 more are sent: lost == 7 and answered == 5
 #     exactly in tx, unanswered == 7 and answered == 5 in rx.
-#  3. Filters: a tracer whose --dst-ip is another address sees 0 requests;
-#     --dev of the other end's device in A's netns sees none either.
-#  4. Usage errors: one line, exit 2.
+#     Filters: a tracer whose --dst-ip is another address sees 0 requests;
+#     --dev lo in A's netns sees none either.
+#  3. 10 requests to an address B does not own, with --max-inflight 4:
+#     4 tracked and lost, 6 counted as untracked (map full), exactly.
+#  4. Text output. 5. Usage errors: one line, exit 2.
 #
 # Needs root, jq, iptables. Usage: tests/e2e/rtt_test.sh [BUILD_DIR].
 # Prints "N passed, N failed" last; exits non-zero on any failure.
@@ -222,7 +224,28 @@ eq "-v: the lost ones are id 102 seq 1..7" \
 eq "interval objects add up to the loss" \
 	"$(jq -s '[.[] | select(.type == "interval") | .lost] | add' "$TMP/tx2.out")" 7
 
-# ---- 3. text output --------------------------------------------------------------
+# ---- 3. a full map is counted, not hidden ----------------------------------------
+log "10 unanswerable requests with room for 4"
+ip -n "$NSA" neigh replace 10.93.0.3 lladdr "$(ip netns exec "$NSB" cat /sys/class/net/rb/address)" \
+	dev ra nud permanent
+start_tracer full --netns "$NSA" --max-inflight 4 || exit 1
+ip netns exec "$NSA" "$PING" 10.93.0.3 10 10 105 50 >/dev/null
+sleep 0.8
+stop_tracer full
+eq "--max-inflight 4: 4 tracked and lost, 6 counted as untracked" \
+	"$(summary full '"\(.requests)/\(.lost)/\(.counters.lost_untracked_map_full)"')" "4/4/6"
+eq "interval objects carry the untracked count" \
+	"$(jq -s '[.[] | select(.type == "interval") | .counters.lost_untracked_map_full] | add' "$TMP/full.out")" 6
+"$ST" rtt --netns "$NSA" --max-inflight 2 --timeout 300ms -d 1.2 -i 0.6 >"$TMP/fulltext.out" 2>&1 &
+PIDS+=($!)
+TPID=$!
+sleep 0.4
+ip netns exec "$NSA" "$PING" 10.93.0.3 5 10 106 50 >/dev/null
+wait "$TPID"
+check "text: the untracked requests are printed" \
+	grep -q 'lost: 3 requests untracked (map of 2 in-flight exchanges full)' "$TMP/fulltext.out"
+
+# ---- 4. text output --------------------------------------------------------------
 "$ST" rtt --netns "$NSA" -d 1.5 -i 0.5 >"$TMP/text.out" 2>"$TMP/text.err" &
 PIDS+=($!)
 TPID=$!
@@ -234,10 +257,10 @@ check "text: interval lines and a summary with 3 answered" \
 	grep -q 'Summary: requests 3, answered 3, lost 0' "$TMP/text.out"
 check "text: the network stage histogram is printed" grep -q '^  network (request to the driver' "$TMP/text.out"
 
-# ---- 4. usage errors -------------------------------------------------------------
+# ---- 5. usage errors -------------------------------------------------------------
 rc_of() { "$@" >/dev/null 2>"$TMP/err"; echo $?; }
 one_line() { [[ $(wc -l <"$TMP/err") -eq 1 ]] && grep -q '^error: ' "$TMP/err"; }
-for args in "--bogus" "--pid 1" "--proto udp" "--dport 80" "--timeout 0" "--timeout x" \
+for args in "--bogus" "--pid 1" "--proto udp" "--dport 80" "--timeout 0" "--timeout x" "--max-inflight 0" \
 	"--dst-ip 10.1.2.300" "--netns no-such-ns-$SFX" "--method kprobe" "extra"; do
 	# shellcheck disable=SC2086
 	eq "usage error: rtt $args -> exit 2" "$(rc_of "$ST" rtt $args)" 2
