@@ -94,23 +94,20 @@ struct rtt_pkt {
 };
 
 /*
- * Parse skb; 0 when it is an echo request or reply that passes the
- * filters, with the exchange key oriented by mode: in tx the requester is
- * local, in rx the responder is.
+ * Classify a keyed packet: 0 when it is an echo request or reply that
+ * passes the filters, with the exchange key oriented by mode (in tx the
+ * requester is local, in rx the responder is).
  */
-static __always_inline int rtt_parse(struct sk_buff *skb, const struct st_rtt_cfg *c,
-				     struct rtt_pkt *p)
+static __always_inline int rtt_classify(struct sk_buff *skb, const struct st_rtt_cfg *c,
+					const struct st_pkt_key *pk, struct rtt_pkt *p)
 {
-	struct st_parse_out po = {};
-	struct st_pkt_key pk = {}, req = {};
+	struct st_pkt_key req;
 	__u32 netns, ifindex;
 	int is_req;
 
-	if (BPF_CORE_READ(skb, protocol) != bpf_htons(ST_ETH_P_IP))
+	if (pk->proto != 1)
 		return -1;
-	if (st_parse_skb(skb, &pk, &po) || pk.proto != 1)
-		return -1;
-	p->type = bpf_ntohs(pk.dport) >> 8;
+	p->type = bpf_ntohs(pk->dport) >> 8;
 	if (p->type != ICMP_ECHO && p->type != ICMP_ECHOREPLY)
 		return -1;
 	is_req = p->type == ICMP_ECHO;
@@ -125,10 +122,10 @@ static __always_inline int rtt_parse(struct sk_buff *skb, const struct st_rtt_cf
 			goto filtered;
 	}
 	/* Address filters name the request's source and destination. */
-	req = pk;
+	req = *pk;
 	if (!is_req) {
-		req.saddr = pk.daddr;
-		req.daddr = pk.saddr;
+		req.saddr = pk->daddr;
+		req.daddr = pk->saddr;
 	}
 	if ((c->pf.flags & ST_PF_HEADERS) && !st_pf_match(&c->pf, &req))
 		goto filtered;
@@ -141,8 +138,8 @@ static __always_inline int rtt_parse(struct sk_buff *skb, const struct st_rtt_cf
 		p->key.laddr = req.daddr;
 		p->key.raddr = req.saddr;
 	}
-	p->key.id = pk.sport;
-	p->key.seq = (__u16)pk.disc1;
+	p->key.id = pk->sport;
+	p->key.seq = (__u16)pk->disc1;
 	p->ifindex = ifindex;
 	p->local = BPF_CORE_READ(skb, skb_iif) == 0;
 	return 0;
@@ -151,14 +148,37 @@ filtered:
 	return -1;
 }
 
+/* Parse skb at a device hook (MAC header or skb->protocol known). */
+static __always_inline int rtt_parse(struct sk_buff *skb, const struct st_rtt_cfg *c,
+				     struct rtt_pkt *p)
+{
+	struct st_parse_out po = {};
+	struct st_pkt_key pk = {};
+
+	if (BPF_CORE_READ(skb, protocol) != bpf_htons(ST_ETH_P_IP))
+		return -1;
+	if (st_parse_skb(skb, &pk, &po))
+		return -1;
+	return rtt_classify(skb, c, &pk, p);
+}
+
 /* A new exchange, first stamp t0: the request leaving (tx) or arriving
  * (rx, incoming set) by p's device. */
 static __always_inline void rtt_track(const struct rtt_pkt *p, __u64 now, int incoming)
 {
 	struct st_rtt_val v = {};
 
-	if (bpf_map_lookup_elem(&rtt_pending, &p->key))
-		return;		/* the same request on a second (stacked) device */
+	struct st_rtt_val *old = bpf_map_lookup_elem(&rtt_pending, &p->key);
+
+	if (old) {
+		/* Made by the ip_send_skb hook: fill in the first stamp. A
+		 * second (stacked) device's queue changes nothing. */
+		if (!old->t[0]) {
+			old->t[0] = now;
+			old->ifindex_out = p->ifindex;
+		}
+		return;
+	}
 	v.t[0] = now;
 	if (incoming)
 		v.ifindex_in = p->ifindex;
@@ -309,6 +329,58 @@ static __always_inline int rtt_free(__u64 *ctx)
 	v->t[3] = bpf_ktime_get_ns();
 	rtt_complete(&p, v);
 	return 0;
+}
+
+/*
+ * ip_send_skb(net, skb): the IP output of a datagram built here (ping and
+ * raw sockets, the kernel's echo replies). The IP header is written but
+ * neither the MAC header nor skb->protocol is set yet, so the key comes
+ * from the network header; the device is not known yet either, so with a
+ * device filter this hook stamps nothing.
+ */
+static __always_inline int rtt_ip_out(struct sk_buff *skb)
+{
+	struct st_rtt_cfg *c = rtt_config();
+	struct st_pkt_key pk = {};
+	struct rtt_pkt p = {};
+	struct st_rtt_val *v, nv = {};
+	const void *head;
+	__u32 off;
+
+	if (!c || !skb || (c->flags & ST_RTF_DEV))
+		return 0;
+	head = BPF_CORE_READ(skb, head);
+	off = BPF_CORE_READ(skb, network_header);
+	if (st_parse_l3(head, &off, &pk, 0) || rtt_classify(skb, c, &pk, &p))
+		return 0;
+	if (c->mode == ST_RTT_TX) {
+		if (p.type != ICMP_ECHO)
+			return 0;
+		nv.t[4] = bpf_ktime_get_ns();
+		if (bpf_map_update_elem(&rtt_pending, &p.key, &nv, BPF_NOEXIST) == 0)
+			rc_count(ST_RC_REQUESTS);
+		else if (!bpf_map_lookup_elem(&rtt_pending, &p.key))
+			rc_count(ST_RC_MAP_FULL);
+		return 0;
+	}
+	if (p.type != ICMP_ECHOREPLY)
+		return 0;
+	v = bpf_map_lookup_elem(&rtt_pending, &p.key);
+	if (v && !v->t[4])
+		v->t[4] = bpf_ktime_get_ns();
+	return 0;
+}
+
+SEC("fentry/ip_send_skb")
+int BPF_PROG(fentry_ip_send_skb, struct net *net, struct sk_buff *skb)
+{
+	return rtt_ip_out(skb);
+}
+
+SEC("kprobe/ip_send_skb")
+int BPF_KPROBE(kprobe_ip_send_skb, struct net *net, struct sk_buff *skb)
+{
+	return rtt_ip_out(skb);
 }
 
 #define RTT_HOOK(tp, fn)						\

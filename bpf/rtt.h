@@ -21,6 +21,10 @@
  * Direction rx (echo requests this host answers) stamps:
  *   T0 request at netif_receive_skb, T1 reply at net_dev_queue,
  *   T2 reply at net_dev_start_xmit.
+ * Both: T4 at ip_send_skb (IP output of the request in tx, of the reply
+ * in rx), an optional function hook (fentry, else kprobe) that kernels
+ * without either do not have; in tx it comes before T0 and creates the
+ * entry, T0 then fills in.
  * Plain fixed-width types only.
  */
 #ifndef ST_BPF_RTT_H
@@ -30,7 +34,7 @@
 #include "filter.h"
 
 #define ST_RTT_MAX_PENDING 16384
-#define ST_RTT_NT 4
+#define ST_RTT_NT 5
 
 enum st_rtt_mode {
 	ST_RTT_TX = 0,
@@ -83,7 +87,7 @@ enum st_rtt_counter {
 };
 
 _Static_assert(sizeof(struct st_rtt_key) == 16, "st_rtt_key layout");
-_Static_assert(sizeof(struct st_rtt_val) == 8 * ST_RTT_NT + 8, "st_rtt_val layout");
-_Static_assert(sizeof(struct st_rtt_event) == 16 + 8 * ST_RTT_NT + 8, "st_rtt_event layout");
+_Static_assert(sizeof(struct st_rtt_val) == 48, "st_rtt_val layout");
+_Static_assert(sizeof(struct st_rtt_event) == 64, "st_rtt_event layout");
 
 #endif /* ST_BPF_RTT_H */

@@ -77,9 +77,13 @@ static void scan(struct rtt *r, int final)
 	for (size_t i = 0; i < n; i++) {
 		struct st_rtt_val v;
 
+		uint64_t start;
+
 		if (bpf_map_lookup_elem(fd, &keys[i], &v))
 			continue;
-		if (!final && (!v.t[0] || now - v.t[0] < tmo))
+		/* tx entries made by the ip_send_skb hook start there. */
+		start = v.t[0] ? v.t[0] : v.t[4];
+		if (!final && (!start || now - start < tmo))
 			continue;
 		if (bpf_map_delete_elem(fd, &keys[i]))
 			continue;	/* the BPF side completed it first */
@@ -89,7 +93,7 @@ static void scan(struct rtt *r, int final)
 			r->iv_noend++;
 			r->noend++;
 			record(r, &keys[i], &v);
-		} else if (final && now - v.t[0] < tmo) {
+		} else if (final && now - start < tmo) {
 			r->pending_at_end++;
 		} else {
 			r->iv_lost++;
@@ -150,6 +154,15 @@ static int setup_bpf(struct rtt *r)
 		fprintf(stderr, "warning: %s; the recv stage ends only when a reply is freed "
 			"through the other hook, else the reply's receive ends the round trip\n",
 			!r->hooks[3].method ? r->hooks[3].why : r->hooks[4].why);
+	/* The optional function hook: planned by real load, never fatal. */
+	r->ip_hook = (struct st_local_hook){
+		.name = "ip_send_skb", .n = 2,
+		.alts = { { "fentry", "ip_send_skb" }, { "kprobe", "ip_send_skb" } },
+		.prog = { r->skel->progs.fentry_ip_send_skb, r->skel->progs.kprobe_ip_send_skb },
+	};
+	st_local_hooks_plan(&r->ip_hook, 1);
+	bpf_program__set_autoattach(r->skel->progs.fentry_ip_send_skb, false);
+	bpf_program__set_autoattach(r->skel->progs.kprobe_ip_send_skb, false);
 	if (!r->lo.verbose)
 		bpf_map__set_max_entries(r->skel->maps.rtt_events, 1 << 18);
 	bpf_map__set_max_entries(r->skel->maps.rtt_pending, r->max_inflight);
@@ -186,6 +199,7 @@ static int setup_bpf(struct rtt *r)
 			strerror(-err));
 		return ST_EXIT_FAIL;
 	}
+	st_local_hooks_attach(&r->ip_hook, 1);
 	return 0;
 }
 
@@ -193,11 +207,15 @@ static int run(struct rtt *r)
 {
 	struct st_local_ticker t;
 
-	if (!r->lo.json)
-		fprintf(stderr, "Tracing ICMP echo %s (timeout %.3f s)... Ctrl-C to end.\n",
+	if (!r->lo.json) {
+		char hb[900];
+
+		fprintf(stderr, "Tracing ICMP echo %s (timeout %.3f s); hook ip_send_skb: %s\n"
+			"Ctrl-C to end.\n",
 			r->mode == ST_RTT_TX ? "requests sent from here and their replies" :
 					       "requests answered here",
-			r->timeout);
+			r->timeout, st_local_hook_status(&r->ip_hook, hb, sizeof(hb)));
+	}
 	st_local_ticker_init(&t, r->lo.interval, r->lo.duration);
 	for (;;) {
 		uint64_t deadline = st_local_ticker_next(&t), delta[ST_RC_MAX];
@@ -238,17 +256,22 @@ int cmd_rtt(int argc, char **argv)
 "  network  request to the driver -> reply at the device (driver, wire,\n"
 "           peer)\n"
 "  recv     reply: device receive -> ICMP done with it (the reply freed)\n"
-"and the round trip rtt = request queued -> reply processed. --rx: echo\n"
-"requests that arrive here and the replies this host sends:\n"
-"  stack    request at the device -> reply queued\n"
+"and the round trip rtt = request queued -> reply processed; with the\n"
+"ip_send_skb hook (fentry, else kprobe; the banner and JSON say when\n"
+"neither loads)\n"
+"  ip_out   request: IP output -> device queue (before rtt starts)\n"
+"--rx: echo requests that arrive here and the replies this host sends:\n"
+"  stack    request at the device -> reply queued, with the hook split in\n"
+"  icmp     request at the device -> reply at IP output\n"
+"  ip_out   reply at IP output -> device queue\n"
 "  send     reply: device queue -> handed to the driver\n"
 "and reply_time = request at the device -> reply to the driver. A request\n"
 "with no reply within --timeout is lost (tx) or unanswered (rx); a reply\n"
 "with no tracked request is counted as unmatched. Hooks: net_dev_queue,\n"
 "net_dev_start_xmit, netif_receive_skb, consume_skb and kfree_skb\n"
 "(tp_btf, else raw_tp). Without the free hooks a reply's receive ends\n"
-"the round trip and recv is not shown. Every stamp is taken in the kernel, at the device or\n"
-"the ICMP layer: the pinger's own scheduling and wake-up are not included.\n"
+"the round trip and recv is not shown. Every stamp is taken in the\n"
+"kernel: the pinger's own scheduling and wake-up are not included.\n"
 "One set of histograms per interval, or one line per exchange with -v.\n"
 "--src-ip/--dst-ip name the request's source and destination. Replaces\n"
 "system_network_icmp_rtt.py.",
@@ -308,6 +331,7 @@ int cmd_rtt(int argc, char **argv)
 		rtt_print_summary(&r);
 	}
 	ring_buffer__free(r.rb);
+	st_local_hooks_destroy(&r.ip_hook, 1);
 	rtt_bpf__destroy(r.skel);
 	free(r.scan_keys);
 	st_local_dev_names_free();

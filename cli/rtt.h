@@ -13,9 +13,10 @@
 #include "bpf/rtt.h"
 #include "hist.h"
 #include "local.h"
+#include "localrun.h"
 
-/* Total plus at most three stages. */
-#define RTT_NH 4
+/* Total plus at most four stages. */
+#define RTT_NH 5
 
 struct rtt_hook {
 	const char *tp;
@@ -34,6 +35,8 @@ struct rtt {
 	struct ring_buffer *rb;
 	struct rtt_hook hooks[5];
 	int nhooks;
+	/* ip_send_skb, optional (fentry, else kprobe): the ip_out stages. */
+	struct st_local_hook ip_hook;
 	int ncpus;
 	uint64_t counters[ST_RC_MAX];	/* totals read so far */
 	struct st_rtt_key *scan_keys;	/* ST_RTT_MAX_PENDING, for scan() */
@@ -46,6 +49,8 @@ struct rtt {
 
 /* Names and meanings of the histograms of a mode; n = 1 + stages. */
 int rtt_stage_names(int mode, const char *const **names, const char *const **what);
+/* Whether histogram i of mode needs the ip_send_skb hook. */
+int rtt_stage_needs_ip(int mode, int i);
 /*
  * Durations (ns) of one exchange: d[0] total, d[1..] stages; a stage whose
  * stamps are missing gets UINT64_MAX. Returns the count of entries.

@@ -26,18 +26,21 @@ const char *const rtt_counter_names[ST_RC_MAX] = {
 	[ST_RC_FILTERED] = "filtered",
 };
 
-static const char *const tx_names[] = { "rtt", "send", "network", "recv" };
+static const char *const tx_names[] = { "rtt", "send", "network", "recv", "ip_out" };
 static const char *const tx_what[] = {
 	"request queued -> reply processed by ICMP",
 	"request: device queue -> handed to the driver",
 	"request to the driver -> reply at the device (driver, wire, peer)",
 	"reply: device receive -> ICMP done with it",
+	"request: IP output -> device queue, before rtt starts",
 };
-static const char *const rx_names[] = { "reply_time", "stack", "send" };
+static const char *const rx_names[] = { "reply_time", "stack", "send", "icmp", "ip_out" };
 static const char *const rx_what[] = {
 	"request at the device -> reply handed to the driver",
 	"request at the device -> reply queued (host stack and ICMP)",
 	"reply: device queue -> handed to the driver",
+	"stack, first part: request at the device -> reply at IP output",
+	"stack, second part: reply at IP output -> device queue",
 };
 
 int rtt_stage_names(int mode, const char *const **names, const char *const **what)
@@ -45,11 +48,16 @@ int rtt_stage_names(int mode, const char *const **names, const char *const **wha
 	if (mode == ST_RTT_TX) {
 		*names = tx_names;
 		*what = tx_what;
-		return 4;
+	} else {
+		*names = rx_names;
+		*what = rx_what;
 	}
-	*names = rx_names;
-	*what = rx_what;
-	return 3;
+	return 5;
+}
+
+int rtt_stage_needs_ip(int mode, int i)
+{
+	return mode == ST_RTT_TX ? i == 4 : i >= 3;
 }
 
 static uint64_t span(uint64_t a, uint64_t b)
@@ -65,13 +73,15 @@ int rtt_durations(int mode, const __u64 t[ST_RTT_NT], uint64_t d[RTT_NH])
 		d[1] = span(t[0], t[1]);
 		d[2] = span(t[1], t[2]);
 		d[3] = span(t[2], t[3]);
-		return 4;
+		d[4] = span(t[4], t[0]);
+		return 5;
 	}
 	d[0] = span(t[0], t[2]);
 	d[1] = span(t[0], t[1]);
 	d[2] = span(t[1], t[2]);
-	d[3] = UINT64_MAX;
-	return 3;
+	d[3] = span(t[0], t[4]);
+	d[4] = span(t[4], t[1]);
+	return 5;
 }
 
 static const char *fmt_dur(uint64_t ns, char *buf, size_t len)
@@ -101,7 +111,7 @@ void rtt_print_exchange(struct rtt *r, const struct st_rtt_key *k,
 
 	(void)what;
 	rtt_durations(r->mode, v->t, d);
-	st_local_mono_hms(v->t[0], t, sizeof(t));
+	st_local_mono_hms(v->t[0] ? v->t[0] : v->t[4], t, sizeof(t));
 	inet_ntop(AF_INET, &k->laddr, la, sizeof(la));
 	inet_ntop(AF_INET, &k->raddr, ra, sizeof(ra));
 	/* Lines name the request's direction: requester -> responder. */
@@ -130,6 +140,8 @@ void rtt_print_exchange(struct rtt *r, const struct st_rtt_key *k,
 			for (int i = 1; i < n; i++) {
 				char key[32];
 
+				if (rtt_stage_needs_ip(r->mode, i) && !r->ip_hook.attached)
+					continue;
 				snprintf(key, sizeof(key), "%s_us", names[i]);
 				json_object_object_add(st, key, dur_json(d[i]));
 			}
@@ -148,7 +160,8 @@ void rtt_print_exchange(struct rtt *r, const struct st_rtt_key *k,
 	}
 	printf(" %s %s", names[0], fmt_dur(d[0], b, sizeof(b)));
 	for (int i = 1; i < n; i++)
-		printf("  %s %s", names[i], fmt_dur(d[i], b, sizeof(b)));
+		if (!rtt_stage_needs_ip(r->mode, i) || r->ip_hook.attached)
+			printf("  %s %s", names[i], fmt_dur(d[i], b, sizeof(b)));
 	printf("  (out %s, in %s)\n", out, in);
 }
 
@@ -169,8 +182,14 @@ static void hists_print(struct rtt *r, const struct st_hist *h)
 	int n = rtt_stage_names(r->mode, &names, &what);
 
 	for (int i = 0; i < n; i++) {
+		char hb[900];
+
 		printf("  %s (%s)\n", names[i], what[i]);
-		st_local_hist_print(&h[i], "    ");
+		if (rtt_stage_needs_ip(r->mode, i) && !r->ip_hook.attached)
+			printf("    (ip_send_skb hook %s)\n",
+			       st_local_hook_status(&r->ip_hook, hb, sizeof(hb)));
+		else
+			st_local_hist_print(&h[i], "    ");
 	}
 }
 
@@ -191,6 +210,7 @@ static void attach_json(struct rtt *r, json_object *o)
 		json_object_object_add(a, r->hooks[i].tp, json_object_new_string(
 			r->hooks[i].method ? r->hooks[i].method : "unavailable"));
 	json_object_object_add(o, "attach", a);
+	json_object_object_add(o, "hooks", st_local_hooks_json(&r->ip_hook, 1));
 }
 
 static void lost_line(const struct rtt *r, const char *t, const uint64_t c[ST_RC_MAX])

@@ -174,8 +174,8 @@ within "tx: median rtt (ms)" "$(ms "$(summary tx .hist.rtt.p50_us)")" 20.0 26.0
 within "tx: median network stage (ms)" "$(ms "$(summary tx .hist.network.p50_us)")" 20.0 26.0
 within "tx: median send stage (ms)" "$(ms "$(summary tx .hist.send.p50_us)")" 0 2
 within "tx: median recv stage (ms)" "$(ms "$(summary tx .hist.recv.p50_us)")" 0 2
-eq "tx: every stage has 20 samples" \
-	"$(summary tx '[.hist[] | .count] | map(tostring) | join(",")')" "20,20,20,20"
+eq "tx: rtt, send, network, recv have 20 samples each" \
+	"$(summary tx '[.hist.rtt, .hist.send, .hist.network, .hist.recv] | map(.count | tostring) | join(",")')" "20,20,20,20"
 eq "tx: nothing lost by the tracer" \
 	"$(summary tx '"\(.counters.lost_untracked_map_full)/\(.counters.lost_events)/\(.unmatched_replies)"')" "0/0/0"
 eq "rx: requests/answered/unanswered" "$(summary rx '"\(.requests)/\(.answered)/\(.lost)"')" "20/20/0"
@@ -185,6 +185,15 @@ within "rx: median send stage (ms)" "$(ms "$(summary rx .hist.send.p50_us)")" 0 
 eq "--method raw_tp: requests/answered/lost, attached by raw_tp" \
 	"$(summary raw '"\(.requests)/\(.answered)/\(.lost) \(.attach.net_dev_start_xmit)"')" "20/20/0 raw_tp"
 within "--method raw_tp: median network stage (ms)" "$(ms "$(summary raw .hist.network.p50_us)")" 20.0 26.0
+# ip_send_skb (fentry, else kprobe) is optional: either it is attached and
+# splits the stages, or it is reported unavailable with a reason.
+if [[ $(summary tx '.hooks[0].status') == available ]]; then
+	eq "ip_send_skb hook: ip_out samples (tx) and icmp/ip_out (rx)" \
+		"$(summary tx .hist.ip_out.count)/$(summary rx .hist.icmp.count)/$(summary rx .hist.ip_out.count)" "20/20/20"
+else
+	check "ip_send_skb hook unavailable, with the reason ($(summary tx .hooks[0].reason | cut -c1-60)...)" \
+		test -n "$(summary tx .hooks[0].reason)" -a "$(summary tx .hist.ip_out.count)" = 0
+fi
 eq "--dst-ip of another address: no requests" "$(summary other .requests)" 0
 eq "--dev lo: no requests" "$(summary odev .requests)" 0
 eq "-v: one answered echo line per sequence 1..20, id 101, ra both ways" \

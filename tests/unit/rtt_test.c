@@ -17,34 +17,39 @@
 
 static void test_tx_durations(void **state)
 {
-	__u64 t[ST_RTT_NT] = { 1000, 1500, 21500, 21600 };
+	__u64 t[ST_RTT_NT] = { 1000, 1500, 21500, 21600, 900 };
 	uint64_t d[RTT_NH];
 
 	(void)state;
-	assert_int_equal(rtt_durations(ST_RTT_TX, t, d), 4);
+	assert_int_equal(rtt_durations(ST_RTT_TX, t, d), 5);
 	assert_int_equal(d[0], 20600);	/* queue -> freed */
 	assert_int_equal(d[1], 500);	/* send */
 	assert_int_equal(d[2], 20000);	/* network */
 	assert_int_equal(d[3], 100);	/* recv */
 	assert_int_equal(d[1] + d[2] + d[3], d[0]);
+	/* ip_out precedes the round trip and is not part of it. */
+	assert_int_equal(d[4], 100);
+	assert_true(rtt_stage_needs_ip(ST_RTT_TX, 4));
+	assert_false(rtt_stage_needs_ip(ST_RTT_TX, 3));
 }
 
 /* No free seen: the round trip ends at the reply's receive, no recv. */
 static void test_tx_without_free(void **state)
 {
-	__u64 t[ST_RTT_NT] = { 1000, 1500, 21500, 0 };
+	__u64 t[ST_RTT_NT] = { 1000, 1500, 21500, 0, 0 };
 	uint64_t d[RTT_NH];
 
 	(void)state;
 	rtt_durations(ST_RTT_TX, t, d);
 	assert_int_equal(d[0], 20500);
 	assert_int_equal(d[3], UINT64_MAX);
+	assert_int_equal(d[4], UINT64_MAX);	/* no ip_send_skb hook */
 }
 
 /* No transmit seen: send and network unknown, the total still stands. */
 static void test_tx_without_xmit(void **state)
 {
-	__u64 t[ST_RTT_NT] = { 1000, 0, 21500, 21600 };
+	__u64 t[ST_RTT_NT] = { 1000, 0, 21500, 21600, 0 };
 	uint64_t d[RTT_NH];
 
 	(void)state;
@@ -58,18 +63,24 @@ static void test_tx_without_xmit(void **state)
 static void test_rx_durations(void **state)
 {
 	const char *const *names, *const *what;
-	__u64 t[ST_RTT_NT] = { 5000, 25000, 25010, 0 };
+	__u64 t[ST_RTT_NT] = { 5000, 25000, 25010, 0, 24000 };
 	uint64_t d[RTT_NH];
 
 	(void)state;
-	assert_int_equal(rtt_durations(ST_RTT_RX, t, d), 3);
+	assert_int_equal(rtt_durations(ST_RTT_RX, t, d), 5);
 	assert_int_equal(d[0], 20010);
 	assert_int_equal(d[1], 20000);	/* stack */
 	assert_int_equal(d[2], 10);	/* send */
-	assert_int_equal(rtt_stage_names(ST_RTT_RX, &names, &what), 3);
+	assert_int_equal(d[3], 19000);	/* icmp: stack's first part */
+	assert_int_equal(d[4], 1000);	/* ip_out: its second part */
+	assert_int_equal(d[3] + d[4], d[1]);
+	assert_int_equal(rtt_stage_names(ST_RTT_RX, &names, &what), 5);
 	assert_string_equal(names[0], "reply_time");
 	assert_string_equal(names[1], "stack");
-	assert_int_equal(rtt_stage_names(ST_RTT_TX, &names, &what), 4);
+	assert_string_equal(names[3], "icmp");
+	assert_true(rtt_stage_needs_ip(ST_RTT_RX, 3) && rtt_stage_needs_ip(ST_RTT_RX, 4));
+	assert_false(rtt_stage_needs_ip(ST_RTT_RX, 1));
+	assert_int_equal(rtt_stage_names(ST_RTT_TX, &names, &what), 5);
 	assert_string_equal(names[2], "network");
 }
 
@@ -77,7 +88,7 @@ static void test_rx_durations(void **state)
  * reader must not wrap to 2^64 - n) is unknown, not huge. */
 static void test_backwards_is_unknown(void **state)
 {
-	__u64 t[ST_RTT_NT] = { 2000, 1000, 3000, 4000 };
+	__u64 t[ST_RTT_NT] = { 2000, 1000, 3000, 4000, 0 };
 	uint64_t d[RTT_NH];
 
 	(void)state;

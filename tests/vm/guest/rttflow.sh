@@ -6,7 +6,10 @@
 # Namespaces A -- R (router) -- B over veth pairs, and T -- bridge -- U.
 #  rtt: 10 echo requests A -> R's 10.96.1.2 all answered; 5 to 10.96.1.3,
 #    which A sends to R's MAC (static neighbour) and R does not own, so R
-#    drops them: 5 lost exactly (timeout 300 ms); --rx in R: 10 answered.
+#    drops them: 5 lost exactly (timeout 300 ms); --rx in R: 10 answered,
+#    5 unanswered. The optional ip_send_skb hook (fentry, else kprobe: both
+#    exist on these kernels) attaches and gives 10 ip_out samples (tx) and
+#    10 icmp + 10 ip_out samples (rx).
 #  flow: 10 UDP datagrams A -> B through R: exactly 10 packets with the 7
 #    hops queue/xmit a0, rx r0, queue/xmit r1, rx b0, drop b0 (NO_SOCKET);
 #    --vlan 100: of frames tagged 100 (4), 200 (3) and untagged (2) sent
@@ -94,8 +97,15 @@ echo "guest: rtt tx: $(sum tx '{requests, answered, lost, attach} | tostring')"
 echo "guest: rtt p50 us: $(sum tx '[.hist[] | .p50_us] | tostring')"
 vm_check rtt-exact "tx requests/answered/lost $(sum tx '"\(.requests)/\(.answered)/\(.lost)"') (want 15/10/5)" \
 	test "$(sum tx '"\(.requests)/\(.answered)/\(.lost)"')" = 15/10/5
-vm_check rtt-stages "tx samples per stage $(sum tx '[.hist[] | .count] | map(tostring) | join(",")') (want 10 each)" \
-	test "$(sum tx '[.hist[] | .count] | map(tostring) | join(",")')" = 10,10,10,10
+st=$(sum tx '[.hist.rtt, .hist.send, .hist.network, .hist.recv] | map(.count | tostring) | join(",")')
+vm_check rtt-stages "tx samples of rtt/send/network/recv $st (want 10 each)" test "$st" = 10,10,10,10
+# These kernels have fentry and kprobes: the optional ip_send_skb hook
+# must attach and split the stages.
+hk=$(sum tx '.hooks[0] | "\(.status) \(.method)"')
+ipn=$(sum tx .hist.ip_out.count)/$(sum rx .hist.icmp.count)/$(sum rx .hist.ip_out.count)
+echo "guest: ip_send_skb: $hk; p50 us tx ip_out $(sum tx .hist.ip_out.p50_us), rx icmp $(sum rx .hist.icmp.p50_us), rx ip_out $(sum rx .hist.ip_out.p50_us), rx stack $(sum rx .hist.stack.p50_us)"
+vm_check rtt-ip-hook "ip_send_skb $hk; samples tx ip_out/rx icmp/rx ip_out $ipn (want 10/10/10)" \
+	test "${hk%% *}" = available -a "$ipn" = 10/10/10
 vm_check rtt-rx "rx requests/answered/unanswered $(sum rx '"\(.requests)/\(.answered)/\(.lost)"') (want 15/10/5: R owns no 10.96.1.3)" \
 	test "$(sum rx '"\(.requests)/\(.answered)/\(.lost)"')" = 15/10/5
 want="queue a0@rfa,xmit a0@rfa,rx r0@rfr,queue r1@rfr,xmit r1@rfr,rx b0@rfb,drop b0@rfb"
