@@ -171,7 +171,7 @@ static __always_inline void rtt_track(const struct rtt_pkt *p, __u64 now, int in
 	struct st_rtt_val *old = bpf_map_lookup_elem(&rtt_pending, &p->key);
 
 	if (old) {
-		/* Made by the ip_send_skb hook: fill in the first stamp. A
+		/* Made by the ip_output hook: fill in the first stamp. A
 		 * second (stacked) device's queue changes nothing. */
 		if (!old->t[0]) {
 			old->t[0] = now;
@@ -332,11 +332,15 @@ static __always_inline int rtt_free(__u64 *ctx)
 }
 
 /*
- * ip_send_skb(net, skb): the IP output of a datagram built here (ping and
- * raw sockets, the kernel's echo replies). The IP header is written but
- * neither the MAC header nor skb->protocol is set yet, so the key comes
- * from the network header; the device is not known yet either, so with a
- * device filter this hook stamps nothing.
+ * ip_output(net, sk, skb): IP output of a datagram built here (ping and
+ * raw sockets, the kernel's echo replies), after the OUTPUT chain. It is
+ * every route's output function, so an out-of-line copy always runs (the
+ * first choice, ip_send_skb, attached fine on Debian's 6.12 and saw no
+ * ping at all: ip_push_pending_frames presumably has it inlined). Forwarded
+ * packets pass it too; only
+ * ones made here (skb_iif 0) count. skb->protocol and the MAC header are
+ * not set yet, so the key comes from the network header; with a device
+ * filter this hook stamps nothing (the device is only being chosen).
  */
 static __always_inline int rtt_ip_out(struct sk_buff *skb)
 {
@@ -351,7 +355,7 @@ static __always_inline int rtt_ip_out(struct sk_buff *skb)
 		return 0;
 	head = BPF_CORE_READ(skb, head);
 	off = BPF_CORE_READ(skb, network_header);
-	if (st_parse_l3(head, &off, &pk, 0) || rtt_classify(skb, c, &pk, &p))
+	if (st_parse_l3(head, &off, &pk, 0) || rtt_classify(skb, c, &pk, &p) || !p.local)
 		return 0;
 	if (c->mode == ST_RTT_TX) {
 		if (p.type != ICMP_ECHO)
@@ -371,14 +375,14 @@ static __always_inline int rtt_ip_out(struct sk_buff *skb)
 	return 0;
 }
 
-SEC("fentry/ip_send_skb")
-int BPF_PROG(fentry_ip_send_skb, struct net *net, struct sk_buff *skb)
+SEC("fentry/ip_output")
+int BPF_PROG(fentry_ip_output, struct net *net, struct sock *sk, struct sk_buff *skb)
 {
 	return rtt_ip_out(skb);
 }
 
-SEC("kprobe/ip_send_skb")
-int BPF_KPROBE(kprobe_ip_send_skb, struct net *net, struct sk_buff *skb)
+SEC("kprobe/ip_output")
+int BPF_KPROBE(kprobe_ip_output, struct net *net, struct sock *sk, struct sk_buff *skb)
 {
 	return rtt_ip_out(skb);
 }

@@ -21,7 +21,7 @@
  * Direction rx (echo requests this host answers) stamps:
  *   T0 request at netif_receive_skb, T1 reply at net_dev_queue,
  *   T2 reply at net_dev_start_xmit.
- * Both: T4 at ip_send_skb (IP output of the request in tx, of the reply
+ * Both: T4 at ip_output (IP output of the request in tx, of the reply
  * in rx), an optional function hook (fentry, else kprobe) that kernels
  * without either do not have; in tx it comes before T0 and creates the
  * entry, T0 then fills in.

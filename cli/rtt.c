@@ -81,7 +81,7 @@ static void scan(struct rtt *r, int final)
 
 		if (bpf_map_lookup_elem(fd, &keys[i], &v))
 			continue;
-		/* tx entries made by the ip_send_skb hook start there. */
+		/* tx entries made by the ip_output hook start there. */
 		start = v.t[0] ? v.t[0] : v.t[4];
 		if (!final && (!start || now - start < tmo))
 			continue;
@@ -103,6 +103,27 @@ static void scan(struct rtt *r, int final)
 		}
 	}
 }
+
+/* The optional function hook and the programs of its alternatives. */
+static void ip_hook_init(struct rtt_bpf *s, struct st_local_hook *h)
+{
+	*h = (struct st_local_hook){
+		.name = "ip_output", .n = 2,
+		.alts = { { "fentry", "ip_output" }, { "kprobe", "ip_output" } },
+		.prog = { s->progs.fentry_ip_output, s->progs.kprobe_ip_output },
+	};
+}
+
+/* The skeleton, as st_local_hooks_check() drives it (--check-hooks). */
+static void *ops_open(void) { return rtt_bpf__open(); }
+static struct bpf_object *ops_obj(void *s) { return ((struct rtt_bpf *)s)->obj; }
+static int ops_load(void *s) { return rtt_bpf__load(s); }
+static void ops_destroy(void *s) { rtt_bpf__destroy(s); }
+static void ops_init(void *s, struct st_local_hook *h) { ip_hook_init(s, h); }
+
+static const struct st_hook_object_ops hook_ops = {
+	ops_open, ops_obj, ops_load, ops_destroy, ops_init,
+};
 
 static void read_counters(struct rtt *r, uint64_t delta[ST_RC_MAX])
 {
@@ -155,14 +176,10 @@ static int setup_bpf(struct rtt *r)
 			"through the other hook, else the reply's receive ends the round trip\n",
 			!r->hooks[3].method ? r->hooks[3].why : r->hooks[4].why);
 	/* The optional function hook: planned by real load, never fatal. */
-	r->ip_hook = (struct st_local_hook){
-		.name = "ip_send_skb", .n = 2,
-		.alts = { { "fentry", "ip_send_skb" }, { "kprobe", "ip_send_skb" } },
-		.prog = { r->skel->progs.fentry_ip_send_skb, r->skel->progs.kprobe_ip_send_skb },
-	};
+	ip_hook_init(r->skel, &r->ip_hook);
 	st_local_hooks_plan(&r->ip_hook, 1);
-	bpf_program__set_autoattach(r->skel->progs.fentry_ip_send_skb, false);
-	bpf_program__set_autoattach(r->skel->progs.kprobe_ip_send_skb, false);
+	bpf_program__set_autoattach(r->skel->progs.fentry_ip_output, false);
+	bpf_program__set_autoattach(r->skel->progs.kprobe_ip_output, false);
 	if (!r->lo.verbose)
 		bpf_map__set_max_entries(r->skel->maps.rtt_events, 1 << 18);
 	bpf_map__set_max_entries(r->skel->maps.rtt_pending, r->max_inflight);
@@ -210,7 +227,7 @@ static int run(struct rtt *r)
 	if (!r->lo.json) {
 		char hb[900];
 
-		fprintf(stderr, "Tracing ICMP echo %s (timeout %.3f s); hook ip_send_skb: %s\n"
+		fprintf(stderr, "Tracing ICMP echo %s (timeout %.3f s); hook ip_output: %s\n"
 			"Ctrl-C to end.\n",
 			r->mode == ST_RTT_TX ? "requests sent from here and their replies" :
 					       "requests answered here",
@@ -257,12 +274,14 @@ int cmd_rtt(int argc, char **argv)
 "           peer)\n"
 "  recv     reply: device receive -> ICMP done with it (the reply freed)\n"
 "and the round trip rtt = request queued -> reply processed; with the\n"
-"ip_send_skb hook (fentry, else kprobe; the banner and JSON say when\n"
+"ip_output hook (fentry, else kprobe; the banner and JSON say when\n"
 "neither loads)\n"
-"  ip_out   request: IP output -> device queue (before rtt starts)\n"
+"  ip_out   request: IP output (after the OUTPUT chain) -> device queue,\n"
+"           before rtt starts\n"
 "--rx: echo requests that arrive here and the replies this host sends:\n"
 "  stack    request at the device -> reply queued, with the hook split in\n"
-"  icmp     request at the device -> reply at IP output\n"
+"  icmp     request at the device -> reply at IP output (INPUT chain,\n"
+"           ICMP, OUTPUT chain)\n"
 "  ip_out   reply at IP output -> device queue\n"
 "  send     reply: device queue -> handed to the driver\n"
 "and reply_time = request at the device -> reply to the driver. A request\n"
@@ -283,12 +302,12 @@ int cmd_rtt(int argc, char **argv)
 	struct rtt r = { .timeout = 1.0 };
 	struct st_opt opts[ST_LOCAL_NOPTS + 8];
 	size_t no = 0;
-	int rc, ec, rx = 0;
+	int rc, ec, rx = 0, check = 0;
 
 	r.max_inflight = ST_RTT_MAX_PENDING;
 
 	st_local_opts_init(&r.lo);
-	st_local_opts_table(&r.lo, RTT_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 5);
+	st_local_opts_table(&r.lo, RTT_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 6);
 	opts[no++] = (struct st_opt){ "rx", 0, ST_OPT_FLAG, &rx, NULL,
 				      "echo requests arriving here and this host's replies" };
 	opts[no++] = (struct st_opt){ "timeout", 0, ST_OPT_DURATION, &r.timeout, "T",
@@ -299,6 +318,9 @@ int cmd_rtt(int argc, char **argv)
 				      "beyond are counted as untracked", 1, 1 << 22 };
 	opts[no++] = (struct st_opt){ "method", 0, ST_OPT_STR, &r.method_force,
 				      "tp_btf|raw_tp", "attach method (default: probed)" };
+	opts[no++] = (struct st_opt){ "check-hooks", 0, ST_OPT_FLAG, &check, NULL,
+				      "load each alternative of the ip_output hook through the "
+				      "verifier (no attach), report, exit" };
 	opts[no] = (struct st_opt)ST_OPT_END;
 
 	if (st_opts_parse_noargs(argc, argv, opts, &help, &ec))
@@ -312,6 +334,8 @@ int cmd_rtt(int argc, char **argv)
 	r.mode = rx ? ST_RTT_RX : ST_RTT_TX;
 
 	st_log_route_libbpf();
+	if (check)
+		return st_local_hooks_check(&hook_ops, 1, r.lo.json);
 	r.ncpus = libbpf_num_possible_cpus();
 	if (r.ncpus <= 0) {
 		fprintf(stderr, "error: cannot count CPUs: %s\n", strerror(-r.ncpus));

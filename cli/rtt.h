@@ -35,7 +35,7 @@ struct rtt {
 	struct ring_buffer *rb;
 	struct rtt_hook hooks[5];
 	int nhooks;
-	/* ip_send_skb, optional (fentry, else kprobe): the ip_out stages. */
+	/* ip_output, optional (fentry, else kprobe): the ip_out stages. */
 	struct st_local_hook ip_hook;
 	int ncpus;
 	uint64_t counters[ST_RC_MAX];	/* totals read so far */
@@ -49,7 +49,7 @@ struct rtt {
 
 /* Names and meanings of the histograms of a mode; n = 1 + stages. */
 int rtt_stage_names(int mode, const char *const **names, const char *const **what);
-/* Whether histogram i of mode needs the ip_send_skb hook. */
+/* Whether histogram i of mode needs the ip_output hook. */
 int rtt_stage_needs_ip(int mode, int i);
 /*
  * Durations (ns) of one exchange: d[0] total, d[1..] stages; a stage whose

@@ -186,7 +186,7 @@ static void hists_print(struct rtt *r, const struct st_hist *h)
 
 		printf("  %s (%s)\n", names[i], what[i]);
 		if (rtt_stage_needs_ip(r->mode, i) && !r->ip_hook.attached)
-			printf("    (ip_send_skb hook %s)\n",
+			printf("    (ip_output hook %s)\n",
 			       st_local_hook_status(&r->ip_hook, hb, sizeof(hb)));
 		else
 			st_local_hist_print(&h[i], "    ");

@@ -7,7 +7,7 @@
 #  rtt: 10 echo requests A -> R's 10.96.1.2 all answered; 5 to 10.96.1.3,
 #    which A sends to R's MAC (static neighbour) and R does not own, so R
 #    drops them: 5 lost exactly (timeout 300 ms); --rx in R: 10 answered,
-#    5 unanswered. The optional ip_send_skb hook (fentry, else kprobe: both
+#    5 unanswered. The optional ip_output hook (fentry, else kprobe: both
 #    exist on these kernels) attaches and gives 10 ip_out samples (tx) and
 #    10 icmp + 10 ip_out samples (rx).
 #  flow: 10 UDP datagrams A -> B through R: exactly 10 packets with the 7
@@ -99,15 +99,17 @@ vm_check rtt-exact "tx requests/answered/lost $(sum tx '"\(.requests)/\(.answere
 	test "$(sum tx '"\(.requests)/\(.answered)/\(.lost)"')" = 15/10/5
 st=$(sum tx '[.hist.rtt, .hist.send, .hist.network, .hist.recv] | map(.count | tostring) | join(",")')
 vm_check rtt-stages "tx samples of rtt/send/network/recv $st (want 10 each)" test "$st" = 10,10,10,10
-# These kernels have fentry and kprobes: the optional ip_send_skb hook
+# These kernels have fentry and kprobes: the optional ip_output hook
 # must attach and split the stages.
 hk=$(sum tx '.hooks[0] | "\(.status) \(.method)"')
 ipn=$(sum tx .hist.ip_out.count)/$(sum rx .hist.icmp.count)/$(sum rx .hist.ip_out.count)
-echo "guest: ip_send_skb: $hk; p50 us tx ip_out $(sum tx .hist.ip_out.p50_us), rx icmp $(sum rx .hist.icmp.p50_us), rx ip_out $(sum rx .hist.ip_out.p50_us), rx stack $(sum rx .hist.stack.p50_us)"
-vm_check rtt-ip-hook "ip_send_skb $hk; samples tx ip_out/rx icmp/rx ip_out $ipn (want 10/10/10)" \
+echo "guest: ip_output: $hk; p50 us tx ip_out $(sum tx .hist.ip_out.p50_us), rx icmp $(sum rx .hist.icmp.p50_us), rx ip_out $(sum rx .hist.ip_out.p50_us), rx stack $(sum rx .hist.stack.p50_us)"
+vm_check rtt-ip-hook "ip_output $hk; samples tx ip_out/rx icmp/rx ip_out $ipn (want 10/10/10)" \
 	test "${hk%% *}" = available -a "$ipn" = 10/10/10
 vm_check rtt-rx "rx requests/answered/unanswered $(sum rx '"\(.requests)/\(.answered)/\(.lost)"') (want 15/10/5: R owns no 10.96.1.3)" \
 	test "$(sum rx '"\(.requests)/\(.answered)/\(.lost)"')" = 15/10/5
+ck=$("$ST" rtt --check-hooks --json 2>/dev/null | jq -r '"\(.method)=\(.loaded)"' | tr '\n' ' ')
+vm_check rtt-check-hooks "ip_output alternatives through the verifier: $ck" test "$ck" = "fentry=true kprobe=true "
 want="queue a0@rfa,xmit a0@rfa,rx r0@rfr,queue r1@rfr,xmit r1@rfr,rx b0@rfb,drop b0@rfb"
 got=$(jq -r 'select(.type == "packet") | [.hops[] | "\(.stage) \(.dev)"] | join(",")' "$T/fl.out" | sort | uniq -c | awk '{ $1 = $1; print }')
 echo "guest: flow paths: $got"
