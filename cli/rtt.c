@@ -81,9 +81,10 @@ static void scan(struct rtt *r, int final)
 
 		if (bpf_map_lookup_elem(fd, &keys[i], &v))
 			continue;
-		/* tx entries made by the ip_output hook start there. */
+		/* tx entries made by the ip_output hook start there. An entry
+		 * made after now was read (start > now) is young, not lost. */
 		start = v.t[0] ? v.t[0] : v.t[4];
-		if (!final && (!start || now - start < tmo))
+		if (!final && (!start || start > now || now - start < tmo))
 			continue;
 		if (bpf_map_delete_elem(fd, &keys[i]))
 			continue;	/* the BPF side completed it first */
@@ -93,7 +94,7 @@ static void scan(struct rtt *r, int final)
 			r->iv_noend++;
 			r->noend++;
 			record(r, &keys[i], &v);
-		} else if (final && now - start < tmo) {
+		} else if (final && (start > now || now - start < tmo)) {
 			r->pending_at_end++;
 		} else {
 			r->iv_lost++;
