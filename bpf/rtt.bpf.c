@@ -166,9 +166,8 @@ static __always_inline int rtt_parse(struct sk_buff *skb, const struct st_rtt_cf
  * (rx, incoming set) by p's device. */
 static __always_inline void rtt_track(const struct rtt_pkt *p, __u64 now, int incoming)
 {
-	struct st_rtt_val v = {};
-
 	struct st_rtt_val *old = bpf_map_lookup_elem(&rtt_pending, &p->key);
+	struct st_rtt_val v = {};
 
 	if (old) {
 		/* Made by the ip_output hook: fill in the first stamp. A
