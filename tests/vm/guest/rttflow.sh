@@ -59,17 +59,24 @@ MACU=$(mac rfu u0)
 bridge -n rfbr fdb replace "$MACU" dev p1 master static
 sleep 1
 
-start() { # name command args...
-	local name=$1 i
+# Start every tracer at once (each probes its hooks by real load, which is
+# slow under TCG), then wait until each has printed its first interval.
+launch() { # name command args...
+	local name=$1
 	shift
 	"$ST" "$@" -i 0.5 --json >"$T/$name.out" 2>"$T/$name.err" &
 	PIDS+=($!)
+	eval "PID_$name=$!"
+}
+ready() { # name
+	local i pid
+	eval "pid=\$PID_$1"
 	for ((i = 0; i < 300; i++)); do
-		[[ -s $T/$name.out ]] && return 0
-		kill -0 "$!" 2>/dev/null || break
+		[[ -s $T/$1.out ]] && return 0
+		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	echo "guest: $name did not start: $(cat "$T/$name.err")"
+	echo "guest: $1 did not start: $(cat "$T/$1.err")"
 	return 1
 }
 stop_all() {
@@ -80,17 +87,20 @@ stop_all() {
 }
 sum() { jq -r "select(.type == \"summary\") | $2" "$T/$1.out"; }
 
-start tx rtt --netns rfa --timeout 300ms || { vm_fail rttflow-rtt-start "$(cat "$T/tx.err")"; exit 1; }
-start rx rtt --rx --netns rfr --timeout 300ms || { vm_fail rttflow-rtt-start "$(cat "$T/rx.err")"; exit 1; }
-start fl flow -v --proto udp --dport 7300 || { vm_fail rttflow-flow-start "$(cat "$T/fl.err")"; exit 1; }
-start vl flow --vlan 100 --proto udp --dport 7301 || { vm_fail rttflow-flow-start "$(cat "$T/vl.err")"; exit 1; }
+launch tx rtt --netns rfa --timeout 300ms
+launch rx rtt --rx --netns rfr --timeout 300ms
+launch fl flow -v --proto udp --dport 7300
+launch vl flow --vlan 100 --proto udp --dport 7301
+for n in tx rx fl vl; do
+	ready "$n" || { vm_fail "rttflow-start-$n" "$(head -c 300 "$T/$n.err")"; exit 1; }
+done
 ip netns exec rfa "$PING" 10.96.1.2 10 20 501 300 >"$T/p1.out"
 ip netns exec rfa "$PING" 10.96.1.3 5 20 502 100 >"$T/p2.out"
 ip netns exec rfa bash -c 'for i in $(seq 10); do echo x > /dev/udp/10.96.2.1/7300; done'
 ip netns exec rft "$RAW" t0 udp "$MACU" 10.97.0.1 10.97.0.2 4000 7301 1000 100 4
 ip netns exec rft "$RAW" t0 udp "$MACU" 10.97.0.1 10.97.0.2 4000 7301 2000 200 3
 ip netns exec rft "$RAW" t0 udp "$MACU" 10.97.0.1 10.97.0.2 4000 7301 3000 0 2
-sleep 2
+sleep 1
 stop_all
 
 echo "guest: rtt tx: $(sum tx '{requests, answered, lost, attach} | tostring')"
