@@ -53,6 +53,8 @@ int cmd_upcall_local(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_pair(int argc, char **argv);
 int cmd_drops(int argc, char **argv);
+int cmd_rtt(int argc, char **argv);
+int cmd_flow(int argc, char **argv);
 int cmd_arp(int argc, char **argv);
 int cmd_defrag(int argc, char **argv);
 int cmd_conntrack(int argc, char **argv);

@@ -26,6 +26,8 @@ static const struct {
 	{ "slo", cmd_slo, "latency SLO status; 'slo check' exits 0 ok, 1 violated, 2 unknown (collector)" },
 	{ "probes", cmd_probes, "attach method per stage hook on this kernel, or why none (local)" },
 	{ "drops", cmd_drops, "packet drops by location, reason, netns and device (local)" },
+	{ "rtt", cmd_rtt, "ICMP echo round trip and loss with a per-stage split (local)" },
+	{ "flow", cmd_flow, "hop-by-hop path and per-hop latency of one filtered flow, VLAN-aware (local)" },
 	{ "arp", cmd_arp, "suspicious ARP: gratuitous, unsolicited, conflicting, spoofed (local)" },
 	{ "defrag", cmd_defrag, "IPv4 fragments per flow, reassemblies and failures with reasons (local)" },
 	{ "conntrack", cmd_conntrack, "conntrack events, states, timeouts, invalid packets (local)" },

@@ -16,6 +16,11 @@
  *       8), more-fragments flag MF (0/1), protocol PROTO (default 17); the
  *       payload is a counting pattern, the header checksum is computed;
  *       the Ethernet source is the interface's MAC
+ *   rawsend IFACE udp DST_MAC SRC_IP DST_IP SPORT DPORT ID [VLAN [COUNT]]
+ *       COUNT (default 1) UDP datagrams of 16 payload bytes with IPv4 ids
+ *       ID, ID+1, ...; VLAN 1..4094 puts an 802.1Q tag with that VLAN id
+ *       in the frame (0: untagged), for the flow --vlan tests; the
+ *       Ethernet source is the interface's MAC, the UDP checksum is 0
  *
  * Exit 0 when the frame was sent, 1 on a send error, 2 on bad arguments.
  */
@@ -37,7 +42,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: rawsend IFACE hex HEXBYTES\n"
 		"       rawsend IFACE arp request|reply SHA SPA THA TPA [ETH_DST]\n"
-		"       rawsend IFACE ipfrag DST_MAC SRC_IP DST_IP ID OFFSET MF LEN [PROTO]\n");
+		"       rawsend IFACE ipfrag DST_MAC SRC_IP DST_IP ID OFFSET MF LEN [PROTO]\n"
+		"       rawsend IFACE udp DST_MAC SRC_IP DST_IP SPORT DPORT ID [VLAN [COUNT]]\n");
 	exit(2);
 }
 
@@ -182,8 +188,62 @@ static size_t build_ipfrag(int argc, char **argv, const uint8_t src_mac[6], uint
 	return 34 + len;
 }
 
+/* One UDP datagram with IPv4 id id, tagged when vlan != 0. */
+static size_t build_udp(int argc, char **argv, const uint8_t src_mac[6], unsigned long id,
+			uint8_t *f)
+{
+	unsigned long sport, dport, vlan = 0;
+	size_t l2 = 14;
+	uint8_t *ip, *udp;
+
+	if (argc < 6)
+		usage();
+	parse_mac(argv[0], f);
+	memcpy(f + 6, src_mac, 6);
+	sport = parse_num(argv[3], 65535);
+	dport = parse_num(argv[4], 65535);
+	if (argc > 6)
+		vlan = parse_num(argv[6], 4094);
+	if (vlan) {
+		f[12] = 0x81;
+		f[13] = 0x00;
+		f[14] = (uint8_t)(vlan >> 8);
+		f[15] = (uint8_t)vlan;
+		l2 = 18;
+	}
+	f[l2 - 2] = 0x08;
+	f[l2 - 1] = 0x00;
+	ip = f + l2;
+	udp = ip + 20;
+	memset(ip, 0, 20 + 8 + 16);
+	ip[0] = 0x45;
+	ip[3] = 20 + 8 + 16;
+	ip[4] = (uint8_t)(id >> 8);
+	ip[5] = (uint8_t)id;
+	ip[6] = 0x40;	/* DF */
+	ip[8] = 64;
+	ip[9] = 17;
+	parse_ip(argv[1], ip + 12);
+	parse_ip(argv[2], ip + 16);
+	{
+		uint16_t c = csum(ip, 20);
+
+		ip[10] = (uint8_t)(c >> 8);
+		ip[11] = (uint8_t)c;
+	}
+	udp[0] = (uint8_t)(sport >> 8);
+	udp[1] = (uint8_t)sport;
+	udp[2] = (uint8_t)(dport >> 8);
+	udp[3] = (uint8_t)dport;
+	udp[5] = 8 + 16;
+	for (int i = 0; i < 16; i++)
+		udp[8 + i] = (uint8_t)i;
+	return l2 + 20 + 8 + 16;
+}
+
 int main(int argc, char **argv)
 {
+	unsigned long count = 1, id0 = 0;
 	uint8_t frame[9000], mac[6];
 	struct sockaddr_ll sll = { 0 };
 	struct ifreq ifr = { 0 };
@@ -215,15 +275,24 @@ int main(int argc, char **argv)
 		n = build_arp(argc - 3, argv + 3, frame);
 	else if (!strcmp(argv[2], "ipfrag"))
 		n = build_ipfrag(argc - 3, argv + 3, mac, frame, sizeof(frame));
-	else
+	else if (!strcmp(argv[2], "udp") && argc >= 9) {
+		id0 = parse_num(argv[8], 65535);
+		if (argc > 10)
+			count = parse_num(argv[10], 100000);
+		n = build_udp(argc - 3, argv + 3, mac, id0, frame);
+	} else
 		usage();
 	if (n < 14)
 		bad("frame (shorter than an Ethernet header)", argv[3]);
 	sll.sll_halen = 6;
 	memcpy(sll.sll_addr, frame, 6);
-	if (sendto(fd, frame, n, 0, (struct sockaddr *)&sll, sizeof(sll)) != (ssize_t)n) {
-		fprintf(stderr, "rawsend: error: send on %s: %s\n", argv[1], strerror(errno));
-		return 1;
+	for (unsigned long i = 0; i < count; i++) {
+		if (i)
+			n = build_udp(argc - 3, argv + 3, mac, (id0 + i) & 0xffff, frame);
+		if (sendto(fd, frame, n, 0, (struct sockaddr *)&sll, sizeof(sll)) != (ssize_t)n) {
+			fprintf(stderr, "rawsend: error: send on %s: %s\n", argv[1], strerror(errno));
+			return 1;
+		}
 	}
 	close(fd);
 	return 0;
