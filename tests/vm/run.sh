@@ -11,7 +11,8 @@
 #   ST_VM_KERNELS   kernel series to boot (default "6.1 6.12")
 #   ST_VM_TESTS     guest tests to run, in order (default: all, see below)
 #   ST_VM_CACHE     kernel cache (default /var/cache/stagetrace-vmtest)
-#   ST_VM_TIMEOUT   seconds per guest boot, everything included (default 900)
+#   ST_VM_TIMEOUT   seconds per guest boot, everything included (default 1800;
+#                   each guest test also has its own 300 s, ST_VM_TEST_TIMEOUT)
 #   ST_VM_KEEP=1    keep the run directory (console logs, results)
 #   ST_VM_NIC=user  give the guest a virtio-net NIC (on when the virtio test runs)
 #
@@ -59,7 +60,7 @@ for series in $KERNELS; do
 	out=$RUN/$rel
 	start=$(date +%s)
 	# shellcheck disable=SC2086
-	vm_boot "$tree" "$out" "${ST_VM_TIMEOUT:-900}" "$VM_REPO/tests/vm/guest-run.sh" $TESTS
+	vm_boot "$tree" "$out" "${ST_VM_TIMEOUT:-1800}" "$VM_REPO/tests/vm/guest-run.sh" $TESTS
 	qrc=$?
 	echo "kernel $rel: guest ran $(($(date +%s) - start)) s, qemu exit $qrc"
 	if [[ ! -s $out/results.txt ]] || ! grep -q '^DONE' "$out/results.txt"; then
