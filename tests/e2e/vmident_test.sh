@@ -68,6 +68,11 @@ E2E_PIDS+=("$!")
 E2E_AGENT_hv1_PID=$!
 e2e_agent hv2
 e2e_wait_agents 2 || exit 1
+# Traffic once hv1's agent has named the tap (its first device scan).
+for i in $(seq 100); do
+	grep -q "tap $tapa: VM web-1" "$E2E_TMP/agent-hv1.log" && break
+	sleep 0.1
+done
 tb_traffic --from vma --to vmb --proto udp --rate 200 --duration 2 >"$E2E_TMP/t.json" || exit 1
 e2e_stop_agents 3
 e2e_matrix --last 10m >"$E2E_TMP/m.json" || exit 1
