@@ -161,6 +161,7 @@ static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *
 	struct net_device *dev;
 	__u64 id, now;
 	__u8 role = ST_ROLE_OTHER;
+	int devless;
 	__u32 n;
 
 	/* Newer verifiers type some tracepoint arguments "maybe NULL"
@@ -171,18 +172,36 @@ static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *
 
 	/* 1. Namespace and device filters: pointer chasing only. */
 	dev = odev ? odev : BPF_CORE_READ(skb, dev);
-	if (!dev)
+	dk.netns = 0;
+	dk.ifindex = 0;
+	if (dev) {
+		dk.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+		dk.ifindex = BPF_CORE_READ(dev, ifindex);
+	}
+	/*
+	 * A packet on a socket has no device: UDP reuses skb->dev as scratch
+	 * space once the packet is queued (udp_set_dev_scratch), so the read
+	 * and the free after it see nothing there (and UDP copies linear
+	 * packets without the skb_copy_datagram_iovec tracepoint, so its
+	 * free right after the read is the last stamp). A terminal stamp only
+	 * ever ends a path that passed the filters when it was opened (it
+	 * never opens one), so it skips the namespace and device filters
+	 * and is keyed like any other; without a path it counts as filtered.
+	 */
+	devless = st_is_terminal_only(hook) && dk.netns == 0;
+	if (!dev && !devless)
 		return 0;
-	dk.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
-	dk.ifindex = BPF_CORE_READ(dev, ifindex);
-	if ((c->flags & ST_F_NETNS) && !bpf_map_lookup_elem(&netns_allow, &dk.netns)) {
+	if (devless)
+		dk.ifindex = 0;
+	if (!devless && (c->flags & ST_F_NETNS) &&
+	    !bpf_map_lookup_elem(&netns_allow, &dk.netns)) {
 		st_count(ST_C_FILTER_NETNS);
 		return 0;
 	}
 	/* The device filter needs the role map now; otherwise the lookup
 	 * waits until the packet is known to be sampled. */
 	dv = NULL;
-	if (c->flags & ST_F_DEV) {
+	if (!devless && (c->flags & ST_F_DEV)) {
 		dv = bpf_map_lookup_elem(&dev_roles, &dk);
 		if (!dv) {
 			st_count(ST_C_FILTER_DEV);
@@ -208,12 +227,16 @@ static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *
 	}
 
 	now = bpf_ktime_get_ns();
-	if (!dv)
+	if (!dv && !devless)
 		dv = bpf_map_lookup_elem(&dev_roles, &dk);
 	if (dv)
 		role = dv->role;
 	p = bpf_map_lookup_elem(&paths, &id);
 	if (!p) {
+		if (devless && (c->flags & ST_F_NETNS)) {
+			st_count(ST_C_FILTER_NETNS);
+			return 0;
+		}
 		if (st_is_terminal_only(hook)) {
 			st_count(ST_C_END_NO_PATH);
 			return 0;
