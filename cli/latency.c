@@ -196,11 +196,11 @@ static void summary(struct lat *l)
 	if (l->lo.json)
 		return;
 	fprintf(stderr, "latency: %llu packets shown, %llu timed out, %zu still in flight at exit; "
-		"lost: %llu (ring full), %llu (path map full); %llu paths of the other mode "
-		"not shown%s\n",
+		"lost: %llu (ring full), %llu (path map full), %llu stamps (program busy); "
+		"%llu paths of the other mode not shown%s\n",
 		(unsigned long long)l->t_shown, (unsigned long long)l->t_timeout, open,
 		(unsigned long long)l->counters[ST_C_RINGBUF_FULL],
-		(unsigned long long)l->counters[ST_C_LRU_FAIL],
+		(unsigned long long)l->counters[ST_C_LRU_FAIL], (unsigned long long)l->misses,
 		(unsigned long long)(l->t_paths - l->t_shown),
 		l->scan_errors ? "; device scans failed" : "");
 }

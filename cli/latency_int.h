@@ -61,6 +61,7 @@ struct lat {
 	/* Totals of the run. */
 	uint64_t t_paths, t_shown, t_timeout;
 	uint64_t counters[ST_C_MAX];	/* BPF counters read so far */
+	uint64_t misses;		/* program runs the kernel skipped, so far */
 };
 
 /*

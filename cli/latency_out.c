@@ -240,7 +240,8 @@ static json_object *ju(uint64_t v)
 	return json_object_new_uint64(v);
 }
 
-static void report_json(struct lat *l, const uint64_t *d, double secs, const char *t)
+static void report_json(struct lat *l, const uint64_t *d, uint64_t miss, double secs,
+			const char *t)
 {
 	json_object *o = json_object_new_object(), *ends = json_object_new_object();
 	json_object *dirs = json_object_new_object(), *um = json_object_new_object();
@@ -270,6 +271,7 @@ static void report_json(struct lat *l, const uint64_t *d, double secs, const cha
 	json_object_object_add(lost, "path_map_full", ju(d[ST_C_LRU_FAIL]));
 	json_object_object_add(lost, "stamps_overflow", ju(d[ST_C_STAMP_OVERFLOW]));
 	json_object_object_add(lost, "xmit_errors", ju(d[ST_C_XMIT_ERRORS]));
+	json_object_object_add(lost, "prog_busy", ju(miss));
 	json_object_object_add(o, "lost", lost);
 	{
 		static const char *const cn[ST_C_MAX] = {
@@ -302,7 +304,7 @@ static void report_json(struct lat *l, const uint64_t *d, double secs, const cha
 	json_object_put(o);
 }
 
-static void report_text(struct lat *l, const uint64_t *d, const char *t)
+static void report_text(struct lat *l, const uint64_t *d, uint64_t miss, const char *t)
 {
 	printf("%s %llu packets", t, (unsigned long long)l->shown);
 	for (unsigned i = 0; i < LAT_NDIR; i++)
@@ -313,10 +315,11 @@ static void report_text(struct lat *l, const uint64_t *d, const char *t)
 		printf(" %s %llu", st_end_name(e), (unsigned long long)l->ends[e]);
 	printf("\n%s unmatched: %llu timed out (no end within %.1f s), %llu end stamps without an"
 	       " open path (normal: the free after a read) | lost: %llu ring full, %llu path map"
-	       " full, %llu stamps (path too long)\n",
+	       " full, %llu stamps (path too long), %llu stamps (program busy on that CPU)\n",
 	       t, (unsigned long long)l->ends[ST_END_TIMEOUT], l->timeout_s,
 	       (unsigned long long)d[ST_C_END_NO_PATH], (unsigned long long)d[ST_C_RINGBUF_FULL],
-	       (unsigned long long)d[ST_C_LRU_FAIL], (unsigned long long)d[ST_C_STAMP_OVERFLOW]);
+	       (unsigned long long)d[ST_C_LRU_FAIL], (unsigned long long)d[ST_C_STAMP_OVERFLOW],
+	       (unsigned long long)miss);
 	if (l->lo.verbose)
 		return;
 	for (size_t i = 0; i < l->nsegs; i++) {
@@ -335,17 +338,22 @@ static void report_text(struct lat *l, const uint64_t *d, const char *t)
 
 void lat_report(struct lat *l, double secs)
 {
-	uint64_t d[ST_C_MAX];
+	uint64_t d[ST_C_MAX], miss, total;
 	char t[16];
 
 	read_counters(l, d);
+	/* Runs the kernel skipped (recursion on one CPU): each is a stamp
+	 * missing from some path, on any traffic the programs see. */
+	total = st_stage_misses(l->skel->obj);
+	miss = total >= l->misses ? total - l->misses : 0;
+	l->misses = total;
 	st_local_hms(t, sizeof(t));
 	if (l->nsegs)
 		qsort(l->segs, l->nsegs, sizeof(*l->segs), seg_cmp);
 	if (l->lo.json)
-		report_json(l, d, secs, t);
+		report_json(l, d, miss, secs, t);
 	else
-		report_text(l, d, t);
+		report_text(l, d, miss, t);
 	fflush(stdout);
 	free(l->segs);
 	l->segs = NULL;
@@ -374,6 +382,7 @@ void lat_print_hooks(const struct lat *l)
 		}
 		json_object_object_add(o, "hooks", arr);
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		fflush(stdout);
 		json_object_put(o);
 		return;
 	}

@@ -129,6 +129,23 @@ void st_stage_detach(struct st_probe *probes)
 	}
 }
 
+uint64_t st_stage_misses(struct bpf_object *obj)
+{
+	struct bpf_program *prog;
+	uint64_t sum = 0;
+
+	bpf_object__for_each_program(prog, obj) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		memset(&info, 0, sizeof(info));
+		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
+			sum += info.recursion_misses;
+	}
+	return sum;
+}
+
 size_t st_stage_sweep(int paths_fd, uint64_t now_ns, uint64_t limit_ns,
 		      void (*cb)(struct st_path *p, void *ctx), void *ctx)
 {

@@ -58,6 +58,14 @@ int st_stage_attach(struct bpf_object *obj, struct st_probe *probes);
 void st_stage_detach(struct st_probe *probes);
 
 /*
+ * How many times the kernel skipped a loaded program of obj because the
+ * same program was already running on that CPU (an event in softirq that
+ * interrupted the program in process context): bpf_prog_info's
+ * recursion_misses, summed. Each is a stamp the BPF side never saw.
+ */
+uint64_t st_stage_misses(struct bpf_object *obj);
+
+/*
  * Take every path of the paths map (fd) whose last stamp is more than
  * limit_ns older than now_ns out of the map (at most 512 per call) and
  * pass it to cb with end = ST_END_TIMEOUT. Returns how many.

@@ -22,6 +22,9 @@
 #   or, when the kernel frees the datagram through consume_skb, "freed"; a TCP
 #   stream read in B ends at sock_rx, and every TCP rx path is accounted
 #   for (delivered + freed + dropped + timed out = paths).
+# --host, routed: C -> R -> B with the tbf on R's way out: R sees fwd paths
+#   nic_rx -> nic_rcv -> nic_queue -> nic_tx, exactly one per probe; the
+#   qdisc segment carries the same 3536 us, the routing segment does not.
 # --vm: the test bed (tests/testbed) with nfqdelay holding frames from vma
 #   towards the wire 2000 us in hv1's bridge (br_netfilter FORWARD). vma
 #   sends N UDP requests to vmb, which answers. Exact: N from_vm paths
@@ -31,6 +34,11 @@
 #   cannot release earlier; <= +2.5 ms), every other segment and the to_vm
 #   total do not (median < 1000 us). Hooks this kernel lacks (bridge, OVS,
 #   vhost) are listed unavailable with a reason.
+# Exact counts allow one exception, reported by the kernel and by the
+#   command (lost.prog_busy): a program run the kernel skipped because the
+#   same program was already running on that CPU (the programs see every
+#   packet of the machine before filtering, so other traffic can be the
+#   one interrupted); a count may fall short by at most that many.
 # Bad input: no mode, both modes, an unsupported common option (-p), a bad
 #   address, a --vm pattern that matches no tap: one-line errors, exit 2/1.
 #
@@ -47,6 +55,8 @@ PKT=$O/tests/tools/stpkt
 SFX=$$
 NSA=st-lat-a-$SFX
 NSB=st-lat-b-$SFX
+NSC=st-lat-c-$SFX
+NSR=st-lat-r-$SFX
 export ST_TB=stlat$SFX ST_TOOLS_DIR=$O/tests/tools
 TMP=$(mktemp -d /tmp/stagetrace-latency.XXXXXX)
 PASS=0
@@ -65,6 +75,8 @@ cleanup() {
 	done
 	ip netns del "$NSA" 2>/dev/null
 	ip netns del "$NSB" 2>/dev/null
+	ip netns del "$NSC" 2>/dev/null
+	ip netns del "$NSR" 2>/dev/null
 	[[ $TB == 1 ]] && TB_QUIET=1 tb_down >/dev/null 2>&1
 	[[ -z ${KEEP:-} ]] && rm -rf "$TMP"
 }
@@ -92,6 +104,23 @@ eq() { # name got want
 	else
 		FAIL=$((FAIL + 1))
 		echo "FAIL $1: got '$2', want '$3'"
+	fi
+}
+
+# A count that must equal want, except for stamps the kernel did not let
+# the programs take (the same program already running on that CPU: an
+# event in softirq interrupting it; counted by the kernel per program,
+# reported as lost.prog_busy): then want - got must not exceed that count.
+exact() { # name got want busy
+	if [[ "$2" == "$3" ]]; then
+		PASS=$((PASS + 1))
+		echo "ok   $1 ($2)"
+	elif [[ $2 =~ ^[0-9]+$ ]] && (($2 < $3 && $3 - $2 <= $4)); then
+		PASS=$((PASS + 1))
+		echo "ok   $1 ($2 of $3; $4 program runs skipped by the kernel, reported)"
+	else
+		FAIL=$((FAIL + 1))
+		echo "FAIL $1: got '$2', want '$3' (program runs skipped: $4)"
 	fi
 }
 
@@ -203,29 +232,30 @@ eq "probes received by B's socket" "$(jq .received "$TMP/sink.json")" "$N"
 stop_tracer hosta
 stop_tracer hostb
 
-eq "A: tx paths (one per probe)" "$(isum hosta '.dirs.tx')" "$N"
-eq "A: every tx path ended at the driver" "$(isum hosta '.ends.left')" "$N"
+BA=$(isum hosta '.lost.prog_busy')
+exact "A: tx paths (one per probe)" "$(isum hosta '.dirs.tx')" "$N" "$BA"
+exact "A: tx paths ended at the driver" "$(isum hosta '.ends.left')" "$N" "$BA"
 eq "A: no rx paths (filtered to the probes' port)" "$(isum hosta '.dirs.rx')" 0
-eq "A: nothing lost or unmatched" \
-	"$(isum hosta '.lost.ringbuf_full + .lost.path_map_full + .unmatched.timed_out')" 0
-eq "A: qdisc segment samples" "$(seg hosta tx nic_queue nic_tx "$SEG_COUNT")" "$N"
+eq "A: nothing lost to full maps or ring" "$(isum hosta '.lost.ringbuf_full + .lost.path_map_full')" 0
+exact "A: qdisc segment samples" "$(seg hosta tx nic_queue nic_tx "$SEG_COUNT")" "$N" "$BA"
 q50=$(seg hosta tx nic_queue nic_tx "$SEG_P50")
 range "A: qdisc segment median (us), expected $EXP_US" "$q50" \
 	"$(awk -v e=$EXP_US 'BEGIN { print e * 0.85 }')" $((EXP_US + 2000))
-eq "A: -v: one packet block per probe" "$(jqo hosta '[.[] | select(.type == "packet")] | length')" "$N"
-eq "A: -v: each is nic_queue, nic_tx on va" \
-	"$(jqo hosta "[.[] | select(.type == \"packet\") | select([.stages[].stage] == [\"nic_queue\", \"nic_tx\"] and ([.stages[].dev] | unique) == [\"va@$NSA\"])] | length")" "$N"
+exact "A: -v: one packet block per probe" "$(jqo hosta '[.[] | select(.type == "packet")] | length')" "$N" "$BA"
+exact "A: -v: each is nic_queue, nic_tx on va" \
+	"$(jqo hosta "[.[] | select(.type == \"packet\") | select([.stages[].stage] == [\"nic_queue\", \"nic_tx\"] and ([.stages[].dev] | unique) == [\"va@$NSA\"])] | length")" "$N" "$BA"
 pk50=$(jqo hosta '[.[] | select(.type == "packet") | .stages[1].delta_us] | sort | .[length / 2 | floor]')
 range "A: -v: median per-packet qdisc delta (us)" "$pk50" \
 	"$(awk -v e=$EXP_US 'BEGIN { print e * 0.85 }')" $((EXP_US + 2000))
 
-eq "B: rx paths (one per probe)" "$(isum hostb '.dirs.rx')" "$N"
+BB=$(isum hostb '.lost.prog_busy')
+exact "B: rx paths (one per probe)" "$(isum hostb '.dirs.rx')" "$N" "$BB"
 eq "B: no tx paths" "$(isum hostb '.dirs.tx')" 0
-eq "B: device receive samples" "$(seg hostb rx nic_rx nic_rcv "$SEG_COUNT")" "$N"
+exact "B: device receive samples" "$(seg hostb rx nic_rx nic_rcv "$SEG_COUNT")" "$N" "$BB"
 r50=$(seg hostb rx nic_rx nic_rcv "$SEG_P50")
 range "B: rx segment median (us) does not carry the qdisc's time" "$r50" 0 $((EXP_US / 4))
 eq "B: every rx path timed out or ended freed (UDP reads leave no read stamp)" \
-	"$(isum hostb '.unmatched.timed_out + .ends.freed')" "$N"
+	"$(isum hostb '.unmatched.timed_out + .ends.freed')" "$(isum hostb '.dirs.rx')"
 
 # ---- --host: TCP reads end at sock_rx -------------------------------------------
 log "--host: a TCP stream into B ends at sock_rx"
@@ -246,6 +276,50 @@ eq "TCP: every rx path accounted for (delivered+freed+dropped+timed out)" \
 	"$(isum tcpb '.ends.delivered + .ends.freed + .ends.dropped + .ends.timeout')" \
 	"$(isum tcpb '.dirs.rx')"
 
+# ---- --host: routed through R ---------------------------------------------------
+log "--host: $N pairs routed C -> R -> B, tbf on R's egress"
+for ns in "$NSC" "$NSR"; do
+	ip netns add "$ns" || exit 1
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+		net.ipv6.conf.default.disable_ipv6=1
+	ip -n "$ns" link set lo up
+done
+ip netns exec "$NSR" sysctl -qw net.ipv4.ip_forward=1
+ip link add vc netns "$NSC" type veth peer name rc netns "$NSR" || exit 1
+ip link add rb netns "$NSR" type veth peer name vb2 netns "$NSB" || exit 1
+ip -n "$NSC" addr add 10.97.0.1/24 dev vc
+ip -n "$NSR" addr add 10.97.0.254/24 dev rc
+ip -n "$NSR" addr add 10.98.0.254/24 dev rb
+ip -n "$NSB" addr add 10.98.0.2/24 dev vb2
+for x in "$NSC vc" "$NSR rc" "$NSR rb" "$NSB vb2"; do
+	read -r n d <<<"$x"
+	ip -n "$n" link set "$d" up
+done
+ip -n "$NSC" route add default via 10.97.0.254
+ip -n "$NSB" route add 10.97.0.0/24 via 10.98.0.254
+ip -n "$NSC" neigh replace 10.97.0.254 lladdr "$(ip netns exec "$NSR" cat /sys/class/net/rc/address)" dev vc nud permanent
+ip -n "$NSR" neigh replace 10.98.0.2 lladdr "$(ip netns exec "$NSB" cat /sys/class/net/vb2/address)" dev rb nud permanent
+ip netns exec "$NSR" tc qdisc replace dev rb root tbf rate 1mbit burst 1600 limit 100000 || exit 1
+start_tracer fwd --host --netns "$NSR" --proto udp --dport 9000 || exit 1
+ip netns exec "$NSB" "$PKT" udp-sink 9000 "$N" 30 >"$TMP/sink2.json" &
+SINK=$!
+PIDS+=("$SINK")
+sleep 0.3
+ip netns exec "$NSC" "$PKT" udp-pairs 10.98.0.2 9001 1400 9000 558 "$N" 30 >/dev/null
+timeout 10 tail --pid="$SINK" -f /dev/null
+stop_tracer fwd
+eq "routed probes received in B" "$(jq .received "$TMP/sink2.json")" "$N"
+BR=$(isum fwd '.lost.prog_busy')
+exact "R: fwd paths (one per probe)" "$(isum fwd '.dirs.fwd')" "$N" "$BR"
+eq "R: no tx or rx paths" "$(isum fwd '.dirs.tx + .dirs.rx')" 0
+exact "R: fwd paths ended at rb's driver" "$(isum fwd '.ends.left')" "$N" "$BR"
+f50=$(seg fwd fwd nic_queue nic_tx "$SEG_P50")
+range "R: qdisc segment median (us), expected $EXP_US" "$f50" \
+	"$(awk -v e=$EXP_US 'BEGIN { print e * 0.85 }')" $((EXP_US + 2000))
+g50=$(seg fwd fwd nic_rcv nic_queue "$SEG_P50")
+range "R: routing segment nic_rcv -> nic_queue median (us) does not carry it" "$g50" 0 $((EXP_US / 4))
+exact "R: routing segment samples" "$(seg fwd fwd nic_rcv nic_queue "$SEG_COUNT")" "$N" "$BR"
+
 # ---- --vm: a bridge hold of 2000 us on the way out -------------------------------
 log "--vm: test bed with nfqdelay 2000 us on frames from vma (hv1)"
 TB=1
@@ -260,23 +334,24 @@ start_tracer vm --vm "$TAP" --netns "$NS1" --proto udp -v || exit 1
 tb_traffic --from vma --to vmb --proto udp --count "$VN" --rate 20 >"$TMP/traffic.json"
 stop_tracer vm
 eq "vmsim: requests answered" "$(jq -c '[.sent, .received]' "$TMP/traffic.json")" "[$VN,$VN]"
-eq "from_vm paths" "$(isum vm '.dirs.from_vm')" "$VN"
-eq "to_vm paths" "$(isum vm '.dirs.to_vm')" "$VN"
-eq "from_vm paths ended at the uplink's driver" "$(isum vm '.ends.left')" "$VN"
-eq "to_vm paths ended at vma's read" "$(isum vm '.ends.delivered')" "$VN"
-eq "nothing timed out or lost" \
-	"$(isum vm '.unmatched.timed_out + .lost.ringbuf_full + .lost.path_map_full')" 0
+BV=$(isum vm '.lost.prog_busy')
+exact "from_vm paths" "$(isum vm '.dirs.from_vm')" "$VN" "$BV"
+exact "to_vm paths" "$(isum vm '.dirs.to_vm')" "$VN" "$BV"
+exact "from_vm paths ended at the uplink's driver" "$(isum vm '.ends.left')" "$VN" "$BV"
+exact "to_vm paths ended at vma's read" "$(isum vm '.ends.delivered')" "$VN" "$BV"
+eq "nothing lost to full maps or ring" "$(isum vm '.lost.ringbuf_full + .lost.path_map_full')" 0
+exact "no path timed out" "$(( VN - $(isum vm '.unmatched.timed_out') ))" "$VN" "$BV"
 h50=$(seg vm from_vm tap_rcv nic_queue "$SEG_P50")
 range "from_vm tap_rcv -> nic_queue median (us) carries the 2000 us hold" "$h50" 2000 4500
-eq "from_vm hold segment samples" "$(seg vm from_vm tap_rcv nic_queue "$SEG_COUNT")" "$VN"
+exact "from_vm hold segment samples" "$(seg vm from_vm tap_rcv nic_queue "$SEG_COUNT")" "$VN" "$BV"
 x50=$(seg vm from_vm nic_queue nic_tx "$SEG_P50")
 range "from_vm nic_queue -> nic_tx median (us) does not" "$x50" 0 1000
 t50=$(seg vm to_vm nic_rx total "$SEG_P50")
 range "to_vm total median (us) does not" "$t50" 0 1000
-eq "to_vm: every packet read by the VM (vm_rx)" \
-	"$(jqo vm "[.[] | select(.type == \"packet\" and .dir == \"to_vm\") | select(.stages[-1].stage == \"vm_rx\" and .stages[-1].dev == \"$TAP@$NS1\")] | length")" "$VN"
-eq "from_vm: every packet starts at vma's tap" \
-	"$(jqo vm "[.[] | select(.type == \"packet\" and .dir == \"from_vm\") | select(.stages[0].stage == \"tap_rcv\" and .stages[0].dev == \"$TAP@$NS1\")] | length")" "$VN"
+exact "to_vm: every packet read by the VM (vm_rx)" \
+	"$(jqo vm "[.[] | select(.type == \"packet\" and .dir == \"to_vm\") | select(.stages[-1].stage == \"vm_rx\" and .stages[-1].dev == \"$TAP@$NS1\")] | length")" "$VN" "$BV"
+exact "from_vm: every packet starts at vma's tap" \
+	"$(jqo vm "[.[] | select(.type == \"packet\" and .dir == \"from_vm\") | select(.stages[0].stage == \"tap_rcv\" and .stages[0].dev == \"$TAP@$NS1\")] | length")" "$VN" "$BV"
 eq "hooks that did not attach say why" \
 	"$(jqo vm '[.[] | select(.type == "hooks") | .hooks[] | select(.status != "attached" and .reason == "")] | length')" 0
 log "unavailable here: $(jqo vm '[.[] | select(.type == "hooks") | .hooks[] | select(.status != "attached") | .hook] | join(", ")')"
