@@ -43,14 +43,15 @@
 #   address, a --vm pattern that matches no tap: one-line errors, exit 2/1.
 #
 # Needs root, jq, tc, iptables. Usage: tests/e2e/latency_local_test.sh
-# [BUILD_DIR]. Prints "N passed, N failed" last; exits non-zero on any
+# [BUILD_DIR] (ST_BIN=PATH runs another build of the CLI, e.g. one with
+# -fsanitize=address,undefined). Prints "N passed, N failed" last; exits non-zero on any
 # failure; removes its namespaces, test bed and files on any exit.
 
 set -u
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 O=${1:-${O:-$REPO/build}}
 O=$(cd "$O" && pwd)
-ST=$O/stagetrace
+ST=${ST_BIN:-$O/stagetrace}
 PKT=$O/tests/tools/stpkt
 SFX=$$
 NSA=st-lat-a-$SFX
