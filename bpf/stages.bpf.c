@@ -210,9 +210,20 @@ static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *
 	}
 
 	/* 2. Key the packet and apply the header filters. */
-	if (st_parse_skb(skb, &key, &po)) {
+	if (st_parse_skb_ip(skb, &key, &po, hook == ST_HOOK_SOCK_TX)) {
 		st_count(ST_C_PARSE_SKIP);
 		return 0;
+	}
+	/* ip_send_skb runs before __ip_local_out writes the IP total length:
+	 * key the packet with the length it is about to get (skb->len, as
+	 * every later stamp sees it). Not for an encapsulation, whose key is
+	 * the inner packet's. */
+	if (hook == ST_HOOK_SOCK_TX && !(po.encap & ST_ENC_VXLAN)) {
+		const unsigned char *head = BPF_CORE_READ(skb, head);
+		__u16 nh = BPF_CORE_READ(skb, network_header), tl = 0;
+
+		bpf_probe_read_kernel(&tl, sizeof(tl), head + nh + 2);
+		key.disc2 += (__u32)(__u16)BPF_CORE_READ(skb, len) - bpf_ntohs(tl);
 	}
 	if (!st_pf_match(&c->pf, &key)) {
 		st_count(ST_C_FILTER_L34);
@@ -546,4 +557,37 @@ SEC("kprobe/handle_tx")
 int kprobe_vhost_tx(struct pt_regs *ctx)
 {
 	return st_vhost_tx();
+}
+
+/*
+ * ip_send_skb(net, skb): a datagram this host sends (UDP from udp.c, a
+ * call across compilation units, so a real call fentry and kprobes see)
+ * enters IP output with its header built, before netfilter's OUTPUT hook
+ * and the device queue: the send side of a socket's path. skb->dev is not
+ * set yet; the route's device is the one the packet will leave by.
+ */
+static __always_inline int st_sock_tx(struct sk_buff *skb)
+{
+	unsigned long refdst = BPF_CORE_READ(skb, _skb_refdst);
+	struct dst_entry *dst = (struct dst_entry *)(refdst & ~1UL);
+	struct net_device *dev;
+
+	if (!dst)
+		return 0;
+	dev = BPF_CORE_READ(dst, dev);
+	if (!dev)
+		return 0;
+	return st_stage_dev(skb, dev, ST_HOOK_SOCK_TX, 0);
+}
+
+SEC("fentry/ip_send_skb")
+int fentry_sock_tx(__u64 *ctx)
+{
+	return st_sock_tx((struct sk_buff *)ctx[1]);
+}
+
+SEC("kprobe/ip_send_skb")
+int kprobe_sock_tx(struct pt_regs *ctx)
+{
+	return st_sock_tx((struct sk_buff *)PT_REGS_PARM2(ctx));
 }

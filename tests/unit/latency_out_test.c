@@ -114,6 +114,29 @@ static void test_host_mode(void **state)
 	free(l.segs);
 }
 
+/* A datagram this host sends, stamped at ip_send_skb: tx, named sock_tx. */
+static void test_sock_tx(void **state)
+{
+	static const struct st sent[] = {
+		{ ST_HOOK_SOCK_TX, ST_ROLE_UPLINK, 100 },
+		{ ST_HOOK_NET_DEV_QUEUE, ST_ROLE_UPLINK, 130 },
+		{ ST_HOOK_NET_DEV_START_XMIT, ST_ROLE_UPLINK, 160 },
+	};
+	struct lat l = { .mode = LAT_HOST };
+	struct st_path p = mk(sent, 3, ST_END_LEFT);
+	const struct lat_seg *s;
+
+	(void)state;
+	lat_path(&l, &p);
+	assert_int_equal(l.dirs[LAT_TX], 1);
+	s = find(&l, LAT_TX, ST_HOOK_SOCK_TX, ST_ROLE_UPLINK, ST_HOOK_NET_DEV_QUEUE,
+		 ST_ROLE_UPLINK, 0);
+	assert_non_null(s);
+	assert_string_equal(st_stage_name(s->from), "sock_tx");
+	assert_int_equal(s->h.min, 30);
+	free(l.segs);
+}
+
 static void test_vm_mode_and_timeouts(void **state)
 {
 	struct lat l = { .mode = LAT_VM };
@@ -160,6 +183,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_host_mode),
+		cmocka_unit_test(test_sock_tx),
 		cmocka_unit_test(test_vm_mode_and_timeouts),
 	};
 

@@ -9,7 +9,9 @@
 # carrying br_in then br_fwd after tapa's receive or before tapa's queue,
 # to_vm ended by vma's read (vm_rx on tapa), from_vm ended by vmb's read,
 # nothing timed out or lost, and the histogram of the bridge segment
-# br_in -> br_fwd has all 20 samples per direction.
+# br_in -> br_fwd has all 20 samples per direction. Then --host: 20 UDP
+# datagrams the guest sends from br0's address start at sock_tx
+# (ip_send_skb), then br0's queue.
 . "$ST_VM_REPO/tests/vm/guest-lib.sh"
 . "$REPO/tests/vm/guest/dp-lib.sh"
 vm_modprobe bridge tun || { vm_fail latency-modules "modprobe bridge tun"; exit 1; }
@@ -58,4 +60,31 @@ vm_check latency-from_vm-read "$e of 20 ended by vmb's read" test "$e" = 20
 l=$(J "[.[] | select(.type == \"interval\") | .unmatched.timed_out + .lost.ringbuf_full + .lost.path_map_full] | add")
 vm_check latency-nothing-lost "timed out + lost = $l" test "$l" = 0
 echo "guest: a from_vm packet: $(J '[.[] | select(.type == "packet" and .dir == "from_vm")][0]' | jq -c .)"
+
+# --host, where ip_send_skb can be hooked: the guest itself sends 20 UDP
+# datagrams from br0's address to vmb (its MAC learned on tapb above):
+# every tx path starts at sock_tx (the send), then br0's queue.
+ip addr add 10.9.0.254/24 dev br0 || exit 1
+ip neigh replace 10.9.0.2 lladdr 02:00:0a:09:00:02 dev br0 nud permanent
+"$ST" latency --host --proto udp --dport 9000 -v --json >"$T/host.out" 2>"$T/host.err" &
+LAT=$!
+DP_PIDS+=($LAT)
+for i in $(seq 300); do
+	grep -q '"type":"hooks"' "$T/host.out" && break
+	kill -0 "$LAT" 2>/dev/null || break
+	sleep 0.2
+done
+"$O/tests/tools/stpkt" udp 10.9.0.2 9000 20 64 50 >/dev/null
+sleep 1.6
+kill -INT "$LAT"
+timeout 20 tail --pid="$LAT" -f /dev/null
+H() { jq -s "$1" "$T/host.out"; }
+st=$(H '[.[] | select(.type == "hooks") | .hooks[] | select(.hook == "ip_send_skb")][0] | "\(.status) \(.method)"')
+vm_check latency-hook-ip_send_skb "$st" test "${st%% *}" = '"attached'
+n=$(H '[.[] | select(.type == "interval") | .dirs.tx] | add')
+vm_check latency-host-tx-paths "$n of 20" test "$n" = 20
+n=$(H '[.[] | select(.type == "packet" and .dir == "tx") | select(.stages[0].stage == "sock_tx" and .stages[1].stage == "br_queue")] | length')
+vm_check latency-host-sock_tx "$n of 20 tx paths start sock_tx, br_queue" test "$n" = 20
+echo "guest: a host tx packet: $(H '[.[] | select(.type == "packet" and .dir == "tx")][0]' | jq -c .)"
+echo "guest: --host BPF counters: $(H '[.[] | select(.type == "interval") | .bpf] | reduce .[] as $i ({}; reduce ($i | keys[]) as $k (.; .[$k] += $i[$k]))' | jq -c .)"
 exit 0
