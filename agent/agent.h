@@ -20,6 +20,7 @@
 #include "opts.h"
 #include "tls.h"
 #include "../bpf/stages.h"
+#include "stage_attach.h"
 
 struct stages_bpf;
 struct st_sender;
@@ -79,16 +80,6 @@ struct st_devtab {
 	int n;
 	uint32_t netns_inodes[64];
 	int n_netns;
-};
-
-/* Per-hook attach result, as `stagetrace probes` reports it. */
-struct st_probe {
-	unsigned hook;
-	const char *method;	/* "fentry", "kprobe", "tp_btf", "raw_tp" ... or NULL */
-	const char *target;	/* the plan's target of that method */
-	char symbol[128];	/* what was attached (a kprobe may take a clone) */
-	const char *status;	/* "attached", "unavailable", "failed" */
-	char reason[512];	/* why each earlier alternative failed */
 };
 
 struct st_agent {

@@ -91,36 +91,20 @@ static void flush_cb(uv_timer_t *t)
  * way) are emitted as timeouts instead of rotting in the LRU map, so every
  * started path is accounted for.
  */
+static void sweep_one(struct st_path *p, void *ctx)
+{
+	struct st_agent *a = ctx;
+
+	a->paths_timeout++;
+	push_path(a, p);
+}
+
 static void sweep_cb(uv_timer_t *t)
 {
 	struct st_agent *a = t->data;
-	int fd = bpf_map__fd(a->skel->maps.paths);
-	uint64_t now = st_mono_ns();
-	uint64_t limit = (uint64_t)a->cfg.path_timeout_ms * 1000000ull;
-	uint64_t key, next, *prev = NULL;
-	struct st_path p;
-	uint64_t stale[512];
-	int nstale = 0;
 
-	while (bpf_map_get_next_key(fd, prev, &next) == 0 && nstale < 512) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &p))
-			continue;
-		if (p.nstamps == 0 || p.nstamps > ST_MAX_STAMPS)
-			continue;
-		if (now - p.stamps[p.nstamps - 1].ts > limit)
-			stale[nstale++] = key;
-	}
-	for (int i = 0; i < nstale; i++) {
-		if (bpf_map_lookup_elem(fd, &stale[i], &p))
-			continue;
-		if (bpf_map_delete_elem(fd, &stale[i]))
-			continue;	/* the BPF side finished it meanwhile */
-		p.end = ST_END_TIMEOUT;
-		a->paths_timeout++;
-		push_path(a, &p);
-	}
+	st_stage_sweep(bpf_map__fd(a->skel->maps.paths), st_mono_ns(),
+		       (uint64_t)a->cfg.path_timeout_ms * 1000000ull, sweep_one, a);
 }
 
 static void rescan_cb(uv_timer_t *t)

@@ -146,10 +146,15 @@ static __always_inline int st_parse_l3(const void *head, __u32 *off,
 	return 0;
 }
 
-/* Build the key of the innermost IPv4 packet in skb. 0 on success. */
-static __always_inline int st_parse_skb(struct sk_buff *skb,
-					struct st_pkt_key *key,
-					struct st_parse_out *po)
+/*
+ * Build the key of the innermost IPv4 packet in skb. 0 on success.
+ * is_ip: the caller knows the packet is IPv4 even if skb->protocol does not
+ * say so yet (ip_send_skb runs before __ip_local_out sets it, with no MAC
+ * header yet either).
+ */
+static __always_inline int st_parse_skb_ip(struct sk_buff *skb,
+					   struct st_pkt_key *key,
+					   struct st_parse_out *po, int is_ip)
 {
 	const void *head = BPF_CORE_READ(skb, head);
 	__u16 mac = BPF_CORE_READ(skb, mac_header);
@@ -163,7 +168,7 @@ static __always_inline int st_parse_skb(struct sk_buff *skb,
 		proto = st_parse_l2(head, &off, po);
 	} else {
 		off = nh;
-		proto = BPF_CORE_READ(skb, protocol);
+		proto = is_ip ? bpf_htons(ST_ETH_P_IP) : BPF_CORE_READ(skb, protocol);
 	}
 	/* A VLAN tag the driver already stripped lives in skb->vlan_tci. */
 	if (!po->vlan) {
@@ -198,6 +203,13 @@ static __always_inline int st_parse_skb(struct sk_buff *skb,
 		rc = st_parse_l3(head, &off, key, 0);
 	}
 	return rc < 0 ? rc : 0;
+}
+
+static __always_inline int st_parse_skb(struct sk_buff *skb,
+					struct st_pkt_key *key,
+					struct st_parse_out *po)
+{
+	return st_parse_skb_ip(skb, key, po, 0);
 }
 
 #endif /* ST_PARSE_BPF_H */

@@ -161,6 +161,7 @@ static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *
 	struct net_device *dev;
 	__u64 id, now;
 	__u8 role = ST_ROLE_OTHER;
+	int devless;
 	__u32 n;
 
 	/* Newer verifiers type some tracepoint arguments "maybe NULL"
@@ -171,18 +172,36 @@ static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *
 
 	/* 1. Namespace and device filters: pointer chasing only. */
 	dev = odev ? odev : BPF_CORE_READ(skb, dev);
-	if (!dev)
+	dk.netns = 0;
+	dk.ifindex = 0;
+	if (dev) {
+		dk.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+		dk.ifindex = BPF_CORE_READ(dev, ifindex);
+	}
+	/*
+	 * A packet on a socket has no device: UDP reuses skb->dev as scratch
+	 * space once the packet is queued (udp_set_dev_scratch), so the read
+	 * and the free after it see nothing there (and UDP copies linear
+	 * packets without the skb_copy_datagram_iovec tracepoint, so its
+	 * free right after the read is the last stamp). A terminal stamp only
+	 * ever ends a path that passed the filters when it was opened (it
+	 * never opens one), so it skips the namespace and device filters
+	 * and is keyed like any other; without a path it counts as filtered.
+	 */
+	devless = st_is_terminal_only(hook) && dk.netns == 0;
+	if (!dev && !devless)
 		return 0;
-	dk.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
-	dk.ifindex = BPF_CORE_READ(dev, ifindex);
-	if ((c->flags & ST_F_NETNS) && !bpf_map_lookup_elem(&netns_allow, &dk.netns)) {
+	if (devless)
+		dk.ifindex = 0;
+	if (!devless && (c->flags & ST_F_NETNS) &&
+	    !bpf_map_lookup_elem(&netns_allow, &dk.netns)) {
 		st_count(ST_C_FILTER_NETNS);
 		return 0;
 	}
 	/* The device filter needs the role map now; otherwise the lookup
 	 * waits until the packet is known to be sampled. */
 	dv = NULL;
-	if (c->flags & ST_F_DEV) {
+	if (!devless && (c->flags & ST_F_DEV)) {
 		dv = bpf_map_lookup_elem(&dev_roles, &dk);
 		if (!dv) {
 			st_count(ST_C_FILTER_DEV);
@@ -191,9 +210,20 @@ static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *
 	}
 
 	/* 2. Key the packet and apply the header filters. */
-	if (st_parse_skb(skb, &key, &po)) {
+	if (st_parse_skb_ip(skb, &key, &po, hook == ST_HOOK_SOCK_TX)) {
 		st_count(ST_C_PARSE_SKIP);
 		return 0;
+	}
+	/* ip_send_skb runs before __ip_local_out writes the IP total length:
+	 * key the packet with the length it is about to get (skb->len, as
+	 * every later stamp sees it). Not for an encapsulation, whose key is
+	 * the inner packet's. */
+	if (hook == ST_HOOK_SOCK_TX && !(po.encap & ST_ENC_VXLAN)) {
+		const unsigned char *head = BPF_CORE_READ(skb, head);
+		__u16 nh = BPF_CORE_READ(skb, network_header), tl = 0;
+
+		bpf_probe_read_kernel(&tl, sizeof(tl), head + nh + 2);
+		key.disc2 += (__u32)(__u16)BPF_CORE_READ(skb, len) - bpf_ntohs(tl);
 	}
 	if (!st_pf_match(&c->pf, &key)) {
 		st_count(ST_C_FILTER_L34);
@@ -208,12 +238,16 @@ static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *
 	}
 
 	now = bpf_ktime_get_ns();
-	if (!dv)
+	if (!dv && !devless)
 		dv = bpf_map_lookup_elem(&dev_roles, &dk);
 	if (dv)
 		role = dv->role;
 	p = bpf_map_lookup_elem(&paths, &id);
 	if (!p) {
+		if (devless && (c->flags & ST_F_NETNS)) {
+			st_count(ST_C_FILTER_NETNS);
+			return 0;
+		}
 		if (st_is_terminal_only(hook)) {
 			st_count(ST_C_END_NO_PATH);
 			return 0;
@@ -523,4 +557,37 @@ SEC("kprobe/handle_tx")
 int kprobe_vhost_tx(struct pt_regs *ctx)
 {
 	return st_vhost_tx();
+}
+
+/*
+ * ip_send_skb(net, skb): a datagram this host sends (UDP from udp.c, a
+ * call across compilation units, so a real call fentry and kprobes see)
+ * enters IP output with its header built, before netfilter's OUTPUT hook
+ * and the device queue: the send side of a socket's path. skb->dev is not
+ * set yet; the route's device is the one the packet will leave by.
+ */
+static __always_inline int st_sock_tx(struct sk_buff *skb)
+{
+	unsigned long refdst = BPF_CORE_READ(skb, _skb_refdst);
+	struct dst_entry *dst = (struct dst_entry *)(refdst & ~1UL);
+	struct net_device *dev;
+
+	if (!dst)
+		return 0;
+	dev = BPF_CORE_READ(dst, dev);
+	if (!dev)
+		return 0;
+	return st_stage_dev(skb, dev, ST_HOOK_SOCK_TX, 0);
+}
+
+SEC("fentry/ip_send_skb")
+int fentry_sock_tx(__u64 *ctx)
+{
+	return st_sock_tx((struct sk_buff *)ctx[1]);
+}
+
+SEC("kprobe/ip_send_skb")
+int kprobe_sock_tx(struct pt_regs *ctx)
+{
+	return st_sock_tx((struct sk_buff *)PT_REGS_PARM2(ctx));
 }

@@ -42,6 +42,7 @@ enum st_hook {
 	ST_HOOK_BR_IN,			/* br_handle_frame */
 	ST_HOOK_BR_FWD,			/* br_forward */
 	ST_HOOK_VHOST_TX,		/* handle_tx: a vhost worker takes a batch */
+	ST_HOOK_SOCK_TX,		/* ip_send_skb: a datagram this host sends */
 	ST_HOOK_MAX,
 };
 

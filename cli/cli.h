@@ -68,5 +68,6 @@ int cmd_offload(int argc, char **argv);
 int cmd_virt(int argc, char **argv);
 /* cli/virt_kvm.c (may be absent: cli/virt.c references it weakly). */
 int st_cmd_virt_kvm(int argc, char **argv);
+int cmd_latency(int argc, char **argv);
 
 #endif /* ST_CLI_H */

@@ -35,6 +35,7 @@ static const struct {
 	{ "iface", cmd_iface, "interface counters and rates per device, netns and VM; --perf adds CPU (local)" },
 	{ "offload", cmd_offload, "TSO/GSO parameters per device and flow, abnormal GSO types (local)" },
 	{ "virt", cmd_virt, "tun/tap queues, vhost-net virtqueues and signals, queue mapping (local)" },
+	{ "latency", cmd_latency, "stage-by-stage latency of host-stack or VM packets through this host (local)" },
 	{ "cpu", cmd_cpu, "off-CPU stacks, futex and rwlock waits, CPU top, run-queue latency (local)" },
 	{ "report", cmd_report, "summary report: per pair and overall, top contributors; text to html" },
 };

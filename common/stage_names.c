@@ -51,6 +51,7 @@ static const struct hook_info hooks[ST_HOOK_MAX] = {
 	[ST_HOOK_BR_IN]      = FN("br_handle_frame", "br_handle_frame", "br_in"),
 	[ST_HOOK_BR_FWD]     = FN("br_forward", "br_forward", "br_fwd"),
 	[ST_HOOK_VHOST_TX]   = FN("handle_tx", "handle_tx", "vhost_tx"),
+	[ST_HOOK_SOCK_TX]    = FN("ip_send_skb", "ip_send_skb", "sock_tx"),
 };
 
 static const char *roles[ST_ROLE_MAX] = {

@@ -8,6 +8,15 @@
  *       A send the kernel refuses (ENOBUFS from a full qdisc) is counted
  *       as failed and not retried. Prints one JSON line:
  *       {"sent": N, "failed": N, "seconds": S}.
+ *   stpkt udp-pairs IP FPORT FSIZE PPORT PSIZE COUNT GAP_MS
+ *       COUNT times, GAP_MS apart: a filler datagram of FSIZE payload bytes
+ *       to FPORT and right behind it a probe of PSIZE bytes to PPORT, from
+ *       one socket. Behind a token bucket (tbf) that the pause refills, the
+ *       filler takes the burst and the probe waits a known time for tokens.
+ *       Prints {"sent": N, "failed": N, "seconds": S} (pairs).
+ *   stpkt udp-sink PORT COUNT SECONDS
+ *       Read datagrams on PORT until COUNT arrived or SECONDS passed,
+ *       print {"received": N}.
  *   stpkt tcp-sink PORT
  *       Accept one TCP connection on PORT, read it to the end, print
  *       {"received": BYTES}.
@@ -98,6 +107,77 @@ static int cmd_udp(int argc, char **argv)
 	printf("{\"sent\": %ld, \"failed\": %ld, \"seconds\": %.6f}\n", sent, failed, now_s() - t0);
 	close(fd);
 	free(buf);
+	return 0;
+}
+
+static int cmd_udp_pairs(int argc, char **argv)
+{
+	struct sockaddr_in fa, pa;
+	long fsize, psize, count, gap_ms, sent = 0, failed = 0;
+	double t0;
+	char *buf;
+	int fd;
+
+	if (argc < 9 || addr_of(argv[2], argv[3], &fa) || addr_of(argv[2], argv[5], &pa))
+		return 2;
+	fsize = atol(argv[4]);
+	psize = atol(argv[6]);
+	count = atol(argv[7]);
+	gap_ms = atol(argv[8]);
+	if (fsize < 0 || fsize > 65000 || psize < 0 || psize > 65000 || count < 0 || gap_ms < 0)
+		return 2;
+	buf = calloc(1, fsize > psize ? fsize + 1 : psize + 1);
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (!buf || fd < 0) {
+		perror("stpkt: socket");
+		return 1;
+	}
+	t0 = now_s();
+	for (long i = 0; i < count; i++) {
+		struct timespec ts = { gap_ms / 1000, (gap_ms % 1000) * 1000000L };
+
+		if (sendto(fd, buf, fsize, 0, (struct sockaddr *)&fa, sizeof(fa)) == fsize &&
+		    sendto(fd, buf, psize, 0, (struct sockaddr *)&pa, sizeof(pa)) == psize)
+			sent++;
+		else
+			failed++;
+		nanosleep(&ts, NULL);
+	}
+	printf("{\"sent\": %ld, \"failed\": %ld, \"seconds\": %.6f}\n", sent, failed, now_s() - t0);
+	close(fd);
+	free(buf);
+	return 0;
+}
+
+static int cmd_udp_sink(int argc, char **argv)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	long count, got = 0;
+	double end;
+	char buf[65536];
+	int fd;
+
+	if (argc < 5)
+		return 2;
+	sa.sin_port = htons((uint16_t)atoi(argv[2]));
+	count = atol(argv[3]);
+	end = now_s() + atof(argv[4]);
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		perror("stpkt: bind");
+		return 1;
+	}
+	/* Short receive timeouts so the deadline holds with no traffic. */
+	{
+		struct timeval tv = { 0, 100000 };
+
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
+	while (got < count && now_s() < end)
+		if (recv(fd, buf, sizeof(buf), 0) >= 0)
+			got++;
+	printf("{\"received\": %ld}\n", got);
+	close(fd);
 	return 0;
 }
 
@@ -248,6 +328,10 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "udp"))
 		rc = cmd_udp(argc, argv);
+	else if (argc > 1 && !strcmp(argv[1], "udp-pairs"))
+		rc = cmd_udp_pairs(argc, argv);
+	else if (argc > 1 && !strcmp(argv[1], "udp-sink"))
+		rc = cmd_udp_sink(argc, argv);
 	else if (argc > 1 && !strcmp(argv[1], "tcp-sink"))
 		rc = cmd_tcp_sink(argc, argv);
 	else if (argc > 1 && !strcmp(argv[1], "tcp-send"))
@@ -255,7 +339,9 @@ int main(int argc, char **argv)
 	else if (argc > 1 && !strcmp(argv[1], "tap-gso"))
 		rc = cmd_tap_gso(argc, argv);
 	if (rc == 2)
-		fprintf(stderr, "usage: stpkt udp IP PORT COUNT SIZE [PPS] | tcp-sink PORT | "
+		fprintf(stderr, "usage: stpkt udp IP PORT COUNT SIZE [PPS] | "
+			"udp-pairs IP FPORT FSIZE PPORT PSIZE COUNT GAP_MS | udp-sink PORT COUNT SECONDS | "
+			"tcp-sink PORT | "
 			"tcp-send IP PORT BYTES | tap-gso TAP\n");
 	return rc;
 }
