@@ -45,6 +45,7 @@ static const char *const seg_keys[H_N] = { "total", "xmit_to_used", "used_to_sig
 
 struct lpath {
 	struct st_local_opts lo;
+	const char *family;	/* --method */
 	const char *path;
 	struct st_kvm_bpf k;
 	struct st_tj j;
@@ -219,16 +220,18 @@ int st_cmd_latency_path(int argc, char **argv)
 	};
 	struct lpath p;
 	struct st_kvm_cfg cfg = { 0 };
-	struct st_opt opts[ST_LOCAL_NOPTS + 4];
+	struct st_opt opts[ST_LOCAL_NOPTS + 5];
 	size_t no = 0;
 	int rc, ec, check = 0;
 	const char *miss;
 
 	memset(&p, 0, sizeof(p));
 	st_local_opts_init(&p.lo);
-	st_local_opts_table(&p.lo, LP_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 3);
+	st_local_opts_table(&p.lo, LP_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 4);
 	opts[no++] = (struct st_opt){ "path", 0, ST_OPT_STR, &p.path, "tap-to-irq",
 				      "the path to trace (only tap-to-irq here)" };
+	opts[no++] = (struct st_opt){ "method", 0, ST_OPT_STR, &p.family, "fentry|kprobe",
+				      "only this attach method family for kernel functions (default: fentry, else kprobe)" };
 	opts[no++] = (struct st_opt){ "check-hooks", 0, ST_OPT_FLAG, &check, NULL,
 				      "load each hook program through the verifier (no attach), report, exit" };
 	opts[no] = (struct st_opt)ST_OPT_END;
@@ -244,6 +247,8 @@ int st_cmd_latency_path(int argc, char **argv)
 		fprintf(stderr, "error: %s: --netns selects the namespace of --dev; give --dev too\n", CMD);
 		return ST_EXIT_USAGE;
 	}
+	if ((rc = st_kvm_family_check(CMD, p.family)))
+		return rc;
 	if ((rc = st_local_require_root(CMD)))
 		return rc;
 	st_log_route_libbpf();
@@ -265,7 +270,7 @@ int st_cmd_latency_path(int argc, char **argv)
 	}
 	for (int i = 0; i < H_N; i++)
 		st_hist_init(&p.h[i]);
-	rc = st_kvm_bpf_open(&p.k, &cfg, 1, on_event, &p);
+	rc = st_kvm_bpf_open(&p.k, &cfg, 1, p.family, on_event, &p);
 	if (!rc && (miss = missing_hook(&p))) {
 		fprintf(stderr, "error: %s: %s cannot be hooked on this kernel, so the path cannot "
 			"be traced:\n", CMD, miss);

@@ -45,6 +45,7 @@ struct kvm_row {
 
 struct kvm_cmd {
 	struct st_local_opts lo;
+	const char *family;	/* --method */
 	struct st_kvm_bpf k;
 	struct kvm_row *rows;
 	size_t nrows, cap;
@@ -298,13 +299,17 @@ int st_cmd_virt_kvm(int argc, char **argv)
 
 	memset(&c, 0, sizeof(c));
 	st_local_opts_init(&c.lo);
-	st_local_opts_table(&c.lo, KVM_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 2);
+	st_local_opts_table(&c.lo, KVM_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 3);
+	opts[no++] = (struct st_opt){ "method", 0, ST_OPT_STR, &c.family, "fentry|kprobe",
+				      "only this attach method family for kernel functions (default: fentry, else kprobe)" };
 	opts[no++] = (struct st_opt){ "check-hooks", 0, ST_OPT_FLAG, &check, NULL,
 				      "load each hook program through the verifier (no attach), report, exit" };
 	opts[no] = (struct st_opt)ST_OPT_END;
 	if (st_opts_parse_noargs(argc, argv, opts, &help, &ec))
 		return ec;
 	if ((rc = st_local_validate(&c.lo, KVM_SUPPORTED, CMD)))
+		return rc;
+	if ((rc = st_kvm_family_check(CMD, c.family)))
 		return rc;
 	if ((rc = st_local_require_root(CMD)))
 		return rc;
@@ -315,7 +320,7 @@ int st_cmd_virt_kvm(int argc, char **argv)
 		cfg.flags |= ST_KF_PID;
 		cfg.pid = c.lo.pid;
 	}
-	rc = st_kvm_bpf_open(&c.k, &cfg, 0, on_event, &c);
+	rc = st_kvm_bpf_open(&c.k, &cfg, 0, c.family, on_event, &c);
 	if (!rc && !st_kvm_hook_ok(&c.k, ST_KH_WAKEUP) && !c.k.tp_method[0] && !c.k.tp_method[1]) {
 		fprintf(stderr, "error: no KVM hook works on this kernel:\n");
 		st_kvm_bpf_describe(&c.k);

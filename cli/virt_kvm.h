@@ -57,11 +57,16 @@ extern const char *const st_kvm_tp_names[ST_KVM_NTP];
 
 /*
  * Open, plan, load, configure and attach; events go to fn(ctx, ...).
- * path: also the tap/vhost hooks. Returns 0 or ST_EXIT_FAIL after a
- * one-line error (hooks that are merely unavailable are not errors).
+ * path: also the tap/vhost hooks. family: NULL (plan order), "fentry"
+ * (fentry/fexit only) or "kprobe" (kprobe/kretprobe only). Returns 0 or
+ * ST_EXIT_FAIL after a one-line error (hooks that are merely unavailable
+ * are not errors).
  */
 int st_kvm_bpf_open(struct st_kvm_bpf *k, const struct st_kvm_cfg *cfg, int path,
-		    ring_buffer_sample_fn fn, void *ctx);
+		    const char *family, ring_buffer_sample_fn fn, void *ctx);
+/* 0, or ST_EXIT_USAGE after a one-line error for a family other than
+ * fentry or kprobe (NULL: not given). */
+int st_kvm_family_check(const char *cmd, const char *family);
 /* Is function hook h attached? */
 int st_kvm_hook_ok(const struct st_kvm_bpf *k, enum st_kvm_hook h);
 /* "  hook NAME: method symbol | unavailable: why" lines, to stderr. */

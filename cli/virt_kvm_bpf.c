@@ -3,7 +3,8 @@
  * Loading bpf/virt_kvm.bpf.c for `virt kvm` and `latency --path
  * tap-to-irq` (cli/virt_kvm.h explains the split). The plan of each
  * function hook is fentry (fexit for a return value) then kprobe
- * (kretprobe); eventfd signalling has three entry points, because the
+ * (kretprobe), except the two kvm.ko functions explained in hooks_init();
+ * eventfd signalling has three entry points, because the
  * exported eventfd_signal() became a wrapper of eventfd_signal_mask() in
  * 6.8 and a process writing the eventfd goes through eventfd_write(), so
  * each is its own optional hook and any subset that exists is used.
@@ -48,14 +49,30 @@ static void hooks_init(struct virt_kvm_bpf *s, struct st_local_hook *h)
 		fentry, kprobe);
 	FN_HOOK(ST_KH_EVFD, "eventfd_signal", "eventfd_signal", evfd, fentry, kprobe);
 	FN_HOOK(ST_KH_EVFD_WRITE, "eventfd_write", "eventfd_write", evfd_write, fentry, kprobe);
-	FN_HOOK(ST_KH_WAKEUP, "irqfd_wakeup", "irqfd_wakeup", irqfd_wake, fentry, kprobe);
+	/*
+	 * kvm.ko's static irqfd_wakeup and irqfd_inject, called through
+	 * function pointers from the wait queue and the workqueue: on
+	 * Debian's 6.12 (kernel matrix) an fentry program attaches to
+	 * irqfd_wakeup and is never run (0 runs for 5 wakeups, while the
+	 * kprobe ran 6 times and fexit on kvm_arch_set_irq_inatomic, which
+	 * irqfd_wakeup calls, ran 5), so these two try kprobe first.
+	 */
+	FN_HOOK(ST_KH_WAKEUP, "irqfd_wakeup", "irqfd_wakeup", irqfd_wake, kprobe, fentry);
 	FN_HOOK(ST_KH_INATOMIC, "kvm_arch_set_irq_inatomic", "kvm_arch_set_irq_inatomic",
 		set_inatomic, fexit, kretprobe);
-	FN_HOOK(ST_KH_INJECT, "irqfd_inject", "irqfd_inject", irqfd_inject, fentry, kprobe);
+	FN_HOOK(ST_KH_INJECT, "irqfd_inject", "irqfd_inject", irqfd_inject, kprobe, fentry);
 	FN_HOOK(ST_KH_TUN_XMIT, "tun_net_xmit", "tun_net_xmit", tun_xmit, fentry, kprobe);
 	FN_HOOK(ST_KH_HANDLE_RX, "handle_rx", "handle_rx", handle_rx, fentry, kprobe);
 	FN_HOOK(ST_KH_USED, "vhost_add_used_and_signal_n", "vhost_add_used_and_signal_n",
 		used_signal, fentry, kprobe);
+}
+
+int st_kvm_family_check(const char *cmd, const char *family)
+{
+	if (!family || !strcmp(family, "fentry") || !strcmp(family, "kprobe"))
+		return 0;
+	fprintf(stderr, "error: %s: --method must be fentry or kprobe, not '%s'\n", cmd, family);
+	return ST_EXIT_USAGE;
 }
 
 int st_kvm_hook_ok(const struct st_kvm_bpf *k, enum st_kvm_hook h)
@@ -63,8 +80,32 @@ int st_kvm_hook_ok(const struct st_kvm_bpf *k, enum st_kvm_hook h)
 	return (size_t)h < k->nhooks && k->hooks[h].attached;
 }
 
+/* Keep only the alternatives of one method family: "kprobe" keeps
+ * kprobe/kretprobe, "fentry" keeps fentry/fexit. */
+static void hooks_force(struct st_local_hook *h, size_t n, const char *family)
+{
+	int want_kprobe = !strcmp(family, "kprobe");
+
+	for (size_t i = 0; i < n; i++) {
+		size_t m = 0;
+
+		for (size_t a = 0; a < h[i].n; a++) {
+			int is_kp = strstr(h[i].alts[a].method, "probe") != NULL;
+
+			if (is_kp != want_kprobe) {
+				bpf_program__set_autoload(h[i].prog[a], false);
+				continue;
+			}
+			h[i].alts[m] = h[i].alts[a];
+			h[i].prog[m] = h[i].prog[a];
+			m++;
+		}
+		h[i].n = m;
+	}
+}
+
 int st_kvm_bpf_open(struct st_kvm_bpf *k, const struct st_kvm_cfg *cfg, int path,
-		    ring_buffer_sample_fn fn, void *ctx)
+		    const char *family, ring_buffer_sample_fn fn, void *ctx)
 {
 	uint32_t zero = 0;
 	int err;
@@ -81,6 +122,8 @@ int st_kvm_bpf_open(struct st_kvm_bpf *k, const struct st_kvm_cfg *cfg, int path
 	}
 	hooks_init(k->skel, k->hooks);
 	k->nhooks = path ? ST_KH_MAX : ST_KH_NKVM;
+	if (family)
+		hooks_force(k->hooks, ST_KH_MAX, family);
 	/* Hooks outside this command's set stay out of the object. */
 	for (size_t i = k->nhooks; i < ST_KH_MAX; i++)
 		for (size_t a = 0; a < k->hooks[i].n; a++)
