@@ -64,19 +64,13 @@ vm_modprobe kvm "$kmod" || { vm_fail kvm-modules "modprobe kvm $kmod"; exit 1; }
 "${VIRT_KVM[@]}" --json -v -i 1 -d 60 >"$T/kvm.json" 2>"$T/kvm.err" &
 tracer=$!
 PIDS+=($tracer)
-# The same in text form, for the log (docs/tools.md shows it).
-"${VIRT_KVM[@]}" -i 2 -d 60 >"$T/kvm.txt" 2>&1 &
-text=$!
-PIDS+=($text)
 wait_lines "$T/kvm.json" 1 || { vm_fail kvm-start "virt kvm printed nothing: $(tail -5 "$T/kvm.err")"; exit 1; }
 r=$("$O/tests/tools/kvmirq" --gsi 24 --writes 40 --gap-us 5000)
 echo "guest: kvmirq: $r"
 vmpid=$(jq .pid <<<"$r")
 sleep 1.5
-kill -INT "$tracer" "$text"
-timeout 10 tail --pid="$tracer" -f /dev/null
-timeout 10 tail --pid="$text" -f /dev/null
-grep -v '^[0-9:]* -  *-  *0$' "$T/kvm.txt" | grep -v 'kvm_set_irq 0, kvm:kvm_msi_set_irq 0' | cat -s
+kill -INT "$tracer"
+timeout 20 tail --pid="$tracer" -f /dev/null
 jq -M -c 'select(.type == "interval") | .hooks' "$T/kvm.json" | head -1
 jq -M -c 'select(.type == "interval" and (.irqfds | length) > 0) | del(.hooks)' "$T/kvm.json"
 jq -M -c 'select(.type == "event")' "$T/kvm.json" | head -3
@@ -115,12 +109,6 @@ for i in $(seq 100); do [[ -e $T/m.ready ]] && break; sleep 0.1; done
 "${TAP_IRQ[@]}" --dev tapk --json -v -i 1 -d 80 >"$T/path.json" 2>"$T/path.err" &
 tracer=$!
 PIDS+=($tracer)
-"${TAP_IRQ[@]}" --dev tapk -v -d 80 >"$T/path.txt" 2>&1 &
-text=$!
-PIDS+=($text)
-"${TAP_IRQ[@]}" --dev tapk -i 2 -d 80 >"$T/path2.txt" 2>&1 &
-text2=$!
-PIDS+=($text2)
 wait_lines "$T/path.json" 1 || { vm_fail kvm-path-start "latency --path printed nothing: $(tail -5 "$T/path.err")"; exit 1; }
 out=$("$O/tests/tools/kvmirq" --gsi 25 -- "$O/tests/tools/vhostnet" --tap tapk --mac 02:00:0a:0b:00:02 \
 	--ip 10.11.0.2 --peer 10.11.0.1 --peer-mac 02:00:0a:0b:00:01 --dport 7002 --count 20 --call-fd 3)
@@ -129,10 +117,8 @@ vn=$(grep echo_ok <<<"$out")
 vmpid=$(grep eventfd_count <<<"$out" | jq .pid)
 rcv=$(jq .received <<<"$vn")
 sleep 1.5
-kill -INT "$tracer" "$text" "$text2"
-for p in "$tracer" "$text" "$text2"; do timeout 10 tail --pid="$p" -f /dev/null; done
-head -n 30 "$T/path.txt"
-grep -v '^[0-9:]* 0 packets' "$T/path2.txt" | cat -s
+kill -INT "$tracer"
+timeout 20 tail --pid="$tracer" -f /dev/null
 jq -M -c 'select(.type == "path")' "$T/path.json" | head -3
 jq -M -c 'select(.type == "interval" and .packets > 0) | del(.hooks) | del(.latency)' "$T/path.json"
 vm_check kvm-path-echo "$(jq .echo_ok <<<"$vn") of 20 answers in the RX virtqueue, $rcv frames in all" \
@@ -150,4 +136,18 @@ vm_check kvm-path-order "$mono of $recs records: tun_net_xmit <= vhost used <= e
 	test "$mono" = "$recs"
 unj=$(jq -s '[.[] | select(.type == "interval") | .unjoined | .used_without_xmit + .unsignalled + .events] | add // 0' "$T/path.json")
 vm_check kvm-path-joined "$unj packets not joined or lost" test "$unj" = 0
+
+# ---- 3. the text forms, for the log and docs/tools.md (nothing asserted).
+# One tracer at a time: under qemu TCG a second BPF trampoline on the same
+# function has been seen never to run (see docs/tools.md).
+"${TAP_IRQ[@]}" --dev tapk -i 3 -d 60 >"$T/path.txt" 2>&1 &
+text=$!
+PIDS+=($text)
+wait_lines "$T/path.txt" 13
+"$O/tests/tools/kvmirq" --gsi 26 -- "$O/tests/tools/vhostnet" --tap tapk --mac 02:00:0a:0b:00:02 \
+	--ip 10.11.0.2 --peer 10.11.0.1 --peer-mac 02:00:0a:0b:00:01 --dport 7003 --count 5 --call-fd 3 >/dev/null
+sleep 1.5
+kill -INT "$text"
+timeout 20 tail --pid="$text" -f /dev/null
+cat "$T/path.txt"
 exit 0
