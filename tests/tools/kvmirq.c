@@ -7,7 +7,9 @@
  * kvm:kvm_msi_set_irq / kvm:kvm_set_irq happen for real.
  *
  * It creates a VM with the in-kernel irqchip and one vCPU (never run: the
- * vCPU only gives the MSI a local APIC to land on), replaces the GSI
+ * vCPU only gives the MSI a local APIC to land on, so KVM injects in the
+ * signalling task; --no-vcpu leaves it out, so the fast path finds no APIC
+ * map and every injection is deferred to irqfd_inject), replaces the GSI
  * routing with one MSI route (GSI --gsi, destination APIC 0, vector 0x30)
  * and binds an eventfd to that GSI with KVM_IRQFD. Then either:
  *   --writes N   write the eventfd N times, --gap-us apart (the kernel path
@@ -51,21 +53,22 @@ int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "gsi", 1, 0, 'g' }, { "writes", 1, 0, 'w' }, { "gap-us", 1, 0, 'u' },
-		{ "help", 0, 0, 'h' }, { 0 },
+		{ "no-vcpu", 0, 0, 'n' }, { "help", 0, 0, 'h' }, { 0 },
 	};
 	unsigned gsi = 24, writes = 0, gap = 2000;
 	struct kvm_irq_routing *rt;
 	struct kvm_irqfd irqfd;
 	uint64_t cnt = 0;
-	int o, kvm, vm, vcpu, efd, rc = 0;
+	int o, kvm, vm, vcpu = -1, efd, rc = 0, no_vcpu = 0;
 
 	while ((o = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
 		switch (o) {
 		case 'g': gsi = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'w': writes = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'u': gap = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'n': no_vcpu = 1; break;
 		default:
-			fprintf(stderr, "usage: kvmirq [--gsi G] [--gap-us U] (--writes N | -- CMD ARGS...)\n");
+			fprintf(stderr, "usage: kvmirq [--gsi G] [--gap-us U] [--no-vcpu] (--writes N | -- CMD ARGS...)\n");
 			return o == 'h' ? 0 : 2;
 		}
 	}
@@ -83,9 +86,11 @@ int main(int argc, char **argv)
 		die("KVM_CREATE_VM");
 	if (ioctl(vm, KVM_CREATE_IRQCHIP, 0))
 		die("KVM_CREATE_IRQCHIP");
-	vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
-	if (vcpu < 0)
-		die("KVM_CREATE_VCPU");
+	if (!no_vcpu) {
+		vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
+		if (vcpu < 0)
+			die("KVM_CREATE_VCPU");
+	}
 
 	/* One MSI route: what qemu installs for a virtio queue's vector. */
 	rt = calloc(1, sizeof(*rt) + sizeof(rt->entries[0]));
@@ -140,7 +145,8 @@ int main(int argc, char **argv)
 	       gsi, writes, (unsigned long long)cnt);
 	fflush(stdout);
 	close(efd);
-	close(vcpu);
+	if (vcpu >= 0)
+		close(vcpu);
 	close(vm);
 	close(kvm);
 	return rc;

@@ -9,6 +9,9 @@
 #    exactly 40 wakeups for (kvmirq's pid, GSI 24); inline + deferred
 #    injections = 40; 40 injection events; 40 eventfd->inject latencies in
 #    the histograms, every one positive; the irqfd_wakeup hook attached.
+#    Then the same without a vCPU (no APIC map: KVM defers every injection
+#    to irqfd_inject in a kworker), 10 writes: 10 wakeups, deferred +
+#    coalesced = 10, none inline, two kvm:kvm_set_irq per deferred one.
 # 2. `latency --path tap-to-irq`: vhostnet plays a virtio-net device on
 #    tap tapk through /dev/vhost-net with its RX call eventfd bound to GSI
 #    25 by kvmirq, a vmsim VM on tap tapm echoes 20 datagrams across a
@@ -92,6 +95,28 @@ pos=$(jq -s '[.[] | select(.type == "event" and .vm_pid == '"$vmpid"') | select(
 vm_check kvm-latency "$hc latencies in the histogram, $pos positive, p50 $p50 us (eventfd_write -> injection)" \
 	test "$hc" = 40 -a "$pos" = 40
 tail -n 12 "$T/kvm.err"
+
+# ---- 1b. deferred injections: no vCPU, so no APIC map for the fast path --
+"${VIRT_KVM[@]}" --json -i 1 -d 60 >"$T/kvmd.json" 2>"$T/kvmd.err" &
+tracer=$!
+PIDS+=($tracer)
+wait_lines "$T/kvmd.json" 1 || { vm_fail kvm-deferred-start "virt kvm printed nothing"; exit 1; }
+r=$("$O/tests/tools/kvmirq" --gsi 27 --writes 10 --gap-us 5000 --no-vcpu)
+vmpid=$(jq .pid <<<"$r")
+sleep 1.5
+kill -INT "$tracer"
+timeout 20 tail --pid="$tracer" -f /dev/null
+sel='select(.type == "interval") | .irqfds[] | select(.vm_pid == '"$vmpid"' and .gsi == 27)'
+w=$(jq -s "[.[] | $sel | .wakeups] | add // 0" "$T/kvmd.json")
+de=$(jq -s "[.[] | $sel | .deferred] | add // 0" "$T/kvmd.json")
+co=$(jq -s "[.[] | $sel | .coalesced] | add // 0" "$T/kvmd.json")
+il=$(jq -s "[.[] | $sel | .inline] | add // 0" "$T/kvmd.json")
+# irqfd_inject raises and lowers the line: two kvm:kvm_set_irq per injection.
+tp=$(jq -s '[.[] | select(.type == "interval") | .counters.tp_kvm_set_irq] | add // 0' "$T/kvmd.json")
+hc=$(jq -s "[.[] | $sel | .signal_to_inject.count] | add // 0" "$T/kvmd.json")
+p50=$(jq -s "[.[] | $sel | .signal_to_inject.p50_us] | max" "$T/kvmd.json")
+vm_check kvm-deferred "$w wakeups: $de deferred + $co coalesced, $il inline; kvm:kvm_set_irq $tp (2 per injection); $hc latencies, p50 $p50 us" \
+	test "$w" = 10 -a "$((de + co))" = 10 -a "$il" = 0 -a "$tp" = "$((2 * de))" -a "$hc" = "$de" -a "$de" -ge 1
 
 # ---- 2. latency --path tap-to-irq: vhost RX ring -> irqfd GSI 25 ----------
 vm_modprobe tun vhost_net bridge || { vm_fail kvm-path-modules "modprobe tun vhost_net bridge"; exit 1; }
