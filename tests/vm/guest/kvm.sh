@@ -162,17 +162,4 @@ vm_check kvm-path-order "$mono of $recs records: tun_net_xmit <= vhost used <= e
 unj=$(jq -s '[.[] | select(.type == "interval") | .unjoined | .used_without_xmit + .unsignalled + .events] | add // 0' "$T/path.json")
 vm_check kvm-path-joined "$unj packets not joined or lost" test "$unj" = 0
 
-# ---- 3. the text forms, for the log and docs/tools.md (nothing asserted).
-# One tracer at a time: under qemu TCG a second BPF trampoline on the same
-# function has been seen never to run (see docs/tools.md).
-"${TAP_IRQ[@]}" --dev tapk -i 3 -d 60 >"$T/path.txt" 2>&1 &
-text=$!
-PIDS+=($text)
-wait_lines "$T/path.txt" 13
-"$O/tests/tools/kvmirq" --gsi 26 -- "$O/tests/tools/vhostnet" --tap tapk --mac 02:00:0a:0b:00:02 \
-	--ip 10.11.0.2 --peer 10.11.0.1 --peer-mac 02:00:0a:0b:00:01 --dport 7003 --count 5 --call-fd 3 >/dev/null
-sleep 1.5
-kill -INT "$text"
-timeout 20 tail --pid="$text" -f /dev/null
-cat "$T/path.txt"
 exit 0
