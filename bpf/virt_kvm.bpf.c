@@ -22,6 +22,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 
+#include "netdev.bpf.h"
 #include "virt_kvm.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
@@ -504,9 +505,7 @@ static __always_inline int kvm_tun_xmit(struct sk_buff *skb, struct net_device *
 	if ((c->flags & ST_KF_DEV) && (netns != c->netns || ifindex != c->ifindex))
 		return 0;
 	q = BPF_CORE_READ(skb, queue_mapping);
-	/* netdev_priv(): the private area follows struct net_device, aligned
-	 * to NETDEV_ALIGN (32). */
-	tun = (void *)dev + ((bpf_core_type_size(struct net_device) + 31) & ~31);
+	tun = st_netdev_priv(dev);
 	if (q >= 256 || bpf_core_read(&tf, sizeof(tf), &tun->tfiles[q]) || !tf)
 		return 0;
 	e = ev_new(ST_KE_XMIT, bpf_ktime_get_ns());

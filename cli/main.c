@@ -64,10 +64,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name))
 			return cmds[i].fn(argc - 1, argv + 1);
-	/* Entry points of modes whose dispatchers (`virt`, `latency`) are
-	 * built on other branches; unlisted, kept until both are merged. */
-	if (!strcmp(argv[1], "virt-kvm"))
-		return st_cmd_virt_kvm(argc - 1, argv + 1);
+	/* The entry point of `latency --path tap-to-irq` until the `latency`
+	 * dispatcher (another branch) is merged; unlisted. */
 	if (!strcmp(argv[1], "latency-tap-to-irq"))
 		return st_cmd_latency_path(argc - 1, argv + 1);
 	fprintf(stderr, "error: unknown command '%s' (try stagetrace -h)\n", argv[1]);
