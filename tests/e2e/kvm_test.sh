@@ -41,9 +41,9 @@ check() { # name command...
 	fi
 }
 
-# The entry points: `virt kvm` / `latency --path` once the dispatchers are
-# merged, the branch's aliases before.
-if "$ST" virt kvm -h >/dev/null 2>&1; then VIRT_KVM=("$ST" virt kvm); else VIRT_KVM=("$ST" virt-kvm); fi
+# The entry points: `virt kvm`; `latency --path tap-to-irq` once the
+# latency dispatcher is merged, this branch's alias before.
+VIRT_KVM=("$ST" virt kvm)
 if "$ST" latency --path tap-to-irq -h >/dev/null 2>&1; then
 	TAP_IRQ=("$ST" latency --path tap-to-irq)
 else

@@ -38,11 +38,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The commands' entry points: `virt kvm` / `latency --path` once the
-# dispatchers are merged, the branch's aliases before. Arrays, not shell
-# functions: a background function is a subshell, and a signal sent to it
-# would not reach the tracer.
-if "$ST" virt kvm -h >/dev/null 2>&1; then VIRT_KVM=("$ST" virt kvm); else VIRT_KVM=("$ST" virt-kvm); fi
+# The commands' entry points: `virt kvm`; `latency --path tap-to-irq` once
+# the latency dispatcher is merged, this branch's alias before. Arrays, not
+# shell functions: a background function is a subshell, and a signal sent
+# to it would not reach the tracer.
+VIRT_KVM=("$ST" virt kvm)
 if "$ST" latency --path tap-to-irq -h >/dev/null 2>&1; then
 	TAP_IRQ=("$ST" latency --path tap-to-irq)
 else
