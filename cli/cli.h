@@ -66,8 +66,11 @@ int cmd_qdisc(int argc, char **argv);
 int cmd_iface(int argc, char **argv);
 int cmd_offload(int argc, char **argv);
 int cmd_virt(int argc, char **argv);
-/* cli/virt_kvm.c (may be absent: cli/virt.c references it weakly). */
+/* `virt kvm` (cli/virt_kvm.c): called by the `virt` dispatcher. */
 int st_cmd_virt_kvm(int argc, char **argv);
 int cmd_latency(int argc, char **argv);
+/* `latency --path tap-to-irq` (cli/latency_path.c): argv[0] is the
+ * command name, the --path option may or may not still be in argv. */
+int st_cmd_latency_path(int argc, char **argv);
 
 #endif /* ST_CLI_H */

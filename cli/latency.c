@@ -240,14 +240,24 @@ int cmd_latency(int argc, char **argv)
 "bridge, vxlan/geneve = tunnel, loopback = other, everything else = uplink.\n"
 "Replaces system_network_latency_details.py (--host -v),\n"
 "vm_network_latency_details.py (--vm VM -v) and\n"
-"vm_network_latency_summary.py (--vm VM).",
+"vm_network_latency_summary.py (--vm VM).\n"
+"\n"
+"--path tap-to-irq (its own options: stagetrace latency --path tap-to-irq -h):\n"
+"packets written to a VM's tap, through vhost-net, to the interrupt KVM\n"
+"injects into the guest (tun_net_xmit -> handle_rx -> used ring -> eventfd\n"
+"signal -> irqfd wakeup -> injection).",
 		.examples =
 "  stagetrace latency --host --proto udp --dport 53 -i 5\n"
 "  stagetrace latency --host --netns hv1 -v --src-ip 10.0.0.0/24\n"
 "  stagetrace latency --vm 'tap-vma*' -c 10\n"
-"  stagetrace latency --vm vnet3 -v --json -d 30",
+"  stagetrace latency --vm vnet3 -v --json -d 30\n"
+"  stagetrace latency --path tap-to-irq --dev vnet3 -v",
 	};
 	struct lat l = { .timeout_s = 1.0 };
+
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--path") || !strncmp(argv[i], "--path=", 7))
+			return st_cmd_latency_path(argc, argv);
 	struct st_opt opts[ST_LOCAL_NOPTS + 8];
 	size_t no = 0;
 	int rc, ec;

@@ -255,10 +255,10 @@ void st_local_hook_check_print(const struct st_local_hook *h, size_t alt, int er
 
 int st_local_hooks_check(const struct st_hook_object_ops *ops, size_t nhooks, int json)
 {
-	struct st_local_hook h[8];
+	struct st_local_hook h[16];	/* virt kvm --path has 9 */
 	int missing = 0;
 
-	if (nhooks > 8)
+	if (nhooks > sizeof(h) / sizeof(h[0]))
 		return ST_EXIT_FAIL;
 	if (!json)
 		printf("%-20s %-10s %-24s %-28s %s\n", "HOOK", "METHOD", "TARGET", "PROGRAM", "LOAD");

@@ -22,6 +22,11 @@
  * rx_calls counts reads of the RX call eventfd; rx_signals sums the values
  * read, i.e. how many times the kernel signalled it (reads coalesce).
  * Exit 0 when every datagram was taken by vhost and answered.
+ *
+ * --call-fd FD makes an inherited eventfd (non-blocking) the RX queue's
+ * call eventfd instead of a new one: tests/tools/kvmirq binds it to a KVM
+ * GSI with KVM_IRQFD first, so vhost's signal injects an interrupt the way
+ * it does for a real guest.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -87,7 +92,7 @@ static void vq_layout(struct vq *q, size_t *off)
 	*off += (size_t)BUF * QN;
 }
 
-static void vq_setup(int vfd, unsigned idx, struct vq *q, int tapfd)
+static void vq_setup(int vfd, unsigned idx, struct vq *q, int tapfd, int callfd)
 {
 	struct vhost_vring_state num = { idx, QN }, base = { idx, 0 };
 	struct vhost_vring_addr addr = {
@@ -99,7 +104,7 @@ static void vq_setup(int vfd, unsigned idx, struct vq *q, int tapfd)
 	struct vhost_vring_file kick, call, be;
 
 	q->kick = eventfd(0, EFD_CLOEXEC);
-	q->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	q->call = callfd >= 0 ? callfd : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (q->kick < 0 || q->call < 0)
 		die("eventfd");
 	kick = (struct vhost_vring_file){ idx, q->kick };
@@ -199,14 +204,14 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "tap", 1, 0, 't' }, { "mac", 1, 0, 'm' }, { "ip", 1, 0, 'i' },
 		{ "peer", 1, 0, 'p' }, { "peer-mac", 1, 0, 'M' }, { "dport", 1, 0, 'd' },
-		{ "count", 1, 0, 'c' }, { "help", 0, 0, 'h' }, { 0 },
+		{ "count", 1, 0, 'c' }, { "call-fd", 1, 0, 'f' }, { "help", 0, 0, 'h' }, { 0 },
 	};
 	struct ifreq ifr;
 	struct vhost_memory *vm;
 	struct vq rx, tx;
 	uint64_t feat = 0;
 	size_t off = 0;
-	int o, tfd, vfd;
+	int o, tfd, vfd, callfd = -1;
 
 	while ((o = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (o) {
@@ -217,9 +222,10 @@ int main(int argc, char **argv)
 		case 'p': if (inet_pton(AF_INET, optarg, &pip) != 1) pip = 0; break;
 		case 'd': dport = (unsigned)atoi(optarg); break;
 		case 'c': count = (unsigned)atoi(optarg); break;
+		case 'f': callfd = atoi(optarg); break;
 		default:
 			fprintf(stderr, "usage: vhostnet --tap NAME --mac MAC --ip A.B.C.D --peer A.B.C.D "
-				"--peer-mac MAC [--dport P] [--count N]\n");
+				"--peer-mac MAC [--dport P] [--count N] [--call-fd FD]\n");
 			return o == 'h' ? 0 : 2;
 		}
 	}
@@ -258,8 +264,8 @@ int main(int argc, char **argv)
 	vm->regions[0].userspace_addr = (uintptr_t)mem;
 	if (ioctl(vfd, VHOST_SET_MEM_TABLE, vm))
 		die("VHOST_SET_MEM_TABLE");
-	vq_setup(vfd, 0, &rx, tfd);
-	vq_setup(vfd, 1, &tx, tfd);
+	vq_setup(vfd, 0, &rx, tfd, callfd);
+	vq_setup(vfd, 1, &tx, tfd, -1);
 
 	/* Receive buffers first, so no answer finds the ring empty. */
 	for (uint16_t d = 0; d < QN; d++)
