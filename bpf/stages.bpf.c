@@ -85,6 +85,22 @@ struct {
 	__type(value, __u64);
 } vhost_tx_start SEC(".maps");
 
+/*
+ * The skbs the OVS datapath queued to ovs-vswitchd (ovs_dp_upcall), by
+ * address. The kernel consumes such an skb after queueing its copy; that
+ * free must not end the path, which the re-injected packet (a new skb,
+ * same packet id) continues. Matching the free by skb rather than by "the
+ * path's last stamp is the upcall" also holds when ovs-vswitchd re-injects
+ * before the original is freed (seen on 6.12 under emulation: the free
+ * then came after ovs_exec and split the path in two).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} upcall_skbs SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20);
@@ -299,9 +315,14 @@ static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *
 		asm volatile("" : "+r"(li));
 		if (li < ST_MAX_STAMPS)
 			last = p->stamps[li].hook;
-		if (hook == ST_HOOK_CONSUME_SKB && last == ST_HOOK_OVS_UPCALL) {
-			st_count(ST_C_UPCALL_HELD);
-			return 0;
+		if (hook == ST_HOOK_CONSUME_SKB) {
+			__u64 sk = (__u64)skb;
+
+			if (bpf_map_lookup_elem(&upcall_skbs, &sk)) {
+				bpf_map_delete_elem(&upcall_skbs, &sk);
+				st_count(ST_C_UPCALL_HELD);
+				return 0;
+			}
 		}
 		/* The ovs_do_execute_action tracepoint fires once per action;
 		 * the stage is the first. */
@@ -333,6 +354,12 @@ static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *
 		if (p->overflow < 255)
 			p->overflow++;
 		st_count(ST_C_STAMP_OVERFLOW);
+	}
+	if (hook == ST_HOOK_OVS_UPCALL) {
+		__u64 sk = (__u64)skb;
+		__u8 one = 1;
+
+		bpf_map_update_elem(&upcall_skbs, &sk, &one, BPF_ANY);
 	}
 
 	/* 5. Terminal hooks end the host path. */
