@@ -168,6 +168,9 @@ int cmd_upcall(int argc, char **argv)
 			print_hosts(hosts);
 		if (pairs)
 			print_pairs(pairs);
+		printf("\nHandler threads and CPUs are not collected fleet-wide (agents do not use\n"
+		       "ovs-vswitchd's USDT probes, which Debian's build lacks); on a host:\n"
+		       "stagetrace upcall --local\n");
 	}
 	rc = (pairs && json_object_array_length(pairs)) ? ST_EXIT_OK : ST_EXIT_NODATA;
 	json_object_put(ans);
