@@ -17,7 +17,7 @@
 #include "pktkey.h"
 #include "filter.h"
 
-#define ST_MAX_STAMPS 14
+#define ST_MAX_STAMPS 20
 
 enum st_hook {
 	ST_HOOK_NONE = 0,
