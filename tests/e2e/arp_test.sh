@@ -24,74 +24,17 @@
 # Prints "N passed, N failed" last; exits non-zero on any failure.
 
 set -u
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-O=${1:-${O:-$REPO/build}}
-ST=$O/stagetrace
+LT_NAME=arp_test
+LT_TRACER=(arp -i 0.3)
+. "$(dirname "${BASH_SOURCE[0]}")/local_lib.sh"
 RAW=$O/tests/tools/rawsend
-SFX=$$
 NSA=st-arp-a-$SFX
 NSB=st-arp-b-$SFX
-TMP=$(mktemp -d /tmp/stagetrace-arp.XXXXXX)
-PASS=0
-FAIL=0
-PIDS=()
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -INT "$p" 2>/dev/null
-	done
-	for p in "${PIDS[@]}"; do
-		timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null
-	done
-	ip netns del "$NSA" 2>/dev/null
-	ip netns del "$NSB" 2>/dev/null
-	[[ -z ${KEEP:-} ]] && rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "arp_test: $*" >&2; }
-
-check() { # name command...
-	local name=$1
-	shift
-	if "$@"; then
-		PASS=$((PASS + 1))
-		echo "ok   $name"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $name"
-	fi
-}
-
-eq() { # name got want
-	if [[ "$2" == "$3" ]]; then
-		PASS=$((PASS + 1))
-		echo "ok   $1 ($2)"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $1: got '$2', want '$3'"
-	fi
-}
-
-if [[ $(id -u) -ne 0 ]]; then
-	echo "arp_test: needs root" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-for t in jq ip; do
-	command -v "$t" >/dev/null || { echo "arp_test: needs $t" >&2; echo "0 passed, 1 failed"; exit 1; }
-done
-[[ -x $ST && -x $RAW ]] || { echo "arp_test: no $ST or $RAW (run make)" >&2; echo "0 passed, 1 failed"; exit 1; }
+lt_begin jq ip
+[[ -x $RAW ]] || { log "no $RAW (run make)"; echo "0 passed, 1 failed"; exit 1; }
 
 # ---- topology ---------------------------------------------------------------
-for ns in "$NSA" "$NSB"; do
-	ip netns add "$ns" || exit 1
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-		net.ipv6.conf.default.disable_ipv6=1
-	ip -n "$ns" link set lo up
-done
+lt_netns "$NSA" "$NSB" || exit 1
 ip link add va netns "$NSA" type veth peer name vb netns "$NSB" || exit 1
 # Neighbour entries stay reachable for the whole test. Otherwise, on a slow
 # run, the kernel re-checks 10.81.0.2 after the forged reply (STALE ->
@@ -112,30 +55,6 @@ MACB=$(ip netns exec "$NSB" cat /sys/class/net/vb/address)
 EVIL=02:00:00:00:00:ee
 INOA=$(stat -L -c %i /run/netns/"$NSA")
 sleep 0.5	# let link-up settle before tracing
-
-start_tracer() { # name args...
-	local name=$1 i
-	shift
-	"$ST" arp -i 0.3 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
-	PIDS+=($!)
-	eval "PID_$name=$!"
-	for ((i = 0; i < 100; i++)); do
-		[[ -s $TMP/$name.out ]] && return 0
-		kill -0 "$!" 2>/dev/null || break
-		sleep 0.1
-	done
-	log "tracer $name did not start: $(cat "$TMP/$name.err")"
-	return 1
-}
-
-stop_tracer() { # name
-	local pid
-	eval "pid=\$PID_$1"
-	kill -INT "$pid" 2>/dev/null
-	timeout 10 tail --pid="$pid" -f /dev/null
-	wait "$pid" 2>/dev/null
-	eval "RC_$1=$?"
-}
 
 # Sum of a row field over all intervals: name dir field [dev]
 sum_rows() {
@@ -254,5 +173,4 @@ for args in "--bogus" "--pid 1" "--proto udp" "--dport 53" "--vm x" "--window 0"
 done
 eq "-h -> exit 0" "$(rc_of "$ST" arp -h)" 0
 
-echo "$PASS passed, $FAIL failed"
-[[ $FAIL -eq 0 ]]
+lt_end

@@ -32,69 +32,13 @@
 # "N passed, N failed" last; exits non-zero on any failure.
 
 set -u
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-O=${1:-${O:-$REPO/build}}
-ST=$O/stagetrace
+LT_NAME=cpu_test
+LT_TRACER=()
+. "$(dirname "${BASH_SOURCE[0]}")/local_lib.sh"
 CT=$O/tests/tools/cputest
-TMP=$(mktemp -d /tmp/stagetrace-cpu.XXXXXX)
-PASS=0
-FAIL=0
-PIDS=()
 
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -INT "$p" 2>/dev/null
-	done
-	for p in "${PIDS[@]}"; do
-		timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null
-	done
-	[[ -z ${KEEP:-} ]] && rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "cpu_test: $*" >&2; }
-
-check() { # name command...
-	local name=$1
-	shift
-	if "$@"; then
-		PASS=$((PASS + 1))
-		echo "ok   $name"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $name"
-	fi
-}
-
-eq() { # name got want
-	if [[ "$2" == "$3" ]]; then
-		PASS=$((PASS + 1))
-		echo "ok   $1 ($2)"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $1: got '$2', want '$3'"
-	fi
-}
-
-range() { # name value lo hi  (numbers, inclusive)
-	if awk -v v="$2" -v lo="$3" -v hi="$4" 'BEGIN { exit !(v != "" && v >= lo && v <= hi) }'; then
-		PASS=$((PASS + 1))
-		echo "ok   $1 ($2 in [$3, $4])"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $1: $2 not in [$3, $4]"
-	fi
-}
-
-if [[ $(id -u) -ne 0 ]]; then
-	echo "cpu_test: needs root" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-command -v jq >/dev/null || { echo "cpu_test: needs jq" >&2; echo "0 passed, 1 failed"; exit 1; }
-[[ -x $ST && -x $CT ]] || { echo "cpu_test: no $ST or $CT (run make)" >&2; echo "0 passed, 1 failed"; exit 1; }
+lt_begin jq
+[[ -x $CT ]] || { log "no $CT (run make)"; echo "0 passed, 1 failed"; exit 1; }
 
 # Start the helper gated (-w); sets HPID once it waits for SIGUSR1.
 start_helper() { # name args...
@@ -114,22 +58,6 @@ start_helper() { # name args...
 # A fact the helper printed at the end: helper_fact name key.
 helper_fact() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" "$TMP/$1.helper" | tail -1; }
 
-# Start a JSON tracer; waits for its first interval (it is attached).
-start_tracer() { # name args...
-	local name=$1 i
-	shift
-	"$ST" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
-	PIDS+=($!)
-	eval "PID_$name=$!"
-	for ((i = 0; i < 100; i++)); do
-		[[ -s $TMP/$name.out ]] && return 0
-		kill -0 "$!" 2>/dev/null || break
-		sleep 0.1
-	done
-	log "tracer $name did not start: $(cat "$TMP/$name.err")"
-	return 1
-}
-
 # Text mode says "Tracing ..." on stderr once attached.
 start_text() { # name args...
 	local name=$1 i
@@ -144,15 +72,6 @@ start_text() { # name args...
 	done
 	log "tracer $name did not start: $(cat "$TMP/$name.err")"
 	return 1
-}
-
-stop_tracer() { # name
-	local pid
-	eval "pid=\$PID_$1"
-	kill -INT "$pid" 2>/dev/null
-	timeout 10 tail --pid="$pid" -f /dev/null
-	wait "$pid" 2>/dev/null
-	eval "RC_$1=$?"
 }
 
 go() { # run the gated helper and wait for it to finish
@@ -185,7 +104,7 @@ vol="$sel | select(.state == \"S\")"
 eq "offcpu: sleeping (S) episodes in the sleep stack" "$(jq -s "[.[] | $vol | .count] | add // 0" "$TMP/off.out")" 5
 tot=$(jq -s "[.[] | $sel | .total_ns] | add // 0" "$TMP/off.out")
 # The timer is armed a few us before the thread leaves the CPU.
-range "offcpu: off-CPU ns in that stack (>= 5 x 99.9 ms, <= helper's $truth)" "$tot" 499500000 $((truth + 1000000))
+within "offcpu: off-CPU ns in that stack (>= 5 x 99.9 ms, <= helper's $truth)" "$tot" 499500000 $((truth + 1000000))
 eq "offcpu: the stack is main <- cputest_block_outer <- libc" \
 	"$(jq -rs "[.[] | $sel | .user | map(sub(\"\\\\+.*\"; \"\")) | index(\"cputest_block_outer\") < index(\"main\")] | unique | join(\",\")" "$TMP/off.out")" true
 eq "offcpu: pid/tid/comm of the row" \
@@ -259,11 +178,11 @@ truth=$(helper_fact fx waited_ns)
 fsel="select(.type == \"interval\") | .futexes[] | select(.uaddr == \"$ua\" and .op == \"WAIT_PRIVATE\")"
 eq "futex: calls at the helper's word $ua" "$(jq -s "[.[] | $fsel | .count] | add // 0" "$TMP/fx.out")" 6
 eq "futex: all 6 timed out" "$(jq -s "[.[] | $fsel | .timeouts] | add // 0" "$TMP/fx.out")" 6
-range "futex: wait ns (>= 6 x 50 ms, <= helper's $truth)" \
+within "futex: wait ns (>= 6 x 50 ms, <= helper's $truth)" \
 	"$(jq -s "[.[] | $fsel | .total_ns] | add // 0" "$TMP/fx.out")" 300000000 $((truth + 1000000))
 eq "futex: WAIT histogram holds the 6 waits" \
 	"$(jq -s '[.[] | select(.type == "interval") | .hists[] | select(.op == "WAIT") | .count] | add // 0' "$TMP/fx.out")" 6
-range "futex: histogram min (us)" \
+within "futex: histogram min (us)" \
 	"$(jq -s '[.[] | select(.type == "interval") | .hists[] | select(.op == "WAIT") | .min_us] | min' "$TMP/fx.out")" 50000 1000000
 eq "futex raw_tp: same 6 calls" "$(jq -s "[.[] | $fsel | .count] | add // 0" "$TMP/fxraw.out")" 6
 eq "futex: nothing lost" "$(jq -s '[.[] | .lost.tasks + .lost.map_full + .lost.hist] | add' "$TMP/fx.out")" 0
@@ -307,7 +226,7 @@ eq "rwlock: the waiting caller's calls" "$(jq -s "[.[] | $wsel | .count] | add /
 # inside that window, so the tool sees at most that much, and about as much
 # (the holder keeps the lock 50 ms, so each wait is most of that unless
 # the waiter was kept off the CPU after the barrier).
-range "rwlock: waited ns (<= helper's own $truth, >= 80 % of it)" \
+within "rwlock: waited ns (<= helper's own $truth, >= 80 % of it)" \
 	"$(jq -s "[.[] | $wsel | .total_ns] | add // 0" "$TMP/rw.out")" $((truth * 8 / 10)) $((truth + 1000000))
 eq "rwlock --stacks: caller then main" \
 	"$(jq -rs "[.[] | $wsel | .stack[0:2] | map(sub(\"\\\\+.*\"; \"\")) | join(\">\")] | unique | join(\",\")" "$TMP/rw.out")" "cputest_rwlock_waiter>main"
@@ -365,7 +284,7 @@ two=$(helper_fact alt two)
 m1=$(median "$TMP/alt.out" "$one")
 m2=$(median "$TMP/alt.out" "$two")
 log "runqlat: median one spinner ${m1} ns ($(samples "$TMP/alt.out" "$one") samples), two ${m2} ns ($(samples "$TMP/alt.out" "$two") samples)"
-range "runqlat: the two-spinner process gives samples" "$(samples "$TMP/alt.out" "$two")" 10 1000000
+within "runqlat: the two-spinner process gives samples" "$(samples "$TMP/alt.out" "$two")" 10 1000000
 check "runqlat: median with two spinners ($m2 ns) > with one ($m1 ns)" test "$m2" -gt "$m1"
 
 log "runqlat: two spinners on CPU 0 for 2 s"
@@ -376,14 +295,14 @@ start_tracer rqraw cpu runqlat -p "$HPID" --json --method raw_tp -i 0.3 || exit 
 go
 for t in rq2 rqtxt rqraw; do stop_tracer "$t"; done
 eq "runqlat: tracers exit 0" "$RC_alt$RC_rq2$RC_rqtxt$RC_rqraw" 0000
-range "runqlat raw_tp: samples too" "$(samples "$TMP/rqraw.out")" 10 1000000
+within "runqlat raw_tp: samples too" "$(samples "$TMP/rqraw.out")" 10 1000000
 eq "runqlat raw_tp: attach method reported" \
 	"$(jq -rs '[.[] | .attach.method] | unique | join(",")' "$TMP/rqraw.out")" raw_tp
 # Total waiting: with two spinners on one CPU one of them waits whenever the
 # other runs (and both when anything else does), so their waits add up to
 # at least half of the 2 x 2 s their threads existed.
 wsum() { jq -s '[.[] | select(.type == "interval") | .hists[] | .avg_us * .count * 1000] | add // 0 | floor' "$1"; }
-range "runqlat: two spinners wait >= 1.2 s of their 2 s x 2 threads" "$(wsum "$TMP/rq2.out")" 1200000000 10000000000
+within "runqlat: two spinners wait >= 1.2 s of their 2 s x 2 threads" "$(wsum "$TMP/rq2.out")" 1200000000 10000000000
 eq "runqlat --per-pid -p: one histogram, of the helper" \
 	"$(jq -rs '[.[] | select(.type == "interval") | .hists[] | .pid] | unique | join(",")' "$TMP/rq2.out")" "$HPID"
 eq "runqlat --per-cpu: only CPU 0" \
@@ -409,13 +328,13 @@ log "top: spinner at $cpu % CPU, CPU% + wait% per interval: $sums"
 eq "top -p: the row is the spinner" "$(jq -rs '[.[] | .procs[0].pid] | unique | join(",")' "$TMP/top.out")" "$BP"
 # At most one CPU; how much of it depends on the other jobs sharing this
 # machine (they are in other cgroups), so the lower bound only says "busy".
-range "top: spinner's CPU% (one CPU at most; shared machine)" "$cpu" 10 102
+within "top: spinner's CPU% (one CPU at most; shared machine)" "$cpu" 10 102
 # Both from the thread's schedstat: a spinner is always either running or
 # waiting, so they add up to 100 % of the time. The kernel books a wait
 # when it ends, so one interval can hold a wait begun in the one before
 # (on this shared machine waits of 100 ms happen); over three intervals
 # only the two ends are off by that.
-range "top: spinner's CPU% + run-queue wait% ~ 100 (mean of 3 intervals)" "$sum" 85 105
+within "top: spinner's CPU% + run-queue wait% ~ 100 (mean of 3 intervals)" "$sum" 85 105
 eq "top --json: every interval follows the schema" \
 	"$(jq -c '(.interval_s | type) == "number" and (.ctxt_per_s | type) == "number" and
 		(.procs_running | type) == "number" and .cpus[0].cpu == "all" and
@@ -424,7 +343,7 @@ eq "top --json: every interval follows the schema" \
 		"$TMP/top.out" | sort -u | tr '\n' ' ')" "true "
 eq "top: one line per CPU plus all" \
 	"$(jq -s '.[-1].cpus | length' "$TMP/top.out")" $(($(nproc) + 1))
-range "top: CPU 'all' busy% >= the spinner's share of all CPUs" \
+within "top: CPU 'all' busy% >= the spinner's share of all CPUs" \
 	"$(jq -s ".[-1].cpus[0].busy - $cpu / $(nproc)" "$TMP/top.out")" -2 100
 "$ST" cpu top -c 1 -i 0.5 --top 3 >"$TMP/toptxt.out" 2>&1
 check "top text: CPU table header" grep -Eq '^CPU +BUSY% +USR% +SYS% +IRQ% +IOWT% +STEAL% +IDLE% +RQWT%$' "$TMP/toptxt.out"
@@ -442,7 +361,7 @@ BP=$!
 eq "top --bpf: exit 0" "$?" 0
 rq0=$(jq -s '.[-1].cpus[] | select(.cpu == 0) | .rq_wait' "$TMP/topb.out")
 log "top --bpf: CPU 0 run-queue wait $rq0 %"
-range "top --bpf: CPU 0 run-queue wait % (two pinned spinners)" "$rq0" 80 100000
+within "top --bpf: CPU 0 run-queue wait % (two pinned spinners)" "$rq0" 80 100000
 eq "top --bpf: every CPU has a run-queue wait" \
 	"$(jq -s '[.[-1].cpus[] | .rq_wait | type] | unique | join(",")' -r "$TMP/topb.out")" number
 eq "top --bpf: source says bpf" \
@@ -484,5 +403,4 @@ for m in "" offcpu futex rwlock top runqlat; do
 	eq "cpu $m -h -> exit 0" "$(rc_of "$ST" cpu $m -h)" 0
 done
 
-echo "$PASS passed, $FAIL failed"
-[[ $FAIL -eq 0 ]]
+lt_end

@@ -18,79 +18,16 @@
 # its namespaces and temporary files on any exit.
 
 set -u
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-O=${1:-${O:-$REPO/build}}
-ST=$O/stagetrace
-SFX=$$
+LT_NAME=drops_test
+LT_TRACER=(drops -i 0.3)
+. "$(dirname "${BASH_SOURCE[0]}")/local_lib.sh"
 NSA=st-drops-a-$SFX
 NSB=st-drops-b-$SFX
 NSC=st-drops-c-$SFX
-TMP=$(mktemp -d /tmp/stagetrace-drops.XXXXXX)
-PASS=0
-FAIL=0
-PIDS=()
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -INT "$p" 2>/dev/null
-	done
-	for p in "${PIDS[@]}"; do
-		timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null
-	done
-	ip netns del "$NSA" 2>/dev/null
-	ip netns del "$NSB" 2>/dev/null
-	ip netns del "$NSC" 2>/dev/null
-	[[ -z ${KEEP:-} ]] && rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "drops_test: $*" >&2; }
-
-check() { # name command...
-	local name=$1
-	shift
-	if "$@"; then
-		PASS=$((PASS + 1))
-		echo "ok   $name"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $name"
-	fi
-}
-
-eq() { # name got want
-	if [[ "$2" == "$3" ]]; then
-		PASS=$((PASS + 1))
-		echo "ok   $1 ($2)"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $1: got '$2', want '$3'"
-	fi
-}
-
-if [[ $(id -u) -ne 0 ]]; then
-	echo "drops_test: needs root" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-for t in jq iptables ip; do
-	if ! command -v "$t" >/dev/null; then
-		echo "drops_test: needs $t" >&2
-		echo "0 passed, 1 failed"
-		exit 1
-	fi
-done
-[[ -x $ST ]] || { echo "drops_test: no $ST (run make)" >&2; echo "0 passed, 1 failed"; exit 1; }
+lt_begin jq iptables ip
 
 # ---- topology ---------------------------------------------------------------
-for ns in "$NSA" "$NSB" "$NSC"; do
-	ip netns add "$ns" || exit 1
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-		net.ipv6.conf.default.disable_ipv6=1
-	ip -n "$ns" link set lo up
-done
+lt_netns "$NSA" "$NSB" "$NSC" || exit 1
 ip link add va netns "$NSA" type veth peer name vb netns "$NSB" || exit 1
 ip -n "$NSA" addr add 10.77.0.1/24 dev va
 ip -n "$NSB" addr add 10.77.0.2/24 dev vb
@@ -114,44 +51,6 @@ INOC=$(stat -L -c %i /run/netns/"$NSC")
 send_udp() { # ns ip port n
 	ip netns exec "$1" bash -c \
 		"for ((i = 0; i < $4; i++)); do echo x > /dev/udp/$2/$3; done" 2>/dev/null
-}
-
-# Start a JSON tracer; waits until its first interval is out (it is attached).
-TR_N=0
-start_tracer() { # name args...
-	local name=$1 i
-	shift
-	"$ST" drops -i 0.3 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
-	PIDS+=($!)
-	eval "PID_$name=$!"
-	for ((i = 0; i < 100; i++)); do
-		[[ -s $TMP/$name.out ]] && return 0
-		kill -0 "$!" 2>/dev/null || break
-		sleep 0.1
-	done
-	log "tracer $name did not start: $(cat "$TMP/$name.err")"
-	return 1
-}
-
-# Text mode says "Tracing ..." on stderr once attached.
-wait_tracing() { # errfile pid
-	local i
-	for ((i = 0; i < 100; i++)); do
-		grep -q '^Tracing' "$1" 2>/dev/null && return 0
-		kill -0 "$2" 2>/dev/null || break
-		sleep 0.1
-	done
-	log "tracer did not start: $(cat "$1")"
-	return 1
-}
-
-stop_tracer() { # name
-	local pid
-	eval "pid=\$PID_$1"
-	kill -INT "$pid" 2>/dev/null
-	timeout 10 tail --pid="$pid" -f /dev/null
-	wait "$pid" 2>/dev/null
-	eval "RC_$1=$?"
 }
 
 # Sum of counts over all intervals of a JSON output, for a jq row filter.
@@ -336,5 +235,4 @@ if command -v setpriv >/dev/null; then
 fi
 eq "-h -> exit 0" "$(rc_of "$ST" drops -h)" 0
 
-echo "$PASS passed, $FAIL failed"
-[[ $FAIL -eq 0 ]]
+lt_end

@@ -28,12 +28,11 @@
 # Prints "N passed, N failed" last; exits non-zero on any failure.
 
 set -u
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-O=${1:-${O:-$REPO/build}}
-ST=$O/stagetrace
+LT_NAME=flow_test
+LT_TRACER=(flow -i 0.3 --json)
+. "$(dirname "${BASH_SOURCE[0]}")/local_lib.sh"
 NFQ=$O/tests/tools/nfqdelay
 RAW=$O/tests/tools/rawsend
-SFX=$$
 NSS=st-flow-s-$SFX
 NSR=st-flow-r-$SFX
 NSD=st-flow-d-$SFX
@@ -47,82 +46,16 @@ QNUM=$((250 + SFX % 50))
 PORT=$((20000 + SFX % 20000))
 PORT2=$((PORT + 1))
 VPORT=$((PORT + 2))
-TMP=$(mktemp -d /tmp/stagetrace-flow.XXXXXX)
-PASS=0
-FAIL=0
-PIDS=()
 
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -INT "$p" 2>/dev/null
-	done
-	for p in "${PIDS[@]}"; do
-		timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null
-	done
-	for p in "${ALLNS[@]}"; do
-		ip netns del "$p" 2>/dev/null
-	done
-	[[ -z ${KEEP:-} ]] && rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "flow_test: $*" >&2; }
-
-check() { # name command...
-	local name=$1
-	shift
-	if "$@"; then
-		PASS=$((PASS + 1))
-		echo "ok   $name"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $name"
-	fi
-}
-
-eq() { # name got want
-	if [[ "$2" == "$3" ]]; then
-		PASS=$((PASS + 1))
-		echo "ok   $1 ($2)"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $1: got '$2', want '$3'"
-	fi
-}
-
-within() { # name value lo hi
-	if awk -v v="$2" -v lo="$3" -v hi="$4" 'BEGIN { exit !(v != "" && v != "null" && v >= lo && v <= hi) }'; then
-		PASS=$((PASS + 1))
-		echo "ok   $1 ($2 in [$3, $4])"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $1: $2 not in [$3, $4]"
-	fi
-}
-
-if [[ $(id -u) -ne 0 ]]; then
-	echo "flow_test: needs root" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-for t in jq iptables ip tc bridge; do
-	command -v "$t" >/dev/null || { echo "flow_test: needs $t" >&2; echo "0 passed, 1 failed"; exit 1; }
-done
-for b in "$ST" "$NFQ" "$RAW"; do
-	[[ -x $b ]] || { echo "flow_test: no $b (run make)" >&2; echo "0 passed, 1 failed"; exit 1; }
+lt_begin jq iptables ip tc bridge
+for b in "$NFQ" "$RAW"; do
+	[[ -x $b ]] || { log "no $b (run make)"; echo "0 passed, 1 failed"; exit 1; }
 done
 
 mac() { ip netns exec "$1" cat /sys/class/net/"$2"/address; }
 
 # ---- topology -------------------------------------------------------------------
-for ns in "${ALLNS[@]}"; do
-	ip netns add "$ns" || exit 1
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-		net.ipv6.conf.default.disable_ipv6=1
-	ip -n "$ns" link set lo up
-done
+lt_netns "${ALLNS[@]}" || exit 1
 ip link add s0 netns "$NSS" type veth peer name r0 netns "$NSR" || exit 1
 ip link add r1 netns "$NSR" type veth peer name d0 netns "$NSD" || exit 1
 ip -n "$NSS" addr add 10.94.1.1/24 dev s0
@@ -160,30 +93,6 @@ done
 MACU=$(mac "$NSU" u0)
 bridge -n "$NSB" fdb replace "$MACU" dev p1 master static || exit 1
 sleep 0.3
-
-start_tracer() { # name args...
-	local name=$1 i
-	shift
-	"$ST" flow -i 0.3 --json "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
-	PIDS+=($!)
-	eval "PID_$name=$!"
-	for ((i = 0; i < 100; i++)); do
-		[[ -s $TMP/$name.out ]] && return 0
-		kill -0 "$!" 2>/dev/null || break
-		sleep 0.1
-	done
-	log "tracer $name did not start: $(cat "$TMP/$name.err")"
-	return 1
-}
-
-stop_tracer() { # name
-	local pid
-	eval "pid=\$PID_$1"
-	kill -INT "$pid" 2>/dev/null
-	timeout 10 tail --pid="$pid" -f /dev/null
-	wait "$pid" 2>/dev/null
-	eval "RC_$1=$?"
-}
 
 send_udp() { # ns ip port n
 	ip netns exec "$1" bash -c \
@@ -268,10 +177,10 @@ eq "no --vlan: all 15 packets" \
 	"$(jq -s '[.[] | select(.type == "interval") | .packets] | add' "$TMP/vall.out")" 15
 
 # ---- 3. text output and usage errors -------------------------------------------------
-"$ST" flow --proto udp --dport "$PORT" -d 1.2 -i 0.4 >"$TMP/text.out" 2>"$TMP/text.err" &
+"$ST" flow --proto udp --dport "$PORT" -d 3 -i 0.4 >"$TMP/text.out" 2>"$TMP/text.err" &
 PIDS+=($!)
 TPID=$!
-sleep 0.4
+wait_tracing "$TMP/text.err" "$TPID"
 send_udp "$NSS" 10.94.2.1 "$PORT" 3
 wait "$TPID"
 eq "text: exit status" "$?" 0
@@ -289,5 +198,4 @@ for args in "" "-v" "--netns $NSR" "--vlan 0 --proto udp" "--vlan 4095" "--pid 1
 done
 eq "-h -> exit 0" "$(rc_of "$ST" flow -h)" 0
 
-echo "$PASS passed, $FAIL failed"
-[[ $FAIL -eq 0 ]]
+lt_end

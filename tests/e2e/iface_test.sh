@@ -20,73 +20,18 @@
 # Prints "N passed, N failed" last; exits non-zero on any failure.
 
 set -u
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-O=${1:-${O:-$REPO/build}}
-ST=$O/stagetrace
+LT_NAME=iface_test
+LT_TRACER=(iface)
+LT_READY='"type":"start"'
+. "$(dirname "${BASH_SOURCE[0]}")/local_lib.sh"
 PKT=$O/tests/tools/stpkt
-SFX=$$
 NSA=st-iface-a-$SFX
 NSB=st-iface-b-$SFX
-TMP=$(mktemp -d /tmp/stagetrace-iface.XXXXXX)
-PASS=0
-FAIL=0
-PIDS=()
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -INT "$p" 2>/dev/null
-	done
-	for p in "${PIDS[@]}"; do
-		timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null
-	done
-	ip netns del "$NSA" 2>/dev/null
-	ip netns del "$NSB" 2>/dev/null
-	[[ -z ${KEEP:-} ]] && rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "iface_test: $*" >&2; }
-jqtrue() { jq -en "$1" >/dev/null; }
-
-check() { # name command...
-	local name=$1
-	shift
-	if "$@"; then
-		PASS=$((PASS + 1))
-		echo "ok   $name"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $name"
-	fi
-}
-
-eq() { # name got want
-	if [[ "$2" == "$3" ]]; then
-		PASS=$((PASS + 1))
-		echo "ok   $1 ($2)"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $1: got '$2', want '$3'"
-	fi
-}
-
-if [[ $(id -u) -ne 0 ]]; then
-	echo "iface_test: needs root" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-command -v jq >/dev/null || { echo "iface_test: needs jq" >&2; echo "0 passed, 1 failed"; exit 1; }
-[[ -x $ST && -x $PKT ]] || { echo "iface_test: no $ST or $PKT (run make)" >&2; echo "0 passed, 1 failed"; exit 1; }
+lt_begin jq
+[[ -x $PKT ]] || { log "no $PKT (run make)"; echo "0 passed, 1 failed"; exit 1; }
 
 # ---- topology ---------------------------------------------------------------
-for ns in "$NSA" "$NSB"; do
-	ip netns add "$ns" || exit 1
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-		net.ipv6.conf.default.disable_ipv6=1
-	ip -n "$ns" link set lo up
-done
+lt_netns "$NSA" "$NSB" || exit 1
 pair() { # a-name b-name subnet-octet
 	ip link add "$1" netns "$NSA" type veth peer name "$2" netns "$NSB" || exit 1
 	ip -n "$NSA" addr add 10.82.$3.1/24 dev "$1"
@@ -107,30 +52,6 @@ INOB=$(stat -L -c %i /run/netns/"$NSB")
 
 udp() { # subnet-octet count size [pps]
 	ip netns exec "$NSA" "$PKT" udp 10.82.$1.2 9000 "$2" "$3" ${4:-} >/dev/null
-}
-
-start_tracer() { # name args...
-	local name=$1 i
-	shift
-	"$ST" iface "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
-	PIDS+=($!)
-	eval "PID_$name=$!"
-	for ((i = 0; i < 100; i++)); do
-		grep -q '"type":"start"' "$TMP/$name.out" 2>/dev/null && return 0
-		kill -0 "$!" 2>/dev/null || break
-		sleep 0.1
-	done
-	log "tracer $name did not start: $(cat "$TMP/$name.err")"
-	return 1
-}
-
-stop_tracer() { # name
-	local pid
-	eval "pid=\$PID_$1"
-	kill -INT "$pid" 2>/dev/null
-	timeout 10 tail --pid="$pid" -f /dev/null
-	wait "$pid" 2>/dev/null
-	eval "RC_$1=$?"
 }
 
 jqi() { # name filter
@@ -219,5 +140,4 @@ bad "--proto refused" "--proto is not supported" --proto udp
 bad "--vm with --dev" "exclusive" --vm 'x*' --dev lo
 bad "unknown netns" "no such network namespace" --netns st-nosuch-$SFX
 
-echo "$PASS passed, $FAIL failed"
-[[ $FAIL -eq 0 ]]
+lt_end

@@ -48,65 +48,24 @@
 # failure; removes its namespaces, test bed and files on any exit.
 
 set -u
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-O=${1:-${O:-$REPO/build}}
+LT_NAME=latency_local_test
+LT_TRACER=(latency --json)
+LT_READY='"type":"hooks"'
+. "$(dirname "${BASH_SOURCE[0]}")/local_lib.sh"
 O=$(cd "$O" && pwd)
 ST=${ST_BIN:-$O/stagetrace}
 PKT=$O/tests/tools/stpkt
-SFX=$$
 NSA=st-lat-a-$SFX
 NSB=st-lat-b-$SFX
 NSC=st-lat-c-$SFX
 NSR=st-lat-r-$SFX
+# Deleted on exit whichever of them the test got to create.
+LT_NETNS=("$NSA" "$NSB" "$NSC" "$NSR")
 export ST_TB=stlat$SFX ST_TOOLS_DIR=$O/tests/tools
-TMP=$(mktemp -d /tmp/stagetrace-latency.XXXXXX)
-PASS=0
-FAIL=0
-PIDS=()
 TB=0
 N=${N:-50}
 
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -INT "$p" 2>/dev/null
-	done
-	for p in "${PIDS[@]}"; do
-		timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null
-	done
-	ip netns del "$NSA" 2>/dev/null
-	ip netns del "$NSB" 2>/dev/null
-	ip netns del "$NSC" 2>/dev/null
-	ip netns del "$NSR" 2>/dev/null
-	[[ $TB == 1 ]] && TB_QUIET=1 tb_down >/dev/null 2>&1
-	[[ -z ${KEEP:-} ]] && rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "latency_local_test: $*" >&2; }
-
-check() { # name command...
-	local name=$1
-	shift
-	if "$@"; then
-		PASS=$((PASS + 1))
-		echo "ok   $name"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $name"
-	fi
-}
-
-eq() { # name got want
-	if [[ "$2" == "$3" ]]; then
-		PASS=$((PASS + 1))
-		echo "ok   $1 ($2)"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $1: got '$2', want '$3'"
-	fi
-}
+lt_cleanup_extra() { [[ $TB == 1 ]] && TB_QUIET=1 tb_down >/dev/null 2>&1; }
 
 # A count that must equal want, except for stamps the kernel did not let
 # the programs take (the same program already running on that CPU: an
@@ -135,37 +94,9 @@ range() { # name value lo hi
 	fi
 }
 
-if [[ $(id -u) -ne 0 ]]; then
-	echo "latency_local_test: needs root" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-for t in jq tc ip iptables; do
-	if ! command -v "$t" >/dev/null; then
-		echo "latency_local_test: needs $t" >&2
-		echo "0 passed, 1 failed"
-		exit 1
-	fi
-done
-[[ -x $ST && -x $PKT ]] || { log "no $ST or $PKT (run make)"; echo "0 passed, 1 failed"; exit 1; }
+lt_begin jq tc ip iptables
+[[ -x $PKT ]] || { log "no $PKT (run make)"; echo "0 passed, 1 failed"; exit 1; }
 . "$REPO/tests/testbed/testbed.sh"
-
-# Start a tracer (JSON lines into $TMP/NAME.out); wait until it has attached
-# (its first line lists the hooks).
-start_tracer() { # name args...
-	local name=$1 i
-	shift
-	"$ST" latency --json "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
-	PIDS+=("$!")
-	eval "PID_$name=$!"
-	for i in $(seq 100); do
-		grep -q '"type":"hooks"' "$TMP/$name.out" 2>/dev/null && return 0
-		kill -0 "$!" 2>/dev/null || break
-		sleep 0.1
-	done
-	log "tracer $name did not start:"; cat "$TMP/$name.err" >&2
-	return 1
-}
 
 # Stop a tracer once in-flight paths have been swept (timeout 1 s).
 stop_tracer() { # name
@@ -202,12 +133,7 @@ check "errors are one line each" test "$(cat "$TMP"/e[1-4] | wc -l)" -eq 4
 check "help names the replaced scripts" grep -q vm_network_latency_summary.py "$TMP/help"
 
 # ---- topology for --host ------------------------------------------------------
-for ns in "$NSA" "$NSB"; do
-	ip netns add "$ns" || exit 1
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-		net.ipv6.conf.default.disable_ipv6=1
-	ip -n "$ns" link set lo up
-done
+lt_netns "$NSA" "$NSB" || exit 1
 ip link add va netns "$NSA" type veth peer name vb netns "$NSB" || exit 1
 ip -n "$NSA" addr add 10.94.0.1/24 dev va
 ip -n "$NSB" addr add 10.94.0.2/24 dev vb
@@ -357,5 +283,4 @@ eq "hooks that did not attach say why" \
 	"$(jqo vm '[.[] | select(.type == "hooks") | .hooks[] | select(.status != "attached" and .reason == "")] | length')" 0
 log "unavailable here: $(jqo vm '[.[] | select(.type == "hooks") | .hooks[] | select(.status != "attached") | .hook] | join(", ")')"
 
-echo "$PASS passed, $FAIL failed"
-[[ $FAIL -eq 0 ]]
+lt_end

@@ -22,76 +22,18 @@
 # Prints "N passed, N failed" last; exits non-zero on any failure.
 
 set -u
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-O=${1:-${O:-$REPO/build}}
-ST=$O/stagetrace
+LT_NAME=offload_test
+LT_TRACER=(offload)
+. "$(dirname "${BASH_SOURCE[0]}")/local_lib.sh"
 PKT=$O/tests/tools/stpkt
-SFX=$$
 NSA=st-offload-a-$SFX
 NSB=st-offload-b-$SFX
-TMP=$(mktemp -d /tmp/stagetrace-offload.XXXXXX)
 PORT=$((20000 + SFX % 20000))
 BYTES=20000000
-PASS=0
-FAIL=0
-PIDS=()
+lt_begin jq ethtool ip
+[[ -x $PKT ]] || { log "no $PKT (run make)"; echo "0 passed, 1 failed"; exit 1; }
 
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -INT "$p" 2>/dev/null
-	done
-	for p in "${PIDS[@]}"; do
-		timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null
-	done
-	ip netns del "$NSA" 2>/dev/null
-	ip netns del "$NSB" 2>/dev/null
-	[[ -z ${KEEP:-} ]] && rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "offload_test: $*" >&2; }
-jqtrue() { jq -en "$1" >/dev/null; }
-
-check() { # name command...
-	local name=$1
-	shift
-	if "$@"; then
-		PASS=$((PASS + 1))
-		echo "ok   $name"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $name"
-	fi
-}
-
-eq() { # name got want
-	if [[ "$2" == "$3" ]]; then
-		PASS=$((PASS + 1))
-		echo "ok   $1 ($2)"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $1: got '$2', want '$3'"
-	fi
-}
-
-if [[ $(id -u) -ne 0 ]]; then
-	echo "offload_test: needs root" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-for t in jq ethtool ip; do
-	command -v "$t" >/dev/null || { echo "offload_test: needs $t" >&2; echo "0 passed, 1 failed"; exit 1; }
-done
-[[ -x $ST && -x $PKT ]] || { echo "offload_test: no $ST or $PKT (run make)" >&2; echo "0 passed, 1 failed"; exit 1; }
-
-for ns in "$NSA" "$NSB"; do
-	ip netns add "$ns" || exit 1
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-		net.ipv6.conf.default.disable_ipv6=1
-	ip -n "$ns" link set lo up
-done
+lt_netns "$NSA" "$NSB" || exit 1
 ip link add va netns "$NSA" type veth peer name vb netns "$NSB" || exit 1
 ip -n "$NSA" addr add 10.83.0.1/24 dev va
 ip -n "$NSB" addr add 10.83.0.2/24 dev vb
@@ -215,5 +157,4 @@ eq "bad --hook: exit 2" "$?" 2
 "$ST" offload --vm x >/dev/null 2>"$TMP/bad.err"
 eq "--vm refused: exit 2" "$?" 2
 
-echo "$PASS passed, $FAIL failed"
-[[ $FAIL -eq 0 ]]
+lt_end

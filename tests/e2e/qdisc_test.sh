@@ -27,81 +27,18 @@
 # Prints "N passed, N failed" last; exits non-zero on any failure.
 
 set -u
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-O=${1:-${O:-$REPO/build}}
-ST=$O/stagetrace
+LT_NAME=qdisc_test
+LT_TRACER=(qdisc -i 30)
+LT_READY='"type":"start"'
+. "$(dirname "${BASH_SOURCE[0]}")/local_lib.sh"
 PKT=$O/tests/tools/stpkt
-SFX=$$
 NSA=st-qdisc-a-$SFX
 NSB=st-qdisc-b-$SFX
-TMP=$(mktemp -d /tmp/stagetrace-qdisc.XXXXXX)
-PASS=0
-FAIL=0
-PIDS=()
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -INT "$p" 2>/dev/null
-	done
-	for p in "${PIDS[@]}"; do
-		timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null
-	done
-	ip netns del "$NSA" 2>/dev/null
-	ip netns del "$NSB" 2>/dev/null
-	[[ -z ${KEEP:-} ]] && rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "qdisc_test: $*" >&2; }
-
-check() { # name command...
-	local name=$1
-	shift
-	if "$@"; then
-		PASS=$((PASS + 1))
-		echo "ok   $name"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $name"
-	fi
-}
-
-# A jq boolean expression over numbers, quietly.
-jqtrue() { jq -en "$1" >/dev/null; }
-
-eq() { # name got want
-	if [[ "$2" == "$3" ]]; then
-		PASS=$((PASS + 1))
-		echo "ok   $1 ($2)"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $1: got '$2', want '$3'"
-	fi
-}
-
-if [[ $(id -u) -ne 0 ]]; then
-	echo "qdisc_test: needs root" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-for t in jq tc ip clang; do
-	if ! command -v "$t" >/dev/null; then
-		echo "qdisc_test: needs $t" >&2
-		echo "0 passed, 1 failed"
-		exit 1
-	fi
-done
-[[ -x $ST && -x $PKT ]] || { echo "qdisc_test: no $ST or $PKT (run make)" >&2; echo "0 passed, 1 failed"; exit 1; }
+lt_begin jq tc ip clang
+[[ -x $PKT ]] || { log "no $PKT (run make)"; echo "0 passed, 1 failed"; exit 1; }
 
 # ---- topology ---------------------------------------------------------------
-for ns in "$NSA" "$NSB"; do
-	ip netns add "$ns" || exit 1
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-		net.ipv6.conf.default.disable_ipv6=1
-	ip -n "$ns" link set lo up
-done
+lt_netns "$NSA" "$NSB" || exit 1
 for i in 1 2; do
 	ip link add va$i netns "$NSA" type veth peer name vb$i netns "$NSB" || exit 1
 	ip -n "$NSA" addr add 10.81.$i.1/24 dev va$i
@@ -139,31 +76,6 @@ wait_sent() { # dev want
 }
 udp() { # dev-index count size [pps]
 	ip netns exec "$NSA" "$PKT" udp 10.81.$1.2 9000 "$2" "$3" ${4:-} >/dev/null
-}
-
-# Start a JSON tracer; waits until its start line is out (it is attached).
-start_tracer() { # name args...
-	local name=$1 i
-	shift
-	"$ST" qdisc -i 30 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
-	PIDS+=($!)
-	eval "PID_$name=$!"
-	for ((i = 0; i < 100; i++)); do
-		grep -q '"type":"start"' "$TMP/$name.out" 2>/dev/null && return 0
-		kill -0 "$!" 2>/dev/null || break
-		sleep 0.1
-	done
-	log "tracer $name did not start: $(cat "$TMP/$name.err")"
-	return 1
-}
-
-stop_tracer() { # name
-	local pid
-	eval "pid=\$PID_$1"
-	kill -INT "$pid" 2>/dev/null
-	timeout 10 tail --pid="$pid" -f /dev/null
-	wait "$pid" 2>/dev/null
-	eval "RC_$1=$?"
 }
 
 # jq over the interval lines of a tracer's output.
@@ -380,5 +292,4 @@ bad "--pid refused" "--pid is not supported" --pid 1
 bad "unknown device" "no such device" --dev nosuchdev0
 bad "bad --method" "--method" --method kprobe
 
-echo "$PASS passed, $FAIL failed"
-[[ $FAIL -eq 0 ]]
+lt_end

@@ -27,89 +27,22 @@
 # Prints "N passed, N failed" last; exits non-zero on any failure.
 
 set -u
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-O=${1:-${O:-$REPO/build}}
-ST=$O/stagetrace
+LT_NAME=rtt_test
+LT_TRACER=(rtt -i 0.3 --timeout 500ms --json)
+. "$(dirname "${BASH_SOURCE[0]}")/local_lib.sh"
 PING=$O/tests/tools/icmpping
 NFQ=$O/tests/tools/nfqdelay
-SFX=$$
 NSA=st-rtt-a-$SFX
 NSB=st-rtt-b-$SFX
 QNUM=$((200 + SFX % 50))
-TMP=$(mktemp -d /tmp/stagetrace-rtt.XXXXXX)
-PASS=0
-FAIL=0
-PIDS=()
 
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -INT "$p" 2>/dev/null
-	done
-	for p in "${PIDS[@]}"; do
-		timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null
-	done
-	ip netns del "$NSA" 2>/dev/null
-	ip netns del "$NSB" 2>/dev/null
-	[[ -z ${KEEP:-} ]] && rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "rtt_test: $*" >&2; }
-
-check() { # name command...
-	local name=$1
-	shift
-	if "$@"; then
-		PASS=$((PASS + 1))
-		echo "ok   $name"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $name"
-	fi
-}
-
-eq() { # name got want
-	if [[ "$2" == "$3" ]]; then
-		PASS=$((PASS + 1))
-		echo "ok   $1 ($2)"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $1: got '$2', want '$3'"
-	fi
-}
-
-# within name value lo hi (floating point, inclusive)
-within() {
-	if awk -v v="$2" -v lo="$3" -v hi="$4" 'BEGIN { exit !(v != "" && v != "null" && v >= lo && v <= hi) }'; then
-		PASS=$((PASS + 1))
-		echo "ok   $1 ($2 in [$3, $4])"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL $1: $2 not in [$3, $4]"
-	fi
-}
-
-if [[ $(id -u) -ne 0 ]]; then
-	echo "rtt_test: needs root" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-for t in jq iptables ip; do
-	command -v "$t" >/dev/null || { echo "rtt_test: needs $t" >&2; echo "0 passed, 1 failed"; exit 1; }
-done
-for b in "$ST" "$PING" "$NFQ"; do
-	[[ -x $b ]] || { echo "rtt_test: no $b (run make)" >&2; echo "0 passed, 1 failed"; exit 1; }
+lt_begin jq iptables ip
+for b in "$PING" "$NFQ"; do
+	[[ -x $b ]] || { log "no $b (run make)"; echo "0 passed, 1 failed"; exit 1; }
 done
 
 # ---- topology ---------------------------------------------------------------
-for ns in "$NSA" "$NSB"; do
-	ip netns add "$ns" || exit 1
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-		net.ipv6.conf.default.disable_ipv6=1
-	ip -n "$ns" link set lo up
-done
+lt_netns "$NSA" "$NSB" || exit 1
 ip link add ra netns "$NSA" type veth peer name rb netns "$NSB" || exit 1
 ip -n "$NSA" addr add 10.93.0.1/24 dev ra
 ip -n "$NSB" addr add 10.93.0.2/24 dev rb
@@ -124,42 +57,6 @@ ip netns exec "$NSB" iptables -A INPUT -p icmp --icmp-type echo-request \
 ip netns exec "$NSB" "$NFQ" --queue "$QNUM" --delay-us 20000 --quiet &
 PIDS+=($!)
 sleep 0.3
-
-start_tracer() { # name args...
-	local name=$1 i
-	shift
-	"$ST" rtt -i 0.3 --timeout 500ms --json "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
-	PIDS+=($!)
-	eval "PID_$name=$!"
-	for ((i = 0; i < 100; i++)); do
-		[[ -s $TMP/$name.out ]] && return 0
-		kill -0 "$!" 2>/dev/null || break
-		sleep 0.1
-	done
-	log "tracer $name did not start: $(cat "$TMP/$name.err")"
-	return 1
-}
-
-stop_tracer() { # name
-	local pid
-	eval "pid=\$PID_$1"
-	kill -INT "$pid" 2>/dev/null
-	timeout 10 tail --pid="$pid" -f /dev/null
-	wait "$pid" 2>/dev/null
-	eval "RC_$1=$?"
-}
-
-# Text mode says "Tracing ..." on stderr once attached.
-wait_tracing() { # errfile pid
-	local i
-	for ((i = 0; i < 100; i++)); do
-		grep -q '^Tracing' "$1" 2>/dev/null && return 0
-		kill -0 "$2" 2>/dev/null || break
-		sleep 0.1
-	done
-	log "tracer did not start: $(cat "$1")"
-	return 1
-}
 
 summary() { # name jq-expression on the summary object
 	jq -r "select(.type == \"summary\") | $2" "$TMP/$1.out"
@@ -296,5 +193,4 @@ eq "-h -> exit 0" "$(rc_of "$ST" rtt -h)" 0
 eq "--check-hooks: exit 0, the kprobe program verified" \
 	"$?/$(jq -r 'select(.method == "kprobe") | .loaded' "$TMP/ck.out")" "0/true"
 
-echo "$PASS passed, $FAIL failed"
-[[ $FAIL -eq 0 ]]
+lt_end
