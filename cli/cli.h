@@ -29,6 +29,34 @@ int cli_query_matrix(const char *url, double timeout, uint64_t since, uint64_t u
 int cli_query_matrix_scoped(const char *url, double timeout, uint64_t since, uint64_t until,
 			    const char *tenant, const char *pair_id, json_object **ans);
 
+/*
+ * What every range query over VM pairs is scoped by (matrix, pair, upcall):
+ * collector, time range, source/destination, tenant, named pair, JSON, and
+ * the query timeout. cli_scope_init() sets the defaults (last hour, 5 s);
+ * CLI_SCOPE_OPTS(s) expands to their option table entries, so the commands
+ * share one spelling and one help text for them.
+ */
+struct cli_scope {
+	const char *url, *src, *dst, *tenant, *pair_id;
+	double last, timeout;
+	uint64_t since, until;
+	int json;
+};
+
+void cli_scope_init(struct cli_scope *s);
+
+#define CLI_SCOPE_OPTS(s) \
+	{ "collector", 'C', ST_OPT_STR, &(s)->url, "URL", "collector query address (default $STAGETRACE_COLLECTOR or " CLI_DEFAULT_COLLECTOR ")" }, \
+	{ "last", 'l', ST_OPT_DURATION, &(s)->last, "DUR", "time range ending now, e.g. 5m, 1h (default 1h)" }, \
+	{ "since", 0, ST_OPT_U64, &(s)->since, "UNIX_S", "range start, seconds since the epoch (overrides --last)" }, \
+	{ "until", 0, ST_OPT_U64, &(s)->until, "UNIX_S", "range end, seconds since the epoch (default now)" }, \
+	{ "src", 's', ST_OPT_STR, &(s)->src, "NAME", "only pairs from this VM (or IP)" }, \
+	{ "dst", 'D', ST_OPT_STR, &(s)->dst, "NAME", "only pairs to this VM (or IP)" }, \
+	{ "tenant", 'T', ST_OPT_STR, &(s)->tenant, "NAME", "only pairs inside this tenant (both ends its members)" }, \
+	{ "pair", 'P', ST_OPT_STR, &(s)->pair_id, "ID", "only this named pair (--pair-id on the collector)" }, \
+	{ "json", 'j', ST_OPT_FLAG, &(s)->json, NULL, "print the collector's JSON answer" }, \
+	{ "timeout", 't', ST_OPT_DURATION, &(s)->timeout, "DUR", "give up on the collector after this (default 5s)", 0.01, 3600 }
+
 /* {"query": name, "since", "until"[, "src"][, "dst"]}: the caller puts it. */
 json_object *cli_range_query(const char *name, uint64_t since, uint64_t until, const char *src,
 			     const char *dst);

@@ -147,37 +147,26 @@ static void filter_cells(json_object *cells, const char *src, const char *dst,
 static int matrix_main(int argc, char **argv, const struct st_cmd_help *help,
 		       const char *pair_a, const char *pair_b)
 {
-	const char *url = cli_collector_default(), *src = NULL, *dst = NULL;
-	const char *tenant = NULL, *pair_id = NULL;
-	double last = 3600, timeout = 5;
-	uint64_t since = 0, until = 0;
-	int json = 0, rc;
+	struct cli_scope sc;
+	int rc;
 	json_object *ans, *cells;
 	struct st_opt opts[] = {
-		{ "collector", 'C', ST_OPT_STR, &url, "URL", "collector query address (default $STAGETRACE_COLLECTOR or " CLI_DEFAULT_COLLECTOR ")" },
-		{ "last", 'l', ST_OPT_DURATION, &last, "DUR", "time range ending now, e.g. 5m, 1h (default 1h)" },
-		{ "since", 0, ST_OPT_U64, &since, "UNIX_S", "range start, seconds since the epoch (overrides --last)" },
-		{ "until", 0, ST_OPT_U64, &until, "UNIX_S", "range end, seconds since the epoch (default now)" },
-		{ "src", 's', ST_OPT_STR, &src, "NAME", "only pairs from this VM (or IP)" },
-		{ "dst", 'D', ST_OPT_STR, &dst, "NAME", "only pairs to this VM (or IP)" },
-		{ "tenant", 'T', ST_OPT_STR, &tenant, "NAME", "only pairs inside this tenant (both ends its members)" },
-		{ "pair", 'P', ST_OPT_STR, &pair_id, "ID", "only this named pair (--pair-id on the collector)" },
-		{ "json", 'j', ST_OPT_FLAG, &json, NULL, "print the collector's JSON answer" },
-		{ "timeout", 't', ST_OPT_DURATION, &timeout, "DUR", "give up on the collector after this (default 5s)", 0.01, 3600 },
+		CLI_SCOPE_OPTS(&sc),
 		ST_OPT_END,
 	};
 
+	cli_scope_init(&sc);
 	if (st_opts_parse_noargs(argc, argv, opts, help, &rc))
 		return rc;
-	if ((rc = cli_range(last, &since, &until)) != 0)
+	if ((rc = cli_range(sc.last, &sc.since, &sc.until)) != 0)
 		return rc;
-	rc = cli_query_matrix_scoped(url, timeout, since, until, tenant, pair_id, &ans);
+	rc = cli_query_matrix_scoped(sc.url, sc.timeout, sc.since, sc.until, sc.tenant, sc.pair_id, &ans);
 	if (rc)
 		return rc;
 	json_object_object_get_ex(ans, "cells", &cells);
 	if (cells)
-		filter_cells(cells, src, dst, pair_a, pair_b);
-	if (json) {
+		filter_cells(cells, sc.src, sc.dst, pair_a, pair_b);
+	if (sc.json) {
 		printf("%s\n", json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PRETTY));
 	} else if (!cells || !json_object_array_length(cells)) {
 		printf("no traffic recorded in this time range\n");

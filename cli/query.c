@@ -109,6 +109,11 @@ int cli_simple_query(int argc, char **argv, const char *query,
 	return rc;
 }
 
+void cli_scope_init(struct cli_scope *s)
+{
+	*s = (struct cli_scope){ .url = cli_collector_default(), .last = 3600, .timeout = 5 };
+}
+
 int cli_range(double last, uint64_t *since, uint64_t *until)
 {
 	if (!*until)

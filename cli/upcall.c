@@ -89,24 +89,12 @@ static void print_pairs(json_object *pairs)
 
 int cmd_upcall(int argc, char **argv)
 {
-	const char *url = cli_collector_default(), *src = NULL, *dst = NULL;
-	const char *tenant = NULL, *pair_id = NULL;
-	double last = 3600, timeout = 5;
-	uint64_t since = 0, until = 0;
-	int json = 0, local = 0, rc;
+	struct cli_scope sc;
+	int local = 0, rc;
 	json_object *q, *ans, *pairs = NULL, *hosts = NULL;
 	struct st_opt opts[] = {
-		{ "collector", 'C', ST_OPT_STR, &url, "URL", "collector query address (default $STAGETRACE_COLLECTOR or " CLI_DEFAULT_COLLECTOR ")" },
-		{ "last", 'l', ST_OPT_DURATION, &last, "DUR", "time range ending now, e.g. 5m, 1h (default 1h)" },
-		{ "since", 0, ST_OPT_U64, &since, "UNIX_S", "range start, seconds since the epoch (overrides --last)" },
-		{ "until", 0, ST_OPT_U64, &until, "UNIX_S", "range end, seconds since the epoch (default now)" },
-		{ "src", 's', ST_OPT_STR, &src, "NAME", "only pairs from this VM (or IP)" },
-		{ "dst", 'D', ST_OPT_STR, &dst, "NAME", "only pairs to this VM (or IP)" },
-		{ "tenant", 'T', ST_OPT_STR, &tenant, "NAME", "only pairs inside this tenant" },
-		{ "pair", 'P', ST_OPT_STR, &pair_id, "ID", "only this named pair" },
-		{ "json", 'j', ST_OPT_FLAG, &json, NULL, "print the collector's JSON answer" },
+		CLI_SCOPE_OPTS(&sc),
 		{ "local", 0, ST_OPT_FLAG, &local, NULL, "trace this host instead (see stagetrace upcall --local -h)" },
-		{ "timeout", 't', ST_OPT_DURATION, &timeout, "DUR", "give up on the collector after this (default 5s)", 0.01, 3600 },
 		ST_OPT_END,
 	};
 	static const struct st_cmd_help help = {
@@ -143,22 +131,23 @@ int cmd_upcall(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--local"))
 			return cmd_upcall_local(argc, argv);
+	cli_scope_init(&sc);
 	if (st_opts_parse_noargs(argc, argv, opts, &help, &rc))
 		return rc;
-	if ((rc = cli_range(last, &since, &until)) != 0)
+	if ((rc = cli_range(sc.last, &sc.since, &sc.until)) != 0)
 		return rc;
-	q = cli_range_query("upcall", since, until, src, dst);
-	if (tenant)
-		json_object_object_add(q, "tenant", json_object_new_string(tenant));
-	if (pair_id)
-		json_object_object_add(q, "pair_id", json_object_new_string(pair_id));
-	rc = cli_query(url, timeout, q, &ans);
+	q = cli_range_query("upcall", sc.since, sc.until, sc.src, sc.dst);
+	if (sc.tenant)
+		json_object_object_add(q, "tenant", json_object_new_string(sc.tenant));
+	if (sc.pair_id)
+		json_object_object_add(q, "pair_id", json_object_new_string(sc.pair_id));
+	rc = cli_query(sc.url, sc.timeout, q, &ans);
 	json_object_put(q);
 	if (rc)
 		return rc;
 	json_object_object_get_ex(ans, "pairs", &pairs);
 	json_object_object_get_ex(ans, "hosts", &hosts);
-	if (json) {
+	if (sc.json) {
 		printf("%s\n", json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PRETTY));
 	} else if ((!pairs || !json_object_array_length(pairs)) &&
 		   (!hosts || !json_object_array_length(hosts))) {
