@@ -272,9 +272,12 @@ int st_cmd_latency_path(int argc, char **argv)
 		st_hist_init(&p.h[i]);
 	rc = st_kvm_bpf_open(&p.k, &cfg, 1, p.family, on_event, &p);
 	if (!rc && (miss = missing_hook(&p))) {
+		/* One line; the per-hook reasons (a dozen lines) only with -v. */
 		fprintf(stderr, "error: %s: %s cannot be hooked on this kernel, so the path cannot "
-			"be traced:\n", CMD, miss);
-		st_kvm_bpf_describe(&p.k);
+			"be traced%s\n", CMD, miss, p.lo.verbose ? ":" :
+			" (-v lists every hook and why; 'stagetrace probes' the stages)");
+		if (p.lo.verbose)
+			st_kvm_bpf_describe(&p.k);
 		rc = ST_EXIT_FAIL;
 	}
 	if (!rc) {
