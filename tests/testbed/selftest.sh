@@ -193,6 +193,35 @@ if up "coexist first" --wire veth; then
 	fi
 fi
 
+# 5. The OVS switch: where the kernel datapath exists, every wire carries
+#    traffic through per-hypervisor ovs-vswitchd instances (the kernel-matrix
+#    guest test "testbed" runs the agents on it); elsewhere "--switch ovs" is
+#    refused with its reason and "--switch auto" falls back to the bridge.
+if why=$(. "$TB"; _tb_ovs_why) && [[ -z $why ]]; then
+	for wire in veth vxlan; do
+		if up "ovs $wire" --switch ovs --wire "$wire"; then
+			check_traffic "ovs $wire udp" udp
+			check_traffic "ovs $wire tcp" tcp
+			"$TB" down >/dev/null 2>&1
+		fi
+	done
+else
+	out=$("$TB" up --switch ovs 2>&1)
+	rc=$?
+	if ((rc != 0)) && [[ $(wc -l <<<"$out") == 1 && $out == *"--switch ovs: "* ]]; then
+		ok "--switch ovs without OVS: exit $rc, one line: $out"
+	else
+		not_ok "--switch ovs without OVS: exit $rc: $out"
+	fi
+	"$TB" down >/dev/null 2>&1
+	if up "switch auto" --switch auto && [[ $("$TB" info --json) == *'"switch":"bridge"'* ]]; then
+		ok "--switch auto without OVS: Linux bridge"
+	else
+		not_ok "--switch auto without OVS did not build a Linux bridge test bed"
+	fi
+	"$TB" down >/dev/null 2>&1
+fi
+
 cleanup
 echo "selftest took $((SECONDS - start)) s"
 echo "$passed passed, $failed failed"

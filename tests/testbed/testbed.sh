@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: MIT
 #
 # testbed.sh - the live test topology of stagetrace: two "hypervisors", each a
-# network namespace with a Linux bridge, "VMs" that are persistent tap devices
-# played by vmsim processes, and a wire between the two bridges.
+# network namespace with a switch (a Linux bridge, or an Open vSwitch bridge
+# on the OVS kernel datapath where the openvswitch module exists), "VMs" that
+# are persistent tap devices played by vmsim processes, and a wire between
+# the two switches.
 #
 #   testbed.sh up [options]      build it (see usage below)
 #   testbed.sh down              tear it down; safe to run any number of times
@@ -151,6 +153,68 @@ _tb_wait_file() { # path timeout_ds pid
 	[[ -e $1 ]]
 }
 
+# ---------------------------------------------------------------------------
+# the switch: Linux bridge or Open vSwitch
+# ---------------------------------------------------------------------------
+
+# Why OVS cannot be used here (empty when it can).  The kernel datapath
+# module must be loaded or loadable: a kernel-matrix guest loads it from its
+# own module tree beforehand, a host loads it with modprobe.
+_tb_ovs_why() {
+	local b
+	for b in ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl; do
+		command -v "$b" >/dev/null || { echo "$b is not installed (Debian: openvswitch-switch)"; return; }
+	done
+	[[ -f /usr/share/openvswitch/vswitch.ovsschema ]] ||
+		{ echo "/usr/share/openvswitch/vswitch.ovsschema is missing"; return; }
+	[[ -d /sys/module/openvswitch ]] || modprobe -q openvswitch 2>/dev/null ||
+		echo "the openvswitch kernel module is not available (modprobe openvswitch failed)"
+}
+
+_tb_ovs_usable() { [[ -z $(_tb_ovs_why) ]]; }
+
+# "ovs" where the OVS kernel datapath can run, else "bridge".
+tb_switch_auto() { if _tb_ovs_usable; then echo ovs; else echo bridge; fi; }
+
+# One ovsdb-server and ovs-vswitchd per hypervisor, inside its namespace:
+# the kernel creates a datapath in the namespace of the netlink socket that
+# asks for it, so each hypervisor gets its own "ovs-system" datapath and
+# its ports stay in its namespace.  A bridge has just the NORMAL flow (MAC
+# learning), the OVS equivalent of the Linux bridge variant.  tb_down needs
+# nothing special: it kills every process in the namespaces, and deleting a
+# namespace destroys its datapaths.
+_tb_ovs_up() {
+	local ns=$1 d=$TB_DIR/ovs-${1##*-}
+	mkdir -p "$d" || return 1
+	(
+		export OVS_RUNDIR=$d OVS_LOGDIR=$d OVS_DBDIR=$d OVS_SYSCONFDIR=$d
+		ovsdb-tool create "$d/conf.db" /usr/share/openvswitch/vswitch.ovsschema &&
+			ip netns exec "$ns" ovsdb-server "$d/conf.db" --remote=punix:"$d/db.sock" \
+				--pidfile="$d/ovsdb.pid" --log-file="$d/ovsdb.log" --detach &&
+			ovs-vsctl --db=unix:"$d/db.sock" --timeout=30 --no-wait init &&
+			ip netns exec "$ns" ovs-vswitchd unix:"$d/db.sock" --pidfile="$d/vswitchd.pid" \
+				--log-file="$d/vswitchd.log" --detach &&
+			ovs-vsctl --db=unix:"$d/db.sock" --timeout=30 add-br "$TB_BRIDGE"
+	) >>"$d/setup.log" 2>&1 || {
+		_tb_err "Open vSwitch in $ns did not start:"
+		tail -n 5 "$d/setup.log" "$d/vswitchd.log" >&2 2>/dev/null
+		return 1
+	}
+	ip -n "$ns" link set "$TB_BRIDGE" up
+}
+
+# Attaches a device to the hypervisor's switch and brings it up.
+_tb_port_add() {
+	local ns=$1 dev=$2
+	if [[ $switch == ovs ]]; then
+		ip -n "$ns" link set "$dev" up &&
+			ovs-vsctl --db=unix:"$TB_DIR/ovs-${ns##*-}/db.sock" --timeout=30 \
+				add-port "$TB_BRIDGE" "$dev"
+	else
+		ip -n "$ns" link set "$dev" master "$TB_BRIDGE" up
+	fi
+}
+
 # Waits until every port of both bridges is forwarding.  Carrier changes go
 # through the kernel's linkwatch worker, which may defer them up to a second,
 # so a freshly attached tap is not usable the instant vmsim opens it.
@@ -173,7 +237,7 @@ _tb_wait_forwarding() {
 
 _tb_usage() {
 	cat <<'EOF'
-usage: testbed.sh up [--wire veth|vxlan|fwd] [--wire-delay-us N] [--vms SPECS]
+usage: testbed.sh up [--switch bridge|ovs|auto] [--wire veth|vxlan|fwd] [--wire-delay-us N] [--vms SPECS]
                      [--reply-delay-us N] [--vm-opt VM:KEY=VALUE]... [--tbf RATE[/BURST[/LATENCY]]]
                      [--nfq-delay HV:US[:to-vm|from-vm]]...
        testbed.sh down
@@ -188,6 +252,12 @@ usage: testbed.sh up [--wire veth|vxlan|fwd] [--wire-delay-us N] [--vms SPECS]
                                       set reply_delay_us=N, traffic ...)
 
 up options:
+  --switch bridge  a Linux bridge "br0" per hypervisor
+  --switch ovs     an Open vSwitch bridge "br0" on the OVS kernel datapath per hypervisor
+                   (one ovsdb-server + ovs-vswitchd inside each namespace, NORMAL flow);
+                   needs the openvswitch module and openvswitch-switch
+  --switch auto    ovs where it can run (and no --nfq-delay is asked for), else bridge;
+                   the default, or $ST_TB_SWITCH when set
   --wire veth    a veth pair "eth0" between the bridges (default)
   --wire vxlan   veth "eth0" underlay 192.168.200.1/2 carrying "vxlan0" (VNI 42, port 4789)
   --wire fwd     a tap "eth0" in each bridge, joined by wirefwd (the only wire that can delay)
@@ -203,8 +273,8 @@ up options:
                  only delays frames arriving from the wire, "from-vm" only those
                  leaving towards it.
 
-Environment: ST_TB names the test bed (default "st"); ST_TOOLS_DIR where vmsim and
-wirefwd live (default build/tests/tools, built from source if missing or stale).
+Environment: ST_TB names the test bed (default "st"); ST_TB_SWITCH the default --switch;
+ST_TOOLS_DIR where vmsim and wirefwd live (default build/tests/tools, built from source if missing or stale).
 EOF
 }
 
@@ -219,10 +289,12 @@ tb_up() {
 		return 1
 	fi
 	local wire=veth wire_delay=0 vms="hv1:vma:10.10.0.1 hv2:vmb:10.10.0.2" delay=0 tbf=
+	local switch=${ST_TB_SWITCH:-auto}
 	local -a vmopts=() nfqs=()
 	while (($#)); do
 		case $1 in
 		--wire) wire=${2:-}; shift ;;
+		--switch) switch=${2:-}; shift ;;
 		--wire-delay-us) wire_delay=${2:-}; shift ;;
 		--vms) vms=${2:-}; shift ;;
 		--reply-delay-us) delay=${2:-}; shift ;;
@@ -235,6 +307,17 @@ tb_up() {
 		shift || { _tb_err "up: option needs a value"; return 1; }
 	done
 	case $wire in veth | vxlan | fwd) ;; *) _tb_err "--wire must be veth, vxlan or fwd"; return 1 ;; esac
+	case $switch in
+	bridge | ovs) ;;
+	auto)
+		# The netfilter delay needs br_netfilter, so it keeps the bridge.
+		if ((${#nfqs[@]})); then switch=bridge; else switch=$(tb_switch_auto); fi ;;
+	*) _tb_err "--switch must be bridge, ovs or auto"; return 1 ;;
+	esac
+	if [[ $switch == ovs ]] && ! _tb_ovs_usable; then
+		_tb_err "--switch ovs: $(_tb_ovs_why)"
+		return 1
+	fi
 	[[ $wire_delay =~ ^[0-9]+$ ]] || { _tb_err "--wire-delay-us must be a number"; return 1; }
 	if ((wire_delay > 0)) && [[ $wire != fwd ]]; then
 		_tb_err "--wire-delay-us needs --wire fwd (there is no netem on this kernel)"
@@ -309,6 +392,10 @@ tb_up() {
 	local vmsim wirefwd= nfqdelay=
 	vmsim=$(_tb_tool vmsim) || return 1
 	if ((${#nfqs[@]})); then
+		if [[ $switch == ovs ]]; then
+			_tb_err "--nfq-delay needs --switch bridge (it steers bridged frames through br_netfilter)"
+			return 1
+		fi
 		nfqdelay=$(_tb_tool nfqdelay) || return 1
 	fi
 	if [[ $wire == fwd ]]; then
@@ -322,7 +409,7 @@ tb_up() {
 		TB_QUIET=1 tb_down
 		return 1
 	fi
-	_tb_log "test bed '$ST_TB' is up (wire $wire$([[ $wire == fwd ]] && echo ", one-way delay $wire_delay us")); state in $TB_DIR"
+	_tb_log "test bed '$ST_TB' is up (switch $switch, wire $wire$([[ $wire == fwd ]] && echo ", one-way delay $wire_delay us")); state in $TB_DIR"
 }
 
 # The body of tb_up, in its own function so that a failure anywhere returns
@@ -332,6 +419,7 @@ _tb_up_build() {
 	local ns hv line name ip prefix mac d tap pid
 	{
 		printf 'TB_WIRE=%q\n' "$wire"
+		printf 'TB_SWITCH=%q\n' "$switch"
 		printf 'TB_WIRE_DELAY_US=%q\n' "$wire_delay"
 		printf 'TB_TBF=%q\n' "${tbf_rate:+$tbf_rate/$tbf_burst/$tbf_lat}"
 		printf 'TB_VMSIM=%q\n' "$vmsim"
@@ -347,6 +435,10 @@ _tb_up_build() {
 		ip netns exec "$ns" sh -c 'echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6 &&
 			echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6' || return 1
 		ip -n "$ns" link set lo up || return 1
+		if [[ $switch == ovs ]]; then
+			_tb_ovs_up "$ns" || return 1
+			continue
+		fi
 		# STP off and forward delay 0: ports forward as soon as they have
 		# carrier.  Multicast snooping off: nothing here uses multicast and
 		# it only adds querier state.
@@ -359,7 +451,7 @@ _tb_up_build() {
 	veth)
 		ip -n "$TB_NS1" link add eth0 type veth peer name eth0 netns "$TB_NS2" || return 1
 		for ns in "$TB_NS1" "$TB_NS2"; do
-			ip -n "$ns" link set eth0 master "$TB_BRIDGE" up || return 1
+			_tb_port_add "$ns" eth0 || return 1
 		done
 		;;
 	vxlan)
@@ -381,13 +473,13 @@ _tb_up_build() {
 			ip -n "$ns" neigh replace "$remote_ip" lladdr "$remote_mac" dev eth0 nud permanent || return 1
 			ip -n "$ns" link add vxlan0 mtu 1500 type vxlan id "$TB_VNI" dstport "$TB_VXLAN_PORT" \
 				local "$local_ip" remote "$remote_ip" dev eth0 || return 1
-			ip -n "$ns" link set vxlan0 master "$TB_BRIDGE" up || return 1
+			_tb_port_add "$ns" vxlan0 || return 1
 		done
 		;;
 	fwd)
 		for ns in "$TB_NS1" "$TB_NS2"; do
 			ip -n "$ns" tuntap add dev eth0 mode tap || return 1
-			ip -n "$ns" link set eth0 master "$TB_BRIDGE" up || return 1
+			_tb_port_add "$ns" eth0 || return 1
 		done
 		_tb_spawn "$TB_DIR/wirefwd.pid" "$TB_DIR/wirefwd.log" "$wirefwd" \
 			--a "$TB_NS1:eth0" --b "$TB_NS2:eth0" --delay-us "$wire_delay" \
@@ -416,7 +508,7 @@ _tb_up_build() {
 		mac=${vm_mac[$name]:-$(_tb_mac_for_ip "$ip")}
 		d=${vm_delay[$name]:-$delay}
 		ip -n "$ns" tuntap add dev "$tap" mode tap || return 1
-		ip -n "$ns" link set "$tap" master "$TB_BRIDGE" up || return 1
+		_tb_port_add "$ns" "$tap" || return 1
 		echo "$name $hv $ns $tap $ip $prefix $mac $d" >>"$TB_DIR/vms"
 		_tb_spawn "$TB_DIR/$name.pid" "$TB_DIR/$name.log" ip netns exec "$ns" "$vmsim" \
 			--tap "$tap" --mac "$mac" --ip "$ip/$prefix" --reply-delay-us "$d" \
@@ -574,8 +666,8 @@ _tb_json_str() { [[ -n $1 ]] && printf '"%s"' "$1" || printf null; }
 tb_info_json() {
 	_tb_need_up || return 1
 	local hv ns sep=' ' inode uplink bport underlay name vhv vns tap ip prefix mac d pid
-	printf '{"testbed":"%s","state_dir":"%s","wire":"%s","wire_delay_us":%s,"tbf":%s,' \
-		"$ST_TB" "$TB_DIR" "$TB_WIRE" "$TB_WIRE_DELAY_US" "$(_tb_json_str "$TB_TBF")"
+	printf '{"testbed":"%s","state_dir":"%s","switch":"%s","wire":"%s","wire_delay_us":%s,"tbf":%s,' \
+		"$ST_TB" "$TB_DIR" "${TB_SWITCH:-bridge}" "$TB_WIRE" "$TB_WIRE_DELAY_US" "$(_tb_json_str "$TB_TBF")"
 	printf '"hvs":['
 	for hv in hv1 hv2; do
 		ns=$(tb_ns "$hv")
@@ -630,7 +722,7 @@ tb_info() {
 	local hv ns name vhv vns tap ip prefix mac d
 	local extra=
 	[[ $TB_WIRE == fwd ]] && extra=" (one-way delay $TB_WIRE_DELAY_US us)"
-	echo "test bed $ST_TB: wire $TB_WIRE$extra${TB_TBF:+, tbf $TB_TBF}${TB_NFQ:+, nfq delay $TB_NFQ}; state $TB_DIR"
+	echo "test bed $ST_TB: switch ${TB_SWITCH:-bridge}, wire $TB_WIRE$extra${TB_TBF:+, tbf $TB_TBF}${TB_NFQ:+, nfq delay $TB_NFQ}; state $TB_DIR"
 	for hv in hv1 hv2; do
 		ns=$(tb_ns "$hv")
 		printf '  %-4s netns %-12s inode %-11s bridge %s  uplink eth0%s\n' "$hv" "$ns" \
@@ -657,12 +749,17 @@ tb_status() {
 		# shellcheck disable=SC1091
 		. "$TB_DIR/config"
 	fi
-	echo "test bed $ST_TB: wire ${TB_WIRE:-?}, state $TB_DIR"
+	echo "test bed $ST_TB: switch ${TB_SWITCH:-bridge}, wire ${TB_WIRE:-?}, state $TB_DIR"
 	for ns in "$TB_NS1" "$TB_NS2"; do
 		if [[ -e /run/netns/$ns ]]; then
 			echo "  netns $ns (inode $(stat -L -c %i "/run/netns/$ns")):"
-			bridge -n "$ns" link show | sed -E 's/^[0-9]+: ([^:]+):.* state ([a-z]+).*/    port \1 \2/'
-			if bridge -n "$ns" link show | grep -v 'state forwarding' | grep -q .; then rc=1; fi
+			if [[ ${TB_SWITCH:-bridge} == ovs ]]; then
+				ovs-vsctl --db=unix:"$TB_DIR/ovs-${ns##*-}/db.sock" --timeout=5 list-ports "$TB_BRIDGE" |
+					sed 's/^/    ovs port /' || rc=1
+			else
+				bridge -n "$ns" link show | sed -E 's/^[0-9]+: ([^:]+):.* state ([a-z]+).*/    port \1 \2/'
+				if bridge -n "$ns" link show | grep -v 'state forwarding' | grep -q .; then rc=1; fi
+			fi
 		else
 			echo "  netns $ns: MISSING"
 			rc=1

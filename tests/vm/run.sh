@@ -11,9 +11,11 @@
 #   ST_VM_KERNELS   kernel series to boot (default "6.1 6.12")
 #   ST_VM_TESTS     guest tests to run, in order (default: all, see below)
 #   ST_VM_CACHE     kernel cache (default /var/cache/stagetrace-vmtest)
-#   ST_VM_TIMEOUT   seconds per guest boot, everything included (default 1800;
+#   ST_VM_TIMEOUT   seconds per guest boot, everything included (default 2700;
 #                   each guest test also has its own 300 s, ST_VM_TEST_TIMEOUT)
 #   ST_VM_KEEP=1    keep the run directory (console logs, results)
+#   ST_VM_PARALLEL  1: boot the kernels side by side (default when the host
+#                   has 2 or more CPUs; each guest emulates on one thread)
 #   ST_VM_NIC=user  give the guest a virtio-net NIC (on when the virtio test runs)
 #
 # A kernel that cannot be resolved or downloaded is a FAILURE, not a skip:
@@ -46,23 +48,55 @@ RUN=$(mktemp -d /tmp/stagetrace-vmtest.XXXXXX)
 trap 'vm_cleanup; [[ -z ${ST_VM_KEEP:-} ]] && rm -rf "$RUN"' EXIT
 trap 'exit 130' INT TERM
 
+# boot_one SERIES TREE: one kernel's guest run into $RUN/<release>; its
+# status and duration land in files there, so that runs can go in parallel.
+boot_one() {
+	local tree=$2 rel out start
+	rel=$(vm_release "$tree")
+	out=$RUN/$rel
+	mkdir -p "$out"
+	start=$(date +%s)
+	# shellcheck disable=SC2086
+	vm_boot "$tree" "$out" "${ST_VM_TIMEOUT:-2700}" "$VM_REPO/tests/vm/guest-run.sh" $TESTS
+	echo "$? $(($(date +%s) - start))" >"$out/boot.rc"
+}
+
+# Every guest is one emulated CPU thread (tcg,thread=single), so with two
+# or more host CPUs the kernels boot side by side (ST_VM_PARALLEL=0: one
+# after the other). Kernels are fetched first, one at a time (apt).
+PAR=${ST_VM_PARALLEL:-$(($(nproc) >= 2))}
 pass=0
 fail=0
 skip=0
+declare -A TREE=() BOOTPID=()
+trap 'for p in "${BOOTPID[@]}"; do kill -TERM "$p" 2>/dev/null; done; vm_cleanup; [[ -z ${ST_VM_KEEP:-} ]] && rm -rf "$RUN"' EXIT
+for series in $KERNELS; do
+	if ! TREE[$series]=$(vm_kernel "$series"); then
+		TREE[$series]=
+		continue
+	fi
+	if [[ $PAR == 1 ]]; then
+		# The subshell kills its own qemu when the parent stops it.
+		( trap 'vm_cleanup' EXIT; trap 'exit 130' INT TERM; boot_one "$series" "${TREE[$series]}" ) &
+		BOOTPID[$series]=$!
+	else
+		boot_one "$series" "${TREE[$series]}"
+	fi
+done
+for series in $KERNELS; do
+	[[ -n ${BOOTPID[$series]:-} ]] && wait "${BOOTPID[$series]}"
+done
 for series in $KERNELS; do
 	echo "######## kernel $series"
-	if ! tree=$(vm_kernel "$series"); then
+	if [[ -z ${TREE[$series]} ]]; then
 		echo "FAIL kernel-$series cannot get the Debian $series kernel (see above)"
 		fail=$((fail + 1))
 		continue
 	fi
-	rel=$(vm_release "$tree")
+	rel=$(vm_release "${TREE[$series]}")
 	out=$RUN/$rel
-	start=$(date +%s)
-	# shellcheck disable=SC2086
-	vm_boot "$tree" "$out" "${ST_VM_TIMEOUT:-1800}" "$VM_REPO/tests/vm/guest-run.sh" $TESTS
-	qrc=$?
-	echo "kernel $rel: guest ran $(($(date +%s) - start)) s, qemu exit $qrc"
+	read -r qrc secs <"$out/boot.rc" 2>/dev/null || { qrc=?; secs=?; }
+	echo "kernel $rel: guest ran $secs s, qemu exit $qrc"
 	if [[ ! -s $out/results.txt ]] || ! grep -q '^DONE' "$out/results.txt"; then
 		echo "FAIL $rel guest did not finish (timeout, panic or hang); console tail:"
 		tail -n 30 "$out/console.log" 2>/dev/null | sed 's/^/    /'
