@@ -68,6 +68,7 @@ enum st_end {
 #define ST_ENC_VLAN  0x1
 #define ST_ENC_QINQ  0x2
 #define ST_ENC_VXLAN 0x4
+#define ST_ENC_GENEVE 0x8
 
 struct st_stamp {
 	__u64 ts;		/* bpf_ktime_get_ns(), CLOCK_MONOTONIC */
