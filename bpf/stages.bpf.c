@@ -618,3 +618,6 @@ int kprobe_sock_tx(struct pt_regs *ctx)
 {
 	return st_sock_tx((struct sk_buff *)PT_REGS_PARM2(ctx));
 }
+
+/* Tunnel encap/decap stages (VXLAN, Geneve). */
+#include "stages_encap.bpf.h"
