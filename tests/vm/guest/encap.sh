@@ -1,141 +1,125 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# The tunnel stages on a real Debian kernel (kernel-matrix guest). Two
-# "hypervisors" are network namespaces ena and enb joined by a veth
-# underlay (eth0, 192.168.77.1/.2), each with a VXLAN device (VNI 42,
-# port 4789, 10.77.1.x) and a Geneve device (VNI 77, port 6081, 10.77.2.x)
-# towards the other. One agent per namespace (--netns, hosts hv1 and hv2,
-# eth0 the uplink) and one collector, as on two real hosts. ena sends 20
-# UDP datagrams over each tunnel to a socket in enb. Asserted:
+# The tunnel stages on a real Debian kernel (kernel-matrix guest), on the
+# project's test bed (tests/testbed/testbed.sh) with its VXLAN wire: two
+# "hypervisors" hv1 and hv2 (network namespaces, bridge br0 each) joined by
+# a veth underlay (eth0, 192.168.200.1/.2) carrying vxlan0 (VNI 42, port
+# 4789), four vmsim "VMs": vma and vmc on hv1, vmb and vmd on hv2. Each
+# hypervisor also gets a Geneve device gnv0 (VNI 77, port 6081) to the
+# other. One agent per hypervisor (--netns, eth0 the uplink, the taps named
+# as VMs) and one collector, as on two real hosts.
+#   1. vma sends 20 UDP requests to vmb (answered) over vxlan0;
+#   2. the bridges swap vxlan0 for gnv0, vmc sends 20 to vmd over Geneve.
+# Asserted:
 #  - every tunnel hook attaches with fentry (stagetrace probes), and the
 #    agent's real programs also load and attach with kprobe forced;
-#  - per tunnel, from the collector: exactly 20 packets matched across the
-#    two hosts, each with exactly one <tunnel>_encap (sender, hv1) and one
-#    <tunnel>_decap (receiver, hv2), none of the other tunnel's stages;
-#  - a stored path carries encap on hv1, then the wire, then decap on hv2
-#    under ONE packet id (the receiver keys the outer datagram on its
-#    inner packet), and the collector saw no negative interval (stamps in
-#    time order along every path);
-#  - the outer addresses and VNI each agent saw (agent -v logs them per
-#    path): 20 vxlan paths with VNI 42 and 20 geneve paths with VNI 77 on
-#    each host, outer 192.168.77.1 > 192.168.77.2.
+#  - per pair and direction, from the collector: exactly 20 packets matched
+#    across hv1 and hv2, each with exactly one <tunnel>_encap (sending
+#    host) and one <tunnel>_decap (receiving host), and none of the other
+#    tunnel's stages;
+#  - a stored path reads <tunnel>_encap, wire, <tunnel>_decap under ONE
+#    packet id (the receiver keys the outer datagram on its inner packet);
+#  - what each agent's BPF side recorded (agent -v logs it per path):
+#    exactly 20 paths per tunnel and direction on each host with VNI 42 /
+#    77, outer 192.168.200.1 > .2 (requests) and .2 > .1 (replies), and
+#    every stamp of each path in time order.
 . "$ST_VM_REPO/tests/vm/guest-lib.sh"
 . "$REPO/tests/vm/guest/dp-lib.sh"
-STPKT=$O/tests/tools/stpkt
+export ST_TB=encapvm ST_TOOLS_DIR=$O/tests/tools TB_QUIET=1
+. "$REPO/tests/testbed/testbed.sh"
 AG=$O/stagetrace-agent
 N=20
-NS=(ena enb)
 en_cleanup() {
 	dp_cleanup
-	local n
-	for n in "${NS[@]}"; do ip netns del "$n" 2>/dev/null; done
+	tb_down >/dev/null 2>&1
 }
 trap en_cleanup EXIT
-vm_modprobe veth vxlan geneve || { vm_fail encap-modules "modprobe veth vxlan geneve"; exit 1; }
+vm_modprobe veth tun bridge vxlan geneve || { vm_fail encap-modules "modprobe veth tun bridge vxlan geneve"; exit 1; }
 
 # ---- attach plans ------------------------------------------------------
-tun='select(.stage | test("_(encap|decap)$"))'
+tun='select(.stage | test("^(vxlan|geneve)_(encap|decap)$"))'
 cli=$("$ST" probes --json)
 att=$(jq -c "[.[] | $tun | .stage + \"=\" + (.method // \"-\") + \"@\" + (.symbol // \"-\")]" <<<"$cli")
 n=$(jq "[.[] | $tun | select(.method == \"fentry\")] | length" <<<"$cli")
 vm_check encap-probes-fentry "$n/4 tunnel hooks via fentry: $att" test "$n" = 4
 out=$("$AG" --probes --json --force-method kprobe 2>"$T/probes.err")
 [[ -n $out ]] || grep -v '^debug' "$T/probes.err" | tail -n 20
-att=$(jq -c "[.[] | select(.hook | test(\"^(vxlan|geneve)_\")) | select(.status == \"attached\" and .method == \"kprobe\") | .hook + \"@\" + .symbol]" <<<"$out")
+att=$(jq -c '[.[] | select(.hook | test("^(vxlan|geneve)_")) | select(.status == "attached" and .method == "kprobe") | .hook + "@" + .symbol]' <<<"$out")
 vm_check encap-probes-kprobe "$(jq length <<<"$att")/4 real tunnel programs attached as kprobes: $att" \
 	test "$(jq length <<<"$att")" = 4
 
-# ---- two hypervisors joined by a veth underlay, two tunnels each --------
-for n in "${NS[@]}"; do
-	ip netns add "$n" || { vm_fail encap-setup "ip netns add $n"; exit 1; }
-	ip -n "$n" link set lo up
+# ---- test bed with a VXLAN wire, plus a Geneve device per hypervisor ----
+tb_up --wire vxlan --vms "hv1:vma:10.10.0.1 hv2:vmb:10.10.0.2 hv1:vmc:10.10.0.3 hv2:vmd:10.10.0.4" ||
+	{ vm_fail encap-setup "testbed up"; exit 1; }
+for h in 1 2; do
+	ip -n "$(tb_ns hv$h)" link add gnv0 mtu 1500 type geneve id 77 remote 192.168.200.$((3 - h)) ||
+		{ vm_fail encap-setup "geneve device on hv$h"; exit 1; }
 done
-ip link add eth0 netns ena type veth peer name eth0 netns enb || { vm_fail encap-setup veth; exit 1; }
-mac() { ip netns exec "$1" cat /sys/class/net/"$2"/address; }
-for i in 1 2; do
-	n=${NS[$((i - 1))]}
-	p=$((3 - i))
-	ip -n "$n" addr add 192.168.77.$i/24 dev eth0
-	ip -n "$n" link set eth0 up
-	ip -n "$n" link add vxlan0 type vxlan id 42 local 192.168.77.$i remote 192.168.77.$p \
-		dstport 4789 dev eth0 || { vm_fail encap-setup "vxlan in $n"; exit 1; }
-	ip -n "$n" link add gnv0 type geneve id 77 remote 192.168.77.$p ||
-		{ vm_fail encap-setup "geneve in $n"; exit 1; }
-	ip -n "$n" addr add 10.77.1.$i/24 dev vxlan0
-	ip -n "$n" addr add 10.77.2.$i/24 dev gnv0
-	ip -n "$n" link set vxlan0 up
-	ip -n "$n" link set gnv0 up
-done
-# Static neighbours: no ARP (not keyed, but it would delay the first
-# datagrams) while tracing.
-for i in 1 2; do
-	n=${NS[$((i - 1))]}
-	o=${NS[$((2 - i))]}
-	p=$((3 - i))
-	ip -n "$n" neigh replace 192.168.77.$p lladdr "$(mac "$o" eth0)" dev eth0 nud permanent
-	ip -n "$n" neigh replace 10.77.1.$p lladdr "$(mac "$o" vxlan0)" dev vxlan0 nud permanent
-	ip -n "$n" neigh replace 10.77.2.$p lladdr "$(mac "$o" gnv0)" dev gnv0 nud permanent
-done
+# traffic FROM TO PROTO COUNT: vmsim's JSON result.
+traffic() { tb_traffic --from "$1" --to "$2" --proto "$3" --count "$4" --rate 50 --wait-ms 1000; }
+w=$(traffic vma vmb udp 2)
+vm_check encap-warmup "vma->vmb over vxlan before tracing: $(jq -c '{sent, received}' <<<"$w")" \
+	test "$(jq .received <<<"$w")" = 2
 
-# send DST PORT COUNT: COUNT datagrams from ena to a socket in enb that
-# reads them; prints "sent received".
-send() {
-	local s r
-	ip netns exec enb "$STPKT" udp-sink "$2" "$3" 10 >"$T/sink.json" &
-	local sp=$!
-	sleep 0.5
-	s=$(ip netns exec ena "$STPKT" udp "$1" "$2" "$3" 64 50 | jq .sent)
-	wait "$sp"
-	r=$(jq .received "$T/sink.json")
-	echo "${s:-0} ${r:-0}"
-}
-read -r s r <<<"$(send 10.77.1.2 7101 2)"
-vm_check encap-warmup-vxlan "sent $s received $r over vxlan before tracing" test "$r" = 2
-read -r s r <<<"$(send 10.77.2.2 7201 2)"
-vm_check encap-warmup-geneve "sent $s received $r over geneve before tracing" test "$r" = 2
-
-# ---- agents and traffic ------------------------------------------------
+# ---- agents ------------------------------------------------------------
 dp_collector || { vm_fail encap-setup "collector"; exit 1; }
-for h in 1 2; do
-	"$AG" -C tcp://127.0.0.1:17730 --insecure-plaintext --host hv$h --netns "${NS[$((h - 1))]}" \
-		--uplink eth0 --proto udp --flush-ms 100 -v >"$T/agent$h.log" 2>&1 &
+for h in hv1 hv2; do
+	vms=()
+	for vm in $(tb_vms); do
+		[[ $(tb_vm_hv "$vm") == "$h" ]] && vms+=(--vm "$(tb_vm_tap "$vm")=$vm")
+	done
+	"$AG" -C tcp://127.0.0.1:17730 --insecure-plaintext --host "$h" --netns "$(tb_ns "$h")" \
+		--uplink eth0 "${vms[@]}" --proto udp --flush-ms 100 -v >"$T/agent-$h.log" 2>&1 &
 	DP_PIDS+=($!)
-	eval "AG$h=$!"
+	eval "AG_$h=$!"
 done
-for h in 1 2; do
+for h in hv1 hv2; do
 	for i in $(seq 300); do
-		grep -q "tracing:" "$T/agent$h.log" && break
+		grep -q "tracing:" "$T/agent-$h.log" && break
 		sleep 0.2
 	done
-	grep -q "tracing:" "$T/agent$h.log" ||
-		{ vm_fail encap-agent "agent hv$h did not start: $(grep -v '^debug' "$T/agent$h.log" | tail -5)"; exit 1; }
+	grep -q "tracing:" "$T/agent-$h.log" ||
+		{ vm_fail encap-agent "agent $h did not start: $(grep -v '^debug' "$T/agent-$h.log" | tail -5)"; exit 1; }
 done
-grep -h -E "unavailable|error" "$T"/agent?.log | grep -v '^debug' | head
+grep -h -E "unavailable|error" "$T"/agent-hv?.log | grep -v '^debug' | head
 sleep 2.5	# past the agents' first device rescan, as in ovs.sh
-read -r s r <<<"$(send 10.77.1.2 7100 $N)"
-vm_check encap-traffic-vxlan "sent $s received $r over vxlan (want $N)" test "$r" = "$N"
-read -r s r <<<"$(send 10.77.2.2 7200 $N)"
-vm_check encap-traffic-geneve "sent $s received $r over geneve (want $N)" test "$r" = "$N"
-sleep 2		# receive paths that end without a read stamp time out after 1 s
-for h in 1 2; do
-	eval "kill -INT \$AG$h"
-	eval "timeout 30 tail --pid=\$AG$h -f /dev/null"
-	grep -v '^debug' "$T/agent$h.log" | tail -n 2
+grep -h -E "device (vxlan0|gnv0) .*role" "$T"/agent-hv?.log | head -4
+
+# ---- 1. VXLAN, 2. Geneve -------------------------------------------------
+r1=$(traffic vma vmb udp $N)
+vm_check encap-traffic-vxlan "vma->vmb replies $(jq .received <<<"$r1") of $N" test "$(jq .received <<<"$r1")" = $N
+for h in hv1 hv2; do
+	ns=$(tb_ns "$h")
+	ip -n "$ns" link set vxlan0 nomaster && ip -n "$ns" link set gnv0 master br0 up ||
+		{ vm_fail encap-setup "swap vxlan0 for gnv0 on $h"; exit 1; }
+done
+# The bridges relearn the far VMs behind gnv0 (ICMP: not traced here).
+traffic vmc vmd icmp 2 >/dev/null
+r2=$(traffic vmc vmd udp $N)
+vm_check encap-traffic-geneve "vmc->vmd replies $(jq .received <<<"$r2") of $N" test "$(jq .received <<<"$r2")" = $N
+sleep 1.5
+for h in hv1 hv2; do
+	eval "kill -INT \$AG_$h"
+	eval "timeout 30 tail --pid=\$AG_$h -f /dev/null"
+	grep -v '^debug' "$T/agent-$h.log" | tail -n 1
 done
 
 # ---- the collector's view ----------------------------------------------
 mx=$(dp_matrix)
 jq -M -c '.cells[] | {src, dst, count, stages: [.stages[]? | {stage, count, p50_us}]}' <<<"$mx"
-for t in "vxlan 10.77.1.1 10.77.1.2 geneve" "geneve 10.77.2.1 10.77.2.2 vxlan"; do
+for t in "vxlan vma vmb geneve" "vxlan vmb vma geneve" "geneve vmc vmd vxlan" "geneve vmd vmc vxlan"; do
 	read -r tn s d other <<<"$t"
 	c=$(jq --arg s "$s" --arg d "$d" '[.cells[] | select(.src == $s and .dst == $d) | .count] | add // 0' <<<"$mx")
-	vm_check "encap-matched-$tn" "$s->$d: $c packets matched across hv1 and hv2 (want $N)" test "$c" = "$N"
+	vm_check "encap-matched-$s-$d" "$c packets over $tn matched across hv1 and hv2 (want $N)" test "$c" = $N
 	for st in "${tn}_encap" "${tn}_decap"; do
 		n=$(dp_stage_count "$mx" "$s" "$d" "$st")
-		vm_check "encap-stage-$st" "$n of $N packets" test "$n" = "$N"
+		vm_check "encap-stage-$st-$s-$d" "$n of $N packets" test "$n" = $N
 	done
-	n=$(( $(dp_stage_count "$mx" "$s" "$d" "${other}_encap") + $(dp_stage_count "$mx" "$s" "$d" "${other}_decap") ))
-	vm_check "encap-stage-$tn-no-$other" "$n ${other} stamps on $tn packets" test "$n" = 0
+	n=$(($(dp_stage_count "$mx" "$s" "$d" "${other}_encap") + $(dp_stage_count "$mx" "$s" "$d" "${other}_decap")))
+	vm_check "encap-no-$other-$s-$d" "$n $other stamps on $tn packets" test "$n" = 0
+done
+for t in "vxlan vma vmb" "geneve vmc vmd"; do
+	read -r tn s d <<<"$t"
 	pj=$("$ST" paths -C tcp://127.0.0.1:17731 --src "$s" --dst "$d" --slowest 1 --json)
 	p=$(jq -c '.paths[0]' <<<"$pj")
 	echo "guest: a $tn packet's path: $p"
@@ -143,15 +127,19 @@ for t in "vxlan 10.77.1.1 10.77.1.2 geneve" "geneve 10.77.2.1 10.77.2.2 vxlan"; 
 	vm_check "encap-path-$tn" "id $(jq -r .packet_id <<<"$p"): $order" \
 		test "$order" = "${tn}_encap,wire,${tn}_decap"
 done
-neg=$("$ST" stats -C tcp://127.0.0.1:17731 --json | jq '.negative_segments // .counters.negative_segments // 0')
-vm_check encap-monotonic "negative segments $neg" test "$neg" = 0
+# Cross-host (wire) intervals depend on the collector's clock estimate for
+# the two agents; shown, not asserted. Order on each host: below.
+echo "guest: collector: $("$ST" stats -C tcp://127.0.0.1:17731 --json | jq -c .collector)"
 
 # ---- outer headers: what each agent's BPF side recorded ------------------
-for h in 1 2; do
-	v=$(grep -c "vxlan vni 42 outer 192.168.77.1 > 192.168.77.2$" "$T/agent$h.log")
-	g=$(grep -c "geneve vni 77 outer 192.168.77.1 > 192.168.77.2$" "$T/agent$h.log")
-	grep -m 2 -E " (vxlan|geneve) vni " "$T/agent$h.log"
-	vm_check "encap-outer-hv$h" "vxlan VNI 42 paths $v, geneve VNI 77 paths $g (want $N each)" \
-		test "$v" = "$N" -a "$g" = "$N"
+for h in hv1 hv2; do
+	grep -m 2 -E " (vxlan|geneve) vni " "$T/agent-$h.log"
+	c=()
+	for x in "vxlan vni 42 outer 192.168.200.1 > 192.168.200.2" "vxlan vni 42 outer 192.168.200.2 > 192.168.200.1" \
+		"geneve vni 77 outer 192.168.200.1 > 192.168.200.2" "geneve vni 77 outer 192.168.200.2 > 192.168.200.1"; do
+		c+=("$(grep -c -E "$x stamps [0-9]+ unordered 0\$" "$T/agent-$h.log")")
+	done
+	vm_check "encap-outer-$h" "paths in time order with vxlan 42 .1>.2 ${c[0]}, .2>.1 ${c[1]}; geneve 77 .1>.2 ${c[2]}, .2>.1 ${c[3]} (want $N each)" \
+		test "${c[*]}" = "$N $N $N $N"
 done
 exit 0
