@@ -82,6 +82,18 @@ for h in hv1 hv2; do
 		{ vm_fail encap-agent "agent $h did not start: $(grep -v '^debug' "$T/agent-$h.log" | tail -5)"; exit 1; }
 done
 grep -h -E "unavailable|error" "$T"/agent-hv?.log | grep -v '^debug' | head
+# Both agents deliver batches before any traffic (they heartbeat every flush).
+for i in $(seq 60); do
+	n=$("$ST" hosts -C tcp://127.0.0.1:17731 --json -t 1 2>/dev/null | jq '[.hosts[] | select(.batches > 0)] | length' 2>/dev/null)
+	[[ ${n:-0} -ge 2 ]] && break
+	sleep 0.5
+done
+if [[ ${n:-0} -lt 2 ]]; then
+	vm_fail encap-agents "${n:-0}/2 agents reached the collector"
+	tail -5 "$T/collector.log"; grep -h -v '^debug' "$T"/agent-hv?.log | tail -10
+	exit 1
+fi
+echo "guest: agents up at uptime $(vm_uptime)s"
 sleep 2.5	# past the agents' first device rescan, as in ovs.sh
 grep -h -E "device (vxlan0|gnv0) .*role" "$T"/agent-hv?.log | head -4
 
@@ -105,6 +117,7 @@ for h in hv1 hv2; do
 done
 
 # ---- the collector's view ----------------------------------------------
+echo "guest: traffic done at uptime $(vm_uptime)s"
 mx=$(dp_matrix)
 jq -M -c '.cells[] | {src, dst, count, stages: [.stages[]? | {stage, count, p50_us}]}' <<<"$mx"
 for t in "vxlan vma vmb geneve" "vxlan vmb vma geneve" "geneve vmc vmd vxlan" "geneve vmd vmc vxlan"; do
