@@ -29,7 +29,15 @@ export ST_TB=encapvm ST_TOOLS_DIR=$O/tests/tools TB_QUIET=1
 . "$REPO/tests/testbed/testbed.sh"
 AG=$O/stagetrace-agent
 N=20
+EN_DONE=
 en_cleanup() {
+	if [[ -z $EN_DONE ]]; then
+		echo "guest: encap stopped early at uptime $(vm_uptime)s; logs:"
+		tail -5 "$T/collector.log" 2>/dev/null
+		for f in "$T"/agent-hv?.log; do
+			[[ -f $f ]] && { echo "-- $f"; grep -v '^debug' "$f" | tail -8; }
+		done
+	fi
 	dp_cleanup
 	tb_down >/dev/null 2>&1
 }
@@ -48,6 +56,9 @@ att=$(jq -c '[.[] | select(.hook | test("^(vxlan|geneve)_")) | select(.status ==
 vm_check encap-probes-kprobe "$(jq length <<<"$att")/4 real tunnel programs attached as kprobes: $att" \
 	test "$(jq length <<<"$att")" = 4
 
+echo "guest: plans checked at uptime $(vm_uptime)s"
+dp_collector || { vm_fail encap-setup "collector"; exit 1; }
+
 # ---- test bed with a VXLAN wire, plus a Geneve device per hypervisor ----
 tb_up --wire vxlan --vms "hv1:vma:10.10.0.1 hv2:vmb:10.10.0.2 hv1:vmc:10.10.0.3 hv2:vmd:10.10.0.4" ||
 	{ vm_fail encap-setup "testbed up"; exit 1; }
@@ -62,7 +73,7 @@ vm_check encap-warmup "vma->vmb over vxlan before tracing: $(jq -c '{sent, recei
 	test "$(jq .received <<<"$w")" = 2
 
 # ---- agents ------------------------------------------------------------
-dp_collector || { vm_fail encap-setup "collector"; exit 1; }
+echo "guest: test bed up at uptime $(vm_uptime)s"
 for h in hv1 hv2; do
 	vms=()
 	for vm in $(tb_vms); do
@@ -81,6 +92,7 @@ for h in hv1 hv2; do
 	grep -q "tracing:" "$T/agent-$h.log" ||
 		{ vm_fail encap-agent "agent $h did not start: $(grep -v '^debug' "$T/agent-$h.log" | tail -5)"; exit 1; }
 done
+echo "guest: agents tracing at uptime $(vm_uptime)s"
 grep -h -E "unavailable|error" "$T"/agent-hv?.log | grep -v '^debug' | head
 # Both agents deliver batches before any traffic (they heartbeat every flush).
 for i in $(seq 60); do
@@ -115,6 +127,7 @@ for h in hv1 hv2; do
 	eval "timeout 30 tail --pid=\$AG_$h -f /dev/null"
 	grep -v '^debug' "$T/agent-$h.log" | tail -n 1
 done
+EN_DONE=1
 
 # ---- the collector's view ----------------------------------------------
 echo "guest: traffic done at uptime $(vm_uptime)s"
