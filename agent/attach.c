@@ -70,11 +70,11 @@ void st_probes_print(const struct st_agent *a, int json)
 		json_object_put(arr);
 		return;
 	}
-	printf("%-20s %-10s %-28s %-10s %s\n", "HOOK", "METHOD", "SYMBOL", "STATUS", "REASON");
+	printf("%-22s %-10s %-28s %-10s %s\n", "HOOK", "METHOD", "SYMBOL", "STATUS", "REASON");
 	for (unsigned h = 1; h < ST_HOOK_MAX; h++) {
 		const struct st_probe *p = &a->probes[h];
 
-		printf("%-20s %-10s %-28s %-10s %s\n", st_hook_name(h),
+		printf("%-22s %-10s %-28s %-10s %s\n", st_hook_name(h),
 		       p->method ? p->method : "-", p->method ? p->symbol : "-", p->status,
 		       p->reason);
 	}

@@ -6,9 +6,11 @@
  */
 #include "agent.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "stage_names.h"
 #include "wire.h"
 
@@ -64,6 +66,22 @@ void *st_convert_path(const struct st_agent *a, const struct st_path *p)
 		e->outer_saddr = p->outer_saddr;
 		e->outer_daddr = p->outer_daddr;
 		hp->encap = e;
+		/* The collector keeps no tunnel attributes; with -v the agent
+		 * says what the BPF side saw, and whether the stamps are in time
+		 * order (the kernel-matrix tunnel test checks both here). */
+		if (p->encap & (ST_ENC_VXLAN | ST_ENC_GENEVE)) {
+			char os[INET_ADDRSTRLEN], od[INET_ADDRSTRLEN];
+			unsigned unordered = 0;
+
+			for (unsigned i = 1; i < n; i++)
+				unordered += p->stamps[i].ts < p->stamps[i - 1].ts;
+			inet_ntop(AF_INET, &p->outer_saddr, os, sizeof(os));
+			inet_ntop(AF_INET, &p->outer_daddr, od, sizeof(od));
+			pr_debug("path %016llx %s vni %u outer %s > %s stamps %u unordered %u",
+				 (unsigned long long)p->pkt_id,
+				 p->encap & ST_ENC_GENEVE ? "geneve" : "vxlan", p->vni, os, od,
+				 n, unordered);
+		}
 	}
 	hp->stamps = calloc(n ? n : 1, sizeof(*hp->stamps));
 	if (!hp->stamps)

@@ -7,10 +7,13 @@
  * parser starts from skb->head + mac_header when the MAC header is set and
  * falls back to the network header and skb->protocol otherwise. Every read
  * is a bounded bpf_probe_read_kernel of a fixed-size header; there are no
- * loops except the fixed two-level encapsulation walk (outer, VXLAN inner),
- * which the compiler unrolls.
+ * loops except the fixed two-level encapsulation walk (outer, VXLAN or
+ * Geneve inner), which the compiler unrolls. Geneve's variable-length
+ * options need no loop either: the header says their total length
+ * (opt_len, in 4-byte units, at most 252 bytes), so the inner frame starts
+ * at a computed offset that is masked to its 6-bit range.
  *
- * Only IPv4 is keyed today; IPv6 and Geneve are additions to this file.
+ * Only IPv4 is keyed today; IPv6 is an addition to this file.
  */
 #ifndef ST_PARSE_BPF_H
 #define ST_PARSE_BPF_H
@@ -20,7 +23,13 @@
 #define ST_ETH_P_IP    0x0800
 #define ST_ETH_P_8021Q 0x8100
 #define ST_ETH_P_8021AD 0x88A8
+#define ST_ETH_P_TEB   0x6558	/* Transparent Ethernet Bridging */
 #define ST_VXLAN_PORT  4789
+#define ST_GENEVE_PORT 6081
+
+/* st_parse_l3 results that mean "a tunnel header follows at *off". */
+#define ST_TUN_VXLAN  1
+#define ST_TUN_GENEVE 2
 
 struct st_parse_out {
 	__u32 outer_saddr, outer_daddr, vni;
@@ -86,9 +95,10 @@ static __always_inline __u16 st_parse_l2(const void *head, __u32 *off,
 }
 
 /*
- * Parse IPv4 + L4 at head + off into key. Returns 1 when the packet is a
- * VXLAN datagram whose inner frame starts at *off on return, 0 when the key
- * is complete, negative when the packet cannot be keyed.
+ * Parse IPv4 + L4 at head + off into key. Returns ST_TUN_VXLAN or
+ * ST_TUN_GENEVE when the packet is a datagram to that tunnel's port whose
+ * tunnel header starts at *off on return, 0 when the key is complete,
+ * negative when the packet cannot be keyed.
  */
 static __always_inline int st_parse_l3(const void *head, __u32 *off,
 				       struct st_pkt_key *key, int allow_tunnel)
@@ -133,7 +143,11 @@ static __always_inline int st_parse_l3(const void *head, __u32 *off,
 		key->dport = l4.dport;
 		if (allow_tunnel && l4.dport == bpf_htons(ST_VXLAN_PORT)) {
 			*off = l4off + 8;
-			return 1;
+			return ST_TUN_VXLAN;
+		}
+		if (allow_tunnel && l4.dport == bpf_htons(ST_GENEVE_PORT)) {
+			*off = l4off + 8;
+			return ST_TUN_GENEVE;
 		}
 	} else if (ip.protocol == 1 /* ICMP */) {
 		if (bpf_probe_read_kernel(&l4, 8, head + l4off))
@@ -184,12 +198,12 @@ static __always_inline int st_parse_skb_ip(struct sk_buff *skb,
 	if (rc <= 0)
 		return rc;
 
-	/* VXLAN: keep the outer addresses, then key the inner packet. */
-	{
+	/* A tunnel: keep the outer addresses, then key the inner packet. */
+	po->outer_saddr = key->saddr;
+	po->outer_daddr = key->daddr;
+	if (rc == ST_TUN_VXLAN) {
 		__u32 vx[2];
 
-		po->outer_saddr = key->saddr;
-		po->outer_daddr = key->daddr;
 		if (bpf_probe_read_kernel(vx, sizeof(vx), head + off))
 			return -1;
 		if (!(vx[0] & bpf_htonl(0x08000000)))
@@ -198,10 +212,33 @@ static __always_inline int st_parse_skb_ip(struct sk_buff *skb,
 		po->encap |= ST_ENC_VXLAN;
 		off += 8;
 		proto = st_parse_l2(head, &off, po);
-		if (proto != bpf_htons(ST_ETH_P_IP))
+	} else {
+		/*
+		 * Geneve (RFC 8926): version (2 bits) and options length (6
+		 * bits, in 4-byte units), flags, protocol type, VNI (24 bits),
+		 * reserved; the options follow. Linux sends Ethernet inside
+		 * (0x6558) and, for an L3 device, IPv4 directly (0x0800).
+		 */
+		__u8 gh[8];
+		__u32 optlen;
+		__u16 gproto;
+
+		if (bpf_probe_read_kernel(gh, sizeof(gh), head + off))
 			return -1;
-		rc = st_parse_l3(head, &off, key, 0);
+		if (gh[0] >> 6)
+			return -1;
+		optlen = (gh[0] & 0x3f) * 4;
+		po->vni = ((__u32)gh[4] << 16) | ((__u32)gh[5] << 8) | gh[6];
+		po->encap |= ST_ENC_GENEVE;
+		off += 8 + optlen;
+		__builtin_memcpy(&gproto, gh + 2, sizeof(gproto));
+		proto = gproto;		/* network order, like eth.proto */
+		if (proto == bpf_htons(ST_ETH_P_TEB))
+			proto = st_parse_l2(head, &off, po);
 	}
+	if (proto != bpf_htons(ST_ETH_P_IP))
+		return -1;
+	rc = st_parse_l3(head, &off, key, 0);
 	return rc < 0 ? rc : 0;
 }
 

@@ -234,7 +234,7 @@ static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *
 	 * key the packet with the length it is about to get (skb->len, as
 	 * every later stamp sees it). Not for an encapsulation, whose key is
 	 * the inner packet's. */
-	if (hook == ST_HOOK_SOCK_TX && !(po.encap & ST_ENC_VXLAN)) {
+	if (hook == ST_HOOK_SOCK_TX && !(po.encap & (ST_ENC_VXLAN | ST_ENC_GENEVE))) {
 		const unsigned char *head = BPF_CORE_READ(skb, head);
 		__u16 nh = BPF_CORE_READ(skb, network_header), tl = 0;
 
@@ -334,7 +334,7 @@ static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *
 		p->encap |= po.encap;
 		if (po.vlan && !p->vlan)
 			p->vlan = po.vlan;
-		if (po.encap & ST_ENC_VXLAN) {
+		if (po.encap & (ST_ENC_VXLAN | ST_ENC_GENEVE)) {
 			p->outer_saddr = po.outer_saddr;
 			p->outer_daddr = po.outer_daddr;
 			p->vni = po.vni;
@@ -618,3 +618,6 @@ int kprobe_sock_tx(struct pt_regs *ctx)
 {
 	return st_sock_tx((struct sk_buff *)PT_REGS_PARM2(ctx));
 }
+
+/* Tunnel encap/decap stages (VXLAN, Geneve). */
+#include "stages_encap.bpf.h"

@@ -43,6 +43,16 @@ enum st_hook {
 	ST_HOOK_BR_FWD,			/* br_forward */
 	ST_HOOK_VHOST_TX,		/* handle_tx: a vhost worker takes a batch */
 	ST_HOOK_SOCK_TX,		/* ip_send_skb: a datagram this host sends */
+	/*
+	 * Tunnels (session 4, encap): one hook per tunnel type and direction,
+	 * because each lives in its own module (vxlan, geneve) and attaches
+	 * on its own. Encap sees the inner frame, decap the outer datagram
+	 * (keyed on its inner packet by the parser).
+	 */
+	ST_HOOK_VXLAN_ENCAP,		/* vxlan_xmit_one */
+	ST_HOOK_GENEVE_ENCAP,		/* geneve_xmit */
+	ST_HOOK_VXLAN_DECAP,		/* vxlan_rcv */
+	ST_HOOK_GENEVE_DECAP,		/* geneve_udp_encap_recv */
 	ST_HOOK_MAX,
 };
 
@@ -68,6 +78,7 @@ enum st_end {
 #define ST_ENC_VLAN  0x1
 #define ST_ENC_QINQ  0x2
 #define ST_ENC_VXLAN 0x4
+#define ST_ENC_GENEVE 0x8
 
 struct st_stamp {
 	__u64 ts;		/* bpf_ktime_get_ns(), CLOCK_MONOTONIC */
@@ -81,7 +92,7 @@ struct st_path {
 	__u64 pkt_id;
 	struct st_pkt_key key;
 	__u32 netns;		/* netns inode of the first stamp's device */
-	__u32 outer_saddr;	/* VXLAN outer addresses, network order */
+	__u32 outer_saddr;	/* VXLAN/Geneve outer addresses, network order */
 	__u32 outer_daddr;
 	__u32 vni;
 	__u16 vlan;		/* outermost VLAN id (0 = none) */

@@ -118,7 +118,7 @@ int cmd_probes(int argc, char **argv)
 		return try_plan(plan, json);
 	arr = json_object_new_array();
 	if (!json)
-		printf("%-20s %-11s %-10s %-28s %s\n", "HOOK", "STAGE", "METHOD", "SYMBOL", "REASON");
+		printf("%-22s %-13s %-10s %-28s %s\n", "HOOK", "STAGE", "METHOD", "SYMBOL", "REASON");
 	/* Every hook's own plan (common/stage_names.c), tried the way the
 	 * agent tries it. */
 	for (unsigned h = 1; h < ST_HOOK_MAX; h++) {
@@ -143,7 +143,7 @@ int cmd_probes(int argc, char **argv)
 		json_object_object_add(o, "reason", json_object_new_string(c.why));
 		json_object_array_add(arr, o);
 		if (!json)
-			printf("%-20s %-11s %-10s %-28s %s\n", st_hook_name(h), stage,
+			printf("%-22s %-13s %-10s %-28s %s\n", st_hook_name(h), stage,
 			       i >= 0 ? alts[i].method : "-", i >= 0 ? c.symbol : "-", c.why);
 	}
 	if (json)

@@ -52,6 +52,13 @@ static const struct hook_info hooks[ST_HOOK_MAX] = {
 	[ST_HOOK_BR_FWD]     = FN("br_forward", "br_forward", "br_fwd"),
 	[ST_HOOK_VHOST_TX]   = FN("handle_tx", "handle_tx", "vhost_tx"),
 	[ST_HOOK_SOCK_TX]    = FN("ip_send_skb", "ip_send_skb", "sock_tx"),
+	/* Tunnels (session 4, encap). No tracepoint exists at any of these
+	 * places; without fentry and kprobes they are unavailable. */
+	[ST_HOOK_VXLAN_ENCAP]  = FN("vxlan_xmit_one", "vxlan_xmit_one", "vxlan_encap"),
+	[ST_HOOK_GENEVE_ENCAP] = FN("geneve_xmit", "geneve_xmit", "geneve_encap"),
+	[ST_HOOK_VXLAN_DECAP]  = FN("vxlan_rcv", "vxlan_rcv", "vxlan_decap"),
+	[ST_HOOK_GENEVE_DECAP] = FN("geneve_udp_encap_recv", "geneve_udp_encap_recv",
+				    "geneve_decap"),
 };
 
 static const char *roles[ST_ROLE_MAX] = {

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Attach plans on a real Debian kernel (inside a kernel-matrix guest), with
-# the openvswitch, bridge and vhost_net modules loaded from the booted kernel's tree:
+# the openvswitch, bridge, vhost_net, vxlan and geneve modules loaded from
+# the booted kernel's tree:
 #  - `stagetrace probes --json`: every hook has a method; the datapath hooks
 #    (OVS, bridge, vhost-net kernel functions) get fentry, the first
 #    choice of their plan;
@@ -12,16 +13,16 @@
 #    so every variant of every datapath program passes this kernel's
 #    verifier and attaches.
 . "$ST_VM_REPO/tests/vm/guest-lib.sh"
-vm_modprobe openvswitch bridge vhost_net || { vm_fail probes-modules "modprobe openvswitch bridge vhost_net"; exit 1; }
+vm_modprobe openvswitch bridge vhost_net vxlan geneve || { vm_fail probes-modules "modprobe openvswitch bridge vhost_net vxlan geneve"; exit 1; }
 AG=$O/stagetrace-agent
-dp='select(.stage | test("^(ovs|br|vhost)_"))'
+dp='select(.stage | test("^(ovs|br|vhost)_|^(vxlan|geneve)_(encap|decap)$"))'
 
 cli=$("$ST" probes --json)
 jq -M -c '.[] | {hook, stage, method, symbol}' <<<"$cli"
 n=$(jq '[.[] | select(.method == null)] | length' <<<"$cli")
 vm_check probes-all-hooks "unavailable=$n $(jq -c '[.[] | select(.method == null) | .hook]' <<<"$cli")" test "$n" = 0
 n=$(jq "[.[] | $dp | select(.method == \"fentry\")] | length" <<<"$cli")
-vm_check probes-datapath-fentry "$n/7 datapath hooks via fentry: $(jq -c "[.[] | $dp | .hook + \"=\" + (.method // \"-\")]" <<<"$cli")" test "$n" = 7
+vm_check probes-datapath-fentry "$n/11 datapath hooks via fentry: $(jq -c "[.[] | $dp | .hook + \"=\" + (.method // \"-\")]" <<<"$cli")" test "$n" = 11
 
 t=$("$ST" probes --try kprobe:ovs_vport_receive --json)
 vm_check probes-kprobe "$(jq -c '{method, symbol}' <<<"$t")" test "$(jq -r .method <<<"$t")" = kprobe
@@ -42,7 +43,7 @@ for m in kprobe tp_btf raw_tp; do
 	att=$(jq -c "[.[] | $dp | select(.status == \"attached\" and .method == \"$m\") | .hook + \"@\" + .symbol]" <<<"$out")
 	n=$(jq length <<<"$att")
 	case $m in
-	kprobe) want=7 ;;		# every datapath hook is a function
+	kprobe) want=11 ;;		# every datapath hook is a function (OVS, bridge, vhost, tunnels)
 	*) want=2 ;;			# ovs_dp_upcall, ovs_do_execute_action
 	esac
 	vm_check "agent-force-$m" "$n/$want datapath hooks attached: $att" test "$n" = "$want"
