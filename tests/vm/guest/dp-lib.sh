@@ -60,7 +60,7 @@ dp_traffic() {
 
 dp_collector() {
 	"$O/stagetrace-collector" --listen tcp://127.0.0.1:17730 --query tcp://127.0.0.1:17731 \
-		--insecure-plaintext --db "$T/st.db" >"$T/collector.log" 2>&1 &
+		--insecure-plaintext --db "$T/st.db" "$@" >"$T/collector.log" 2>&1 &
 	DP_PIDS+=($!)
 	DP_COLLECTOR=$!
 	local i
