@@ -69,6 +69,21 @@ static __always_inline void vv_pkt_send(struct st_vv_pkt *p)
 		vv_count(ST_VVC_PKT_RB_FULL);
 }
 
+/* At the GRO entry eth_type_trans has set the MAC header, but the network
+ * header is not reset until netif_receive_skb: key from the MAC header. */
+static __always_inline int vv_pkt_key(struct sk_buff *skb, struct st_pkt_key *key,
+				      struct st_parse_out *po)
+{
+	const void *head = BPF_CORE_READ(skb, head);
+	__u32 off = BPF_CORE_READ(skb, mac_header);
+
+	if (off == (__u16)~0U)
+		return -1;
+	if (st_parse_l2(head, &off, po) != bpf_htons(ST_ETH_P_IP))
+		return -1;
+	return st_parse_l3(head, &off, key, 1) < 0 ? -1 : 0;
+}
+
 static __always_inline int vv_pkt_gro(struct sk_buff *skb)
 {
 	__u32 zero = 0;
@@ -87,7 +102,7 @@ static __always_inline int vv_pkt_gro(struct sk_buff *skb)
 	    BPF_CORE_READ(dev, nd_net.net, ns.inum) != r->k.netns)
 		return 0;
 	r->valid = 0;
-	if (st_parse_skb(skb, &p.key, &po)) {
+	if (vv_pkt_key(skb, &p.key, &po)) {
 		__builtin_memset(&p.key, 0, sizeof(p.key));
 		if (c->pf.flags & ST_PF_HEADERS) {
 			vv_count(ST_VVC_PKT_UNPARSED);
