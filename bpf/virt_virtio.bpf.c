@@ -19,6 +19,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
 
 #include "virt_virtio.h"
 #include "netdev.bpf.h"
@@ -54,6 +55,35 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } vv_counters SEC(".maps");
+
+/* Per-packet mode: the configuration, and per queue the stamps of the
+ * NAPI run in progress (its interrupt callback and its start). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct st_vv_cfg);
+} vv_cfg SEC(".maps");
+
+struct vv_run {
+	__u64 irq_ts, poll_ts;
+	__u32 irq_cpu, pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ST_VV_MAX_Q);
+	__type(key, struct st_vv_key);
+	__type(value, struct vv_run);
+} vv_run SEC(".maps");
+
+static __always_inline int vv_pkt_on(void)
+{
+	__u32 zero = 0;
+	struct st_vv_cfg *c = bpf_map_lookup_elem(&vv_cfg, &zero);
+
+	return c && c->pkt;
+}
 
 static __always_inline void vv_count(__u32 idx)
 {
@@ -149,6 +179,15 @@ static __always_inline void vv_poll_start(struct st_vv_key *k)
 	__u64 *ts = bpf_map_lookup_elem(&vv_irq_ts, k), d;
 	struct st_vv_val *v;
 
+	if (vv_pkt_on()) {
+		/* A run without a pending callback is a re-poll (budget used
+		 * up, or busy polling): its frames have no interrupt stamp. */
+		struct st_vv_val *q = bpf_map_lookup_elem(&vv_q, k);
+		struct vv_run r = { .irq_ts = ts ? *ts : 0, .poll_ts = bpf_ktime_get_ns(),
+				    .irq_cpu = q ? q->irq_cpu : 0 };
+
+		bpf_map_update_elem(&vv_run, k, &r, BPF_ANY);
+	}
 	if (!ts)
 		return;
 	d = bpf_ktime_get_ns() - *ts;
@@ -227,6 +266,8 @@ int BPF_KRETPROBE(kretprobe_virtnet_poll, int ret)
 	return 0;
 }
 
+#include "virt_virtio_pkt.bpf.h"
+
 /* ---- frames up and down ------------------------------------------------- */
 
 static __always_inline int vv_rx(struct virtnet_info *vi, struct receive_queue *rq, __u32 len)
@@ -242,6 +283,7 @@ static __always_inline int vv_rx(struct virtnet_info *vi, struct receive_queue *
 		return 0;
 	__sync_fetch_and_add(&v->rx_pkts, 1);
 	__sync_fetch_and_add(&v->rx_bytes, len);
+	vv_pkt_rbuf(&k, len);
 	return 0;
 }
 

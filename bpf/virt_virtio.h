@@ -12,11 +12,19 @@
  *            handed up; the time from the interrupt callback to the start
  *            of the NAPI run it scheduled (sum, count, highest)
  *   tx       start_xmit: frames and bytes the guest queued on the queue
+ *
+ * Per-packet mode (--rx-path -v) adds one ring-buffer record per received
+ * frame (struct st_vv_pkt): the stamps of its stages, taken from the
+ * queue (interrupt callback and NAPI run that carried it), the CPU
+ * (receive_buf just before napi_gro_receive) and the skb itself (GRO
+ * entry, netif_receive_skb, socket enqueue). Zero stamp: stage not seen.
  */
 #ifndef ST_BPF_VIRT_VIRTIO_H
 #define ST_BPF_VIRT_VIRTIO_H
 
 #include "st_types.h"
+#include "pktkey.h"
+#include "filter.h"
 
 #define ST_VV_MAX_Q 1024
 
@@ -47,10 +55,54 @@ enum st_vv_counter {
 	ST_VVC_MAP_FULL = 0,	/* lost: no room for a new queue row */
 	ST_VVC_NO_DEV,		/* a hook could not find its device */
 	ST_VVC_NOT_VIRTIO,	/* start_xmit of a device that is not virtio-net */
+	ST_VVC_PKT_RB_FULL,	/* per-packet record lost: ring buffer full */
+	ST_VVC_PKT_MAP_FULL,	/* per-packet: no room to follow one more skb */
+	ST_VVC_PKT_FILTERED,	/* per-packet: did not match the header filter */
+	ST_VVC_PKT_UNPARSED,	/* per-packet: filter set, frame not IPv4/unreadable */
+	ST_VVC_PKT_REUSED,	/* followed skb seen at GRO again before it ended:
+				 * emitted with end "unseen" (GRO merged/freed it
+				 * without a tracepoint) */
 	ST_VVC_MAX,
+};
+
+/* Per-packet configuration (array map, one entry). */
+struct st_vv_cfg {
+	__u32 pkt;		/* per-packet records on */
+	__u32 pad;
+	struct st_pkt_filter pf;
+};
+
+/* Stage stamps of one received frame, ns (bpf_ktime_get_ns); 0 = unseen. */
+enum st_vv_stage {
+	ST_VVS_IRQ = 0,		/* skb_recv_done of its queue before the NAPI run */
+	ST_VVS_POLL,		/* virtnet_poll start of the run that took it */
+	ST_VVS_RBUF,		/* receive_buf for it */
+	ST_VVS_GRO,		/* napi_gro_receive_entry tracepoint */
+	ST_VVS_NETIF,		/* netif_receive_skb tracepoint */
+	ST_VVS_SOCK,		/* __udp_enqueue_schedule_skb / tcp_v4_do_rcv */
+	ST_VVS_MAX,
+};
+
+enum st_vv_end {
+	ST_VVE_SOCK = 1,	/* queued to / processed by a socket */
+	ST_VVE_FREED,		/* consume_skb before a socket (ARP, RST to nobody..) */
+	ST_VVE_DROPPED,		/* kfree_skb before a socket */
+	ST_VVE_UNSEEN,		/* its skb came back to GRO: the end was not traced */
+};
+
+struct st_vv_pkt {
+	__u64 ts[ST_VVS_MAX];
+	__u32 netns, ifindex;
+	__u32 queue, cpu;	/* queue pair; CPU of receive_buf */
+	__u32 irq_cpu, len;	/* len: receive_buf's, virtio-net header included */
+	struct st_pkt_key key;	/* 5-tuple; proto 0 = not IPv4 */
+	__u32 end;		/* enum st_vv_end */
+	__u32 drop_reason;	/* kfree_skb reason where the kernel has one */
 };
 
 _Static_assert(sizeof(struct st_vv_key) == 16, "st_vv_key layout");
 _Static_assert(sizeof(struct st_vv_val) == 96, "st_vv_val layout");
+_Static_assert(sizeof(struct st_vv_cfg) == 36, "st_vv_cfg layout");
+_Static_assert(sizeof(struct st_vv_pkt) == 48 + 24 + 24 + 8, "st_vv_pkt layout");
 
 #endif /* ST_BPF_VIRT_VIRTIO_H */

@@ -12,6 +12,13 @@
  * when neither skb_recv_done nor virtnet_poll can be seen (no virtio-net
  * here, or no way to probe it). Tables are cumulative in BPF; this side
  * prints the difference of two reads.
+ *
+ * --rx-path -v adds one record per received frame (cli/virt_virtio_pkt.c
+ * prints them) through six more hooks, planned only in that mode: the GRO
+ * entry and netif_receive_skb tracepoints, the UDP and TCP socket entries,
+ * and the kfree_skb/consume_skb tracepoints that end a frame that never
+ * reached a socket. The header filters (--src-ip, --proto, ...) apply to
+ * those records only, in BPF, and are refused without them.
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -28,12 +35,29 @@
 #include "log.h"
 #include "opts.h"
 #include "timeutil.h"
+#include "pktfilter.h"
 #include "virt_net.h"
+#include "virt_virtio.h"
 #include "virt_virtio.skel.h"
 
-#define VV_SUPPORTED (ST_LO_INTERVAL | ST_LO_DURATION | ST_LO_COUNT | ST_LO_VERBOSE | ST_LO_JSON)
+#define VV_FILTERS (ST_LO_SRC | ST_LO_DST | ST_LO_PROTO | ST_LO_SPORT | ST_LO_DPORT)
+#define VV_SUPPORTED (ST_LO_INTERVAL | ST_LO_DURATION | ST_LO_COUNT | ST_LO_VERBOSE | ST_LO_JSON | \
+		      VV_FILTERS)
 
-enum { VV_H_IRQ, VV_H_POLL, VV_H_RX, VV_H_TX, VV_NHOOKS };
+/* The first VV_NQHOOKS feed the per-queue tables; the rest only the
+ * per-packet records. */
+enum {
+	VV_H_IRQ, VV_H_POLL, VV_H_RX, VV_H_TX, VV_NQHOOKS,
+	VV_H_GRO = VV_NQHOOKS, VV_H_NETIF, VV_H_UDP, VV_H_TCP, VV_H_KFREE, VV_H_CONSUME,
+	VV_NHOOKS
+};
+
+static const char *const counter_names[ST_VVC_MAX] = {
+	[ST_VVC_MAP_FULL] = "lost_map_full", [ST_VVC_NO_DEV] = "no_dev",
+	[ST_VVC_NOT_VIRTIO] = "not_virtio", [ST_VVC_PKT_RB_FULL] = "pkt_lost_ringbuf_full",
+	[ST_VVC_PKT_MAP_FULL] = "pkt_lost_inflight_full", [ST_VVC_PKT_FILTERED] = "pkt_filtered",
+	[ST_VVC_PKT_UNPARSED] = "pkt_filtered_unparsed", [ST_VVC_PKT_REUSED] = "pkt_end_unseen",
+};
 
 struct vv_row {
 	struct st_vv_key k;
@@ -42,8 +66,10 @@ struct vv_row {
 
 struct vv {
 	struct st_local_opts lo;
-	int poll, irq, rxpath;
+	int poll, irq, rxpath, pkt;
 	struct virt_virtio_bpf *skel;
+	struct ring_buffer *rb;
+	struct vv_pkt_out out;
 	struct st_local_hook hooks[VV_NHOOKS];
 	struct vv_row *prev;
 	size_t nprev;
@@ -75,6 +101,70 @@ static void hooks_init(struct virt_virtio_bpf *s, struct st_local_hook *h)
 		.alts = { { "fentry", "start_xmit" }, { "kprobe", "start_xmit" } },
 		.prog = { s->progs.fentry_start_xmit, s->progs.kprobe_start_xmit },
 	};
+	h[VV_H_GRO] = (struct st_local_hook){
+		.name = "napi_gro_receive_entry", .n = 2,
+		.alts = { { "tp_btf", "napi_gro_receive_entry" }, { "raw_tp", "napi_gro_receive_entry" } },
+		.prog = { s->progs.btf_vv_gro, s->progs.raw_vv_gro },
+	};
+	h[VV_H_NETIF] = (struct st_local_hook){
+		.name = "netif_receive_skb", .n = 2,
+		.alts = { { "tp_btf", "netif_receive_skb" }, { "raw_tp", "netif_receive_skb" } },
+		.prog = { s->progs.btf_vv_netif, s->progs.raw_vv_netif },
+	};
+	h[VV_H_UDP] = (struct st_local_hook){
+		.name = "udp socket", .n = 2,
+		.alts = { { "fentry", "__udp_enqueue_schedule_skb" },
+			  { "kprobe", "__udp_enqueue_schedule_skb" } },
+		.prog = { s->progs.fentry_vv_udp, s->progs.kprobe_vv_udp },
+	};
+	h[VV_H_TCP] = (struct st_local_hook){
+		.name = "tcp socket", .n = 2,
+		.alts = { { "fentry", "tcp_v4_do_rcv" }, { "kprobe", "tcp_v4_do_rcv" } },
+		.prog = { s->progs.fentry_vv_tcp, s->progs.kprobe_vv_tcp },
+	};
+	h[VV_H_KFREE] = (struct st_local_hook){
+		.name = "kfree_skb", .n = 2,
+		.alts = { { "tp_btf", "kfree_skb" }, { "raw_tp", "kfree_skb" } },
+		.prog = { s->progs.btf_vv_kfree, s->progs.raw_vv_kfree },
+	};
+	h[VV_H_CONSUME] = (struct st_local_hook){
+		.name = "consume_skb", .n = 2,
+		.alts = { { "tp_btf", "consume_skb" }, { "raw_tp", "consume_skb" } },
+		.prog = { s->progs.btf_vv_consume, s->progs.raw_vv_consume },
+	};
+}
+
+/* Without per-packet records the per-packet programs are not loaded. */
+static void pkt_hooks_off(struct st_local_hook *h)
+{
+	for (int i = VV_NQHOOKS; i < VV_NHOOKS; i++)
+		for (size_t a = 0; a < h[i].n; a++) {
+			if (h[i].prog[a])
+				bpf_program__set_autoload(h[i].prog[a], false);
+			if (h[i].prog2[a])
+				bpf_program__set_autoload(h[i].prog2[a], false);
+		}
+}
+
+static int pkt_setup(struct vv *v)
+{
+	struct st_vv_cfg cfg = { .pkt = 1 };
+	uint32_t zero = 0;
+
+	st_pkt_filter_set(&cfg.pf, v->lo.proto_set ? v->lo.proto_num : 0, v->lo.sport,
+			  v->lo.dport, &v->lo.src, &v->lo.dst, 0);
+	if (bpf_map_update_elem(bpf_map__fd(v->skel->maps.vv_cfg), &zero, &cfg, BPF_ANY)) {
+		fprintf(stderr, "error: cannot configure the virtio BPF programs: %s\n",
+			strerror(errno));
+		return ST_EXIT_FAIL;
+	}
+	v->out.json = v->lo.json;
+	v->rb = ring_buffer__new(bpf_map__fd(v->skel->maps.vv_pkts), vv_pkt_event, &v->out, NULL);
+	if (!v->rb) {
+		fprintf(stderr, "error: cannot open the per-packet ring buffer: %s\n", strerror(errno));
+		return ST_EXIT_FAIL;
+	}
+	return 0;
 }
 
 static void *ops_open(void) { return virt_virtio_bpf__open(); }
@@ -90,7 +180,7 @@ static const struct st_hook_object_ops hook_ops = {
 static int setup_bpf(struct vv *v)
 {
 	char hb[900];
-	int err;
+	int err, nh;
 
 	v->skel = virt_virtio_bpf__open();
 	if (!v->skel) {
@@ -98,15 +188,18 @@ static int setup_bpf(struct vv *v)
 		return ST_EXIT_FAIL;
 	}
 	hooks_init(v->skel, v->hooks);
-	st_local_hooks_plan(v->hooks, VV_NHOOKS);
+	if (!v->pkt)
+		pkt_hooks_off(v->hooks);
+	nh = v->pkt ? VV_NHOOKS : VV_NQHOOKS;
+	st_local_hooks_plan(v->hooks, nh);
 	err = virt_virtio_bpf__load(v->skel);
 	if (err) {
 		fprintf(stderr, "error: loading the virtio BPF programs failed: %s\n", strerror(-err));
 		return ST_EXIT_FAIL;
 	}
-	st_local_hooks_attach(v->hooks, VV_NHOOKS);
+	st_local_hooks_attach(v->hooks, nh);
 	fprintf(stderr, "stagetrace virt virtio: hooks on this kernel:\n");
-	for (int i = 0; i < VV_NHOOKS; i++)
+	for (int i = 0; i < nh; i++)
 		fprintf(stderr, "  %-14s %s\n", v->hooks[i].name,
 			st_local_hook_status(&v->hooks[i], hb, sizeof(hb)));
 	if (!v->hooks[VV_H_IRQ].attached && !v->hooks[VV_H_POLL].attached) {
@@ -114,7 +207,15 @@ static int setup_bpf(struct vv *v)
 			"skb_recv_done and virtnet_poll are unavailable (reasons above)\n");
 		return ST_EXIT_FAIL;
 	}
-	return 0;
+	/* Per packet, the frame's skb is first seen at the GRO entry, and only
+	 * after receive_buf named its queue: both are needed for any record. */
+	if (v->pkt && (!v->hooks[VV_H_RX].attached || !v->hooks[VV_H_GRO].attached)) {
+		fprintf(stderr, "error: stagetrace virt virtio --rx-path -v cannot follow frames on "
+			"this kernel: receive_buf and napi_gro_receive_entry are both needed "
+			"(reasons above)\n");
+		return ST_EXIT_FAIL;
+	}
+	return v->pkt ? pkt_setup(v) : 0;
 }
 
 static size_t read_rows(struct vv *v, struct vv_row **out)
@@ -205,12 +306,24 @@ static void show(struct vv *v, struct vv_row *r, size_t n, double secs)
 			json_object_array_add(a, e);
 		}
 		json_object_object_add(o, "queues", a);
-		json_object_object_add(o, "lost_map_full", json_object_new_int64(cnt[ST_VVC_MAP_FULL]));
-		json_object_object_add(o, "no_dev", json_object_new_int64(cnt[ST_VVC_NO_DEV]));
-		json_object_object_add(o, "not_virtio", json_object_new_int64(cnt[ST_VVC_NOT_VIRTIO]));
-		json_object_object_add(o, "hooks", st_local_hooks_json(v->hooks, VV_NHOOKS));
+		for (uint32_t i = 0; i < ST_VVC_MAX; i++)
+			if (i < ST_VVC_PKT_RB_FULL || v->pkt)
+				json_object_object_add(o, counter_names[i], json_object_new_int64(cnt[i]));
+		if (v->pkt)
+			json_object_object_add(o, "pkt_printed", json_object_new_int64(v->out.printed));
+		json_object_object_add(o, "hooks", st_local_hooks_json(v->hooks,
+					v->pkt ? VV_NHOOKS : VV_NQHOOKS));
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
+		fflush(stdout);
+		return;
+	}
+	if (v->pkt) {
+		/* Per-packet mode: the records are the output; per interval only
+		 * what they could not show. */
+		for (uint32_t i = ST_VVC_MAP_FULL; i < ST_VVC_MAX; i++)
+			if (cnt[i])
+				printf("%-8s %s: %llu\n", t, counter_names[i], (unsigned long long)cnt[i]);
 		fflush(stdout);
 		return;
 	}
@@ -255,13 +368,20 @@ static int run(struct vv *v)
 {
 	struct st_local_ticker t;
 
-	fprintf(stderr, "Tracing virtio-net queues, one table per interval... Ctrl-C to end.\n");
+	fprintf(stderr, v->pkt ? "Tracing virtio-net received frames, one line each... Ctrl-C to end.\n"
+			       : "Tracing virtio-net queues, one table per interval... Ctrl-C to end.\n");
+	if (v->pkt && !v->lo.json)
+		vv_pkt_header();
 	st_local_ticker_init(&t, v->lo.interval, v->lo.duration);
 	for (;;) {
 		struct vv_row *r = NULL;
 		double secs;
-		int stop = st_local_ticker_wait(&t, NULL, v->lo.count, &secs);
-		size_t n = read_rows(v, &r);
+		int stop = st_local_ticker_wait(&t, v->rb, v->lo.count, &secs);
+		size_t n;
+
+		if (v->rb)
+			ring_buffer__consume(v->rb);
+		n = read_rows(v, &r);
 
 		show(v, r, n, secs);
 		free(v->prev);
@@ -290,13 +410,27 @@ int virt_virtio(int argc, char **argv)
 "are left out unless -v. Replaces virtio-net/virtnet_poll_monitor.py,\n"
 "virtnet_irq_monitor.py, virtionet-rx-path-monitor.bt and\n"
 "virtionet-rx-path-summary.bt.\n"
+"--rx-path -v: instead of the tables, one line per received frame: device,\n"
+"queue pair, CPU, 5-tuple, receive_buf length, and the microseconds\n"
+"between its stages: RX interrupt callback of its queue -> start of the\n"
+"NAPI run that took it -> receive_buf -> GRO entry -> netif_receive_skb\n"
+"-> socket (UDP enqueue, TCP segment processing); TOTAL from the first to\n"
+"the last stage seen; END socket, consumed or dropped (before a socket),\n"
+"or unseen (GRO merged it away). A stage not seen shows '-', and the wait\n"
+"after it is shown in parentheses from the last stage seen (a NAPI run\n"
+"that re-polled without an interrupt has no interrupt stamp). Only these\n"
+"records take --src-ip, --dst-ip, --proto, --sport, --dport (IPv4; with a\n"
+"filter, other frames are left out). Per interval, the frames the tracer\n"
+"could not show or follow are counted (ring buffer or map full, GRO\n"
+"merges).\n"
 "Hooks: fentry/fexit, else kprobe/kretprobe. Exit status: 0 ok, 1 runtime\n"
 "failure or neither skb_recv_done nor virtnet_poll available (the reasons\n"
 "are printed), 2 usage error.\n",
 		.examples =
 "  stagetrace virt virtio\n"
 "  stagetrace virt virtio --poll -i 5\n"
-"  stagetrace virt virtio --json -c 3",
+"  stagetrace virt virtio --json -c 3\n"
+"  stagetrace virt virtio --rx-path -v --proto udp --dport 5001",
 	};
 	struct vv v = { 0 };
 	struct st_opt opts[ST_LOCAL_NOPTS + 5];
@@ -318,6 +452,12 @@ int virt_virtio(int argc, char **argv)
 		return ec;
 	if ((rc = st_local_validate(&v.lo, VV_SUPPORTED, help.name)))
 		return rc;
+	v.pkt = v.rxpath && v.lo.verbose;
+	if (!v.pkt && (v.lo.proto_set || v.lo.sport || v.lo.dport || v.lo.src.set || v.lo.dst.set)) {
+		fprintf(stderr, "error: %s: --src-ip, --dst-ip, --proto, --sport and --dport "
+			"filter the per-packet records only (--rx-path -v)\n", help.name);
+		return ST_EXIT_USAGE;
+	}
 	if (!v.poll && !v.irq && !v.rxpath)
 		v.poll = v.irq = v.rxpath = 1;
 	if ((rc = st_local_require_root(help.name)))
@@ -336,6 +476,7 @@ int virt_virtio(int argc, char **argv)
 		rc = run(&v);
 	}
 	st_local_hooks_destroy(v.hooks, VV_NHOOKS);
+	ring_buffer__free(v.rb);
 	virt_virtio_bpf__destroy(v.skel);
 	free(v.prev);
 	st_local_dev_names_free();
