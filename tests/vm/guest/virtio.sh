@@ -27,6 +27,9 @@
 # records + filtered >= rx_packets delta, at least one filtered. An
 # unfiltered text run (shown in docs/tools.md) has a line per frame
 # (>= rx_packets delta).
+# Three tracers, each loading its BPF objects by real load under emulation:
+# minutes of guest time on a loaded host.
+# vm-test-timeout: 600
 . "$ST_VM_REPO/tests/vm/guest-lib.sh"
 VT=/tmp/virtio-guest
 mkdir -p "$VT"
