@@ -136,6 +136,10 @@ static int config_bpf(struct st_agent *a)
 	c.sample_k = a->cfg.sample_k;
 	if (a->cfg.netns.n)
 		c.flags |= ST_F_NETNS;
+	/* Paths on a virtio-net device end at the driver's start_xmit
+	 * return only when that hook is there to end them. */
+	if (a->probes[ST_HOOK_VIRTIO_TX].method)
+		c.flags |= ST_F_GUEST_TX;
 	st_pkt_filter_set(&c.pf, a->cfg.proto ? st_proto_number(a->cfg.proto) : 0,
 			  a->cfg.sport, a->cfg.dport, &a->cfg.src, &a->cfg.dst, a->cfg.either);
 	return bpf_map_update_elem(bpf_map__fd(a->skel->maps.cfg), &zero, &c, BPF_ANY);

@@ -34,7 +34,9 @@ const char *lat_dir_name(unsigned dir)
 static int is_rx_hook(unsigned h)
 {
 	return h == ST_HOOK_NETIF_RX || h == ST_HOOK_NAPI_GRO_RX ||
-	       h == ST_HOOK_NETIF_RECEIVE_SKB;
+	       h == ST_HOOK_NETIF_RECEIVE_SKB ||
+	       /* guest virtio-net: the RX interrupt and poll open the path */
+	       h == ST_HOOK_VIRTIO_IRQ || h == ST_HOOK_VIRTIO_POLL;
 }
 
 /*
