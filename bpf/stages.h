@@ -161,9 +161,10 @@ enum st_counter {
 	ST_C_UPCALL_HELD,	/* OVS upcall: the kernel freed its copy; the
 				 * path waits for userspace to re-inject it */
 	/* Guest virtio-net (bpf/stages_guestvirtio.bpf.h). */
-	ST_C_GV_POLL_NO_IRQ,	/* a virtnet_poll with no interrupt stamp waiting
-				 * (re-poll after a full budget, NAPI already
-				 * scheduled): its paths start at virtio_poll */
+	ST_C_GV_POLL_NO_IRQ,	/* a path opened in a virtnet_poll that had no
+				 * interrupt stamp waiting (re-poll after a full
+				 * budget, NAPI already scheduled): it starts at
+				 * virtio_poll */
 	ST_C_GV_RX_NO_POLL,	/* a path opened on a virtio device with no poll
 				 * of that device current on the CPU: no guest
 				 * RX stamps */
