@@ -1,26 +1,26 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Guest virtio-net stages: the agent runs INSIDE a VM (this guest) with a
-# real virtio-net NIC (qemu -nic user,model=virtio-net-pci, tests/vm/run.sh
-# gives it when this test runs; slirp behind it, gateway 10.0.2.2, IPv6
-# off, so nothing arrives unasked).
+# Guest virtio-net stages: the stage programs run INSIDE a VM (this guest)
+# with a real virtio-net NIC (qemu -nic user,model=virtio-net-pci, given
+# by tests/vm/run.sh when this test runs; slirp behind it, gateway
+# 10.0.2.2, IPv6 off, so nothing arrives unasked).
 #
-# Traffic, as in virtio.sh: 20 TCP connects to 10.0.2.2 port 1, which
-# slirp refuses with a RST: 20 SYNs out, 20 RSTs in over the virtio NIC.
-# The agent (--uplink DEV, TCP to/from 10.0.2.2 port 1 only) ships its
-# host paths to a collector in the guest. Asserted:
-#  - the three virtio hooks attach with their first method (fentry, fentry,
-#    fexit), and their second (kprobe, kprobe, kretprobe) when forced: the
-#    real programs load and attach;
-#  - exactly 20 paths guest -> 10.0.2.2, each ending at virtio_tx (the
-#    driver's start_xmit returned) after nic_tx;
-#  - exactly 20 paths 10.0.2.2 -> guest, each beginning with virtio_irq
-#    (RX interrupt callback) then virtio_poll (NAPI run) then nic_rx: the
-#    stage virtio_poll (interrupt -> poll) exists only when virtio_irq
-#    opened the path, so its count is the number of such paths;
-#  - every stored path's stages are in that order with no negative
-#    interval (monotonic stamps), one packet id per path;
-#  - the agent's counters of unattributed guest stamps are shown.
+# Traffic, as in virtio.sh: N TCP connects to 10.0.2.2 port 1, which
+# slirp refuses with a RST: N SYNs out, N RSTs in over the virtio NIC.
+# Asserted:
+#  - the three virtio hooks attach with their first method (fentry,
+#    fentry, fexit) and, forced, with their second (kprobe, kprobe,
+#    kretprobe): the agent's real programs load and attach;
+#  - `stagetrace latency --host -v --json` (the agent's programs and
+#    plans, one record per packet): exactly N tx paths ending nic_tx,
+#    virtio_tx (the driver's start_xmit returned) and exactly N rx paths
+#    beginning virtio_irq (RX interrupt callback), virtio_poll (the NAPI
+#    run), nic_rx; one packet id each, no negative interval (monotonic
+#    stamps); the counters of unattributed guest stamps are 0;
+#  - the agent, run the same way with --uplink, ships exactly 2N host
+#    paths to a collector in the guest (one-host packets that neither
+#    reach a VM nor come from one are stored as lost/incomplete there:
+#    joining them needs the hypervisor's agent, docs/stages.md).
 . "$ST_VM_REPO/tests/vm/guest-lib.sh"
 . "$REPO/tests/vm/guest/dp-lib.sh"
 N=20
@@ -54,6 +54,50 @@ for fm in kprobe kretprobe; do
 		test "$(jq length <<<"$att")" = "$want"
 done
 
+
+# The per-packet view: the agent's programs through stagetrace latency.
+"$ST" latency --host --proto tcp -v --json >"$T/lat.out" 2>"$T/lat.err" &
+LAT=$!
+DP_PIDS+=($LAT)
+for _ in $(seq 300); do
+	grep -q '"type":"hooks"' "$T/lat.out" && break
+	kill -0 "$LAT" 2>/dev/null || break
+	sleep 0.2
+done
+grep -q '"type":"hooks"' "$T/lat.out" || { vm_fail gv-latency-start "$(tail -3 "$T/lat.err")"; exit 1; }
+tx0=$(cat "/sys/class/net/$dev/statistics/tx_packets")
+rx0=$(cat "/sys/class/net/$dev/statistics/rx_packets")
+for _ in $(seq $N); do
+	timeout 3 bash -c "exec 3<>/dev/tcp/10.0.2.2/1" 2>/dev/null
+done
+sleep 1.6
+kill -INT "$LAT"
+timeout 30 tail --pid="$LAT" -f /dev/null
+echo "guest: driver counters: tx_packets +$(($(cat "/sys/class/net/$dev/statistics/tx_packets") - tx0)), rx_packets +$(($(cat "/sys/class/net/$dev/statistics/rx_packets") - rx0))"
+L() { jq -s "$1" "$T/lat.out"; }
+h=$(L '[.[] | select(.type == "hooks") | .hooks[] | select(.hook == "skb_recv_done" or .hook == "virtnet_poll" or .hook == "start_xmit") | "\(.hook)=\(.method) \(.status)"]' | jq -c .)
+vm_check gv-latency-hooks "$h" test "$(grep -o attached <<<"$h" | wc -l)" = 3
+echo "guest: a tx packet: $(L '[.[] | select(.type == "packet" and .dir == "tx")][0]' | jq -c .)"
+echo "guest: an rx packet: $(L '[.[] | select(.type == "packet" and .dir == "rx")][0]' | jq -c .)"
+echo "guest: BPF counters: $(L '[.[] | select(.type == "interval") | .bpf] | reduce .[] as $i ({}; reduce ($i | keys[]) as $k (.; .[$k] += $i[$k]))' | jq -c .)"
+stg='[.stages[].stage] | join(",")'
+n=$(L "[.[] | select(.type == \"packet\" and .dir == \"tx\" and (.flow | test(\"-> 10.0.2.2:1 \")))] | length")
+k=$(L "[.[] | select(.type == \"packet\" and .dir == \"tx\" and (.flow | test(\"-> 10.0.2.2:1 \"))) | select(($stg) | endswith(\"nic_tx,virtio_tx\")) | select(.end == \"left\")] | length")
+vm_check gv-tx-paths "$n tx paths to 10.0.2.2:1, $k end nic_tx, virtio_tx (left); want $N" test "$n" = $N -a "$k" = $N
+n=$(L "[.[] | select(.type == \"packet\" and .dir == \"rx\" and (.flow | test(\"10.0.2.2:1 ->\")))] | length")
+k=$(L "[.[] | select(.type == \"packet\" and .dir == \"rx\" and (.flow | test(\"10.0.2.2:1 ->\"))) | select(($stg) | startswith(\"virtio_irq,virtio_poll,nic_rx\"))] | length")
+vm_check gv-rx-paths "$n rx paths from 10.0.2.2:1, $k begin virtio_irq, virtio_poll, nic_rx; want $N" test "$n" = $N -a "$k" = $N
+neg=$(L '[.[] | select(.type == "packet") | .stages[] | select(.delta_us < 0)] | length')
+ids=$(L '[.[] | select(.type == "packet") | .pkt_id] | unique | length')
+all=$(L '[.[] | select(.type == "packet")] | length')
+vm_check gv-monotonic "$all paths, $ids distinct packet ids, $neg negative intervals" test "$neg" = 0 -a "$ids" = "$all"
+for s in virtio_poll nic_rx virtio_tx; do
+	echo "guest: stage $s (interval ending here), us: $(L "[.[] | select(.type == \"packet\") | .stages[] | select(.stage == \"$s\") | .delta_us] | sort | {n: length, min: .[0], p50: .[length / 2 | floor], max: .[-1]}" | jq -c .)"
+done
+c=$(L '[.[] | select(.type == "interval") | .bpf | .virtio_rx_without_irq + .virtio_rx_without_poll + .virtio_rx_stale_poll + .virtio_tx_unfinished] | add')
+vm_check gv-unattributed "virtio stamps not attributed: $c" test "$c" = 0
+
+# The agent: the same programs, shipping to a collector.
 dp_collector || { vm_fail gv-setup "collector"; exit 1; }
 "$AG" -C tcp://127.0.0.1:17730 --insecure-plaintext --host guest --uplink "$dev" \
 	--proto tcp --dst-ip 10.0.2.2/32 --dport 1 --either-direction --flush-ms 100 \
@@ -67,45 +111,17 @@ for _ in $(seq 300); do
 done
 grep -q "tracing:" "$T/agent.log" || { vm_fail gv-agent "agent did not start: $(grep -v '^debug' "$T/agent.log" | tail -5)"; exit 1; }
 sleep 2.5	# past the agent's first device rescan
-tx0=$(cat "/sys/class/net/$dev/statistics/tx_packets")
-rx0=$(cat "/sys/class/net/$dev/statistics/rx_packets")
 for _ in $(seq $N); do
 	timeout 3 bash -c "exec 3<>/dev/tcp/10.0.2.2/1" 2>/dev/null
 done
-sleep 1.5
-echo "guest: driver counters: tx_packets +$(($(cat "/sys/class/net/$dev/statistics/tx_packets") - tx0)), rx_packets +$(($(cat "/sys/class/net/$dev/statistics/rx_packets") - rx0))"
-met=$(curl -s http://127.0.0.1:17739/metrics 2>/dev/null | grep -E 'bpf_(virtio|paths|stamps)' | tr '\n' ' ')
+sleep 1.6	# past --path-timeout-ms: the rx paths end by timeout or free
+met=$(curl -s http://127.0.0.1:17739/metrics 2>/dev/null | grep -E 'bpf_(virtio|paths|stamps)' | sed 's/.*counter="//; s/"}//' | tr '\n' ' ')
 echo "guest: agent counters: $met"
 dp_agent_stop
-
-mx=$(dp_matrix)
-jq -M -c '.cells[] | {src, dst, count, stages: [.stages[]? | {stage, count, p50_us}]}' <<<"$mx"
-cell() { jq --arg s "$1" --arg d "$2" '[.cells[] | select(.src == $s and .dst == $d) | .count] | add // 0' <<<"$mx"; }
-vm_check gv-tx-paths "$(cell 10.0.2.15 10.0.2.2) of $N SYN paths guest -> 10.0.2.2" test "$(cell 10.0.2.15 10.0.2.2)" = $N
-vm_check gv-rx-paths "$(cell 10.0.2.2 10.0.2.15) of $N RST paths 10.0.2.2 -> guest" test "$(cell 10.0.2.2 10.0.2.15)" = $N
-n=$(dp_stage_count "$mx" 10.0.2.15 10.0.2.2 virtio_tx)
-p50=$(jq '[.cells[] | select(.src == "10.0.2.15") | .stages[]? | select(.stage == "virtio_tx") | .p50_us][0]' <<<"$mx")
-vm_check gv-stage-virtio_tx "$n of $N TX paths end at virtio_tx (nic_tx -> virtio_tx p50 $p50 us)" test "$n" = $N
-n=$(dp_stage_count "$mx" 10.0.2.2 10.0.2.15 virtio_poll)
-p50=$(jq '[.cells[] | select(.src == "10.0.2.2") | .stages[]? | select(.stage == "virtio_poll") | .p50_us][0]' <<<"$mx")
-vm_check gv-stage-virtio_irq "$n of $N RX paths open at virtio_irq (irq -> poll p50 $p50 us)" test "$n" = $N
-n=$(dp_stage_count "$mx" 10.0.2.2 10.0.2.15 nic_rx)
-p50=$(jq '[.cells[] | select(.src == "10.0.2.2") | .stages[]? | select(.stage == "nic_rx") | .p50_us][0]' <<<"$mx")
-vm_check gv-stage-nic_rx "$n of $N RX paths: virtio_poll -> nic_rx (p50 $p50 us)" test "$n" = $N
-
-# Per path: order and monotonic stamps (no negative interval).
-for dir in "10.0.2.15 10.0.2.2 nic_tx,virtio_tx" "10.0.2.2 10.0.2.15 virtio_poll,nic_rx"; do
-	read -r s d want <<<"$dir"
-	pj=$("$ST" paths -C tcp://127.0.0.1:17731 --src "$s" --dst "$d" --slowest 100 --json)
-	echo "guest: a path $s -> $d: $(jq -c '.paths[0]' <<<"$pj")"
-	np=$(jq '.paths | length' <<<"$pj")
-	# The guest's stages of each path, in order, must contain WANT as a
-	# contiguous run at the expected end (TX) or start (RX).
-	ok=$(jq --arg w "$want" '[.paths[] | [.stages[] | select(.stage != "wire" and .stage != "total") | .stage] | join(",")
-		| select(if ($w | startswith("virtio_poll")) then startswith($w) else endswith($w) end)] | length' <<<"$pj")
-	neg=$(jq '[.paths[] | .stages[] | select(.us < 0)] | length' <<<"$pj")
-	ids=$(jq '[.paths[] | .packet_id] | unique | length' <<<"$pj")
-	vm_check "gv-order-$s-$d" "$ok of $np stored paths have $want in place; $neg negative intervals; $ids distinct packet ids" \
-		test "$np" = $N -a "$ok" = $N -a "$neg" = 0 -a "$ids" = $N
+for _ in $(seq 20); do
+	p=$("$ST" stats -C tcp://127.0.0.1:17731 -t 2 --json 2>/dev/null | jq '.collector.paths // 0')
+	[[ $p -ge $((2 * N)) ]] && break
+	sleep 0.5
 done
+vm_check gv-agent-shipped "the collector received $p host paths from the guest agent; want $((2 * N))" test "$p" = $((2 * N))
 exit 0
