@@ -140,6 +140,15 @@ static int setup(struct lat *l)
 		fprintf(stderr, "error: no stage hook attached\n");
 		return ST_EXIT_FAIL;
 	}
+	/* virtio_tx planned but not attached: virtio-net paths end at nic_tx. */
+	if (l->probes[ST_HOOK_VIRTIO_TX].method && !l->probes[ST_HOOK_VIRTIO_TX].link) {
+		c.flags &= ~ST_F_GUEST_TX;
+		if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.cfg), &zero, &c, BPF_ANY)) {
+			fprintf(stderr, "error: cannot configure the stage programs: %s\n",
+				strerror(errno));
+			return ST_EXIT_FAIL;
+		}
+	}
 	return 0;
 }
 
