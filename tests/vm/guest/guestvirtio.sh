@@ -71,27 +71,37 @@ sleep 1.6	# past the path timeouts: the rx paths end by timeout or free
 kill -INT "$LAT"
 timeout 30 tail --pid="$LAT" -f /dev/null
 echo "guest: driver counters: tx_packets +$(($(cat "/sys/class/net/$dev/statistics/tx_packets") - tx0)), rx_packets +$(($(cat "/sys/class/net/$dev/statistics/rx_packets") - rx0))"
-L() { jq -s "$1" "$T/lat.out"; }
-h=$(L '[.[] | select(.type == "hooks") | .hooks[] | select(.hook == "skb_recv_done" or .hook == "virtnet_poll" or .hook == "start_xmit") | "\(.hook)=\(.method) \(.status)"]' | jq -c .)
-vm_check gv-latency-hooks "$h" test "$(grep -o attached <<<"$h" | wc -l)" = 3
-echo "guest: a tx packet: $(L '[.[] | select(.type == "packet" and .dir == "tx")][0]' | jq -c .)"
-echo "guest: an rx packet: $(L '[.[] | select(.type == "packet" and .dir == "rx")][0]' | jq -c .)"
-echo "guest: BPF counters: $(L '[.[] | select(.type == "interval") | .bpf] | reduce .[] as $i ({}; reduce ($i | keys[]) as $k (.; .[$k] += $i[$k]))' | jq -c .)"
-stg='[.stages[].stage] | join(",")'
-n=$(L "[.[] | select(.type == \"packet\" and .dir == \"tx\" and (.flow | test(\"-> 10.0.2.2:1 \")))] | length")
-k=$(L "[.[] | select(.type == \"packet\" and .dir == \"tx\" and (.flow | test(\"-> 10.0.2.2:1 \"))) | select(($stg) | endswith(\"nic_tx,virtio_tx\")) | select(.end == \"left\")] | length")
-vm_check gv-tx-paths "$n tx paths to 10.0.2.2:1, $k end nic_tx, virtio_tx (left); want $N" test "$n" = $N -a "$k" = $N
-n=$(L "[.[] | select(.type == \"packet\" and .dir == \"rx\" and (.flow | test(\"10.0.2.2:1 ->\")))] | length")
-k=$(L "[.[] | select(.type == \"packet\" and .dir == \"rx\" and (.flow | test(\"10.0.2.2:1 ->\"))) | select(($stg) | startswith(\"virtio_irq,virtio_poll,nic_rx\"))] | length")
-vm_check gv-rx-paths "$n rx paths from 10.0.2.2:1, $k begin virtio_irq, virtio_poll, nic_rx; want $N" test "$n" = $N -a "$k" = $N
-neg=$(L '[.[] | select(.type == "packet") | .stages[] | select(.delta_us < 0)] | length')
-ids=$(L '[.[] | select(.type == "packet") | .pkt_id] | unique | length')
-all=$(L '[.[] | select(.type == "packet")] | length')
+# Everything from one pass over the records (each jq start costs seconds
+# under TCG).
+S=$(jq -s -c '
+	def stg: [.stages[].stage] | join(",");
+	def st($s): [.[] | select(.type == "packet") | .stages[] | select(.stage == $s) | .delta_us] | sort
+		| {n: length, min: .[0], p50: .[length / 2 | floor], max: .[-1]};
+	[.[] | select(.type == "packet")] as $p
+	| [$p[] | select(.dir == "tx" and (.flow | test("-> 10.0.2.2:1 ")))] as $tx
+	| [$p[] | select(.dir == "rx" and (.flow | test("10.0.2.2:1 ->")))] as $rx
+	| ([.[] | select(.type == "interval") | .bpf]
+	   | reduce .[] as $i ({}; reduce ($i | keys[]) as $k (.; .[$k] += $i[$k]))) as $bpf
+	| {hooks: [.[] | select(.type == "hooks") | .hooks[]
+			| select(.hook == "skb_recv_done" or .hook == "virtnet_poll" or .hook == "start_xmit")
+			| "\(.hook)=\(.method) \(.status)"],
+	   tx: ($tx | length),
+	   tx_ok: ([$tx[] | select((stg | endswith("nic_tx,virtio_tx")) and .end == "left")] | length),
+	   rx: ($rx | length),
+	   rx_ok: ([$rx[] | select(stg | startswith("virtio_irq,virtio_poll,nic_rx"))] | length),
+	   all: ($p | length), ids: ([$p[].pkt_id] | unique | length),
+	   neg: ([$p[].stages[] | select(.delta_us < 0)] | length),
+	   unattributed: ($bpf.virtio_rx_without_irq + $bpf.virtio_rx_without_poll
+			  + $bpf.virtio_rx_stale_poll + $bpf.virtio_tx_unfinished),
+	   stages_us: {virtio_poll: st("virtio_poll"), nic_rx: st("nic_rx"), virtio_tx: st("virtio_tx")},
+	   bpf: $bpf, tx_sample: $tx[0], rx_sample: $rx[0]}' "$T/lat.out")
+echo "guest: summary: $S"
+read -r h tx txok rx rxok all ids neg un < <(jq -r '[(.hooks | map(select(endswith(" attached"))) | length),
+	.tx, .tx_ok, .rx, .rx_ok, .all, .ids, .neg, .unattributed] | @tsv' <<<"$S")
+vm_check gv-latency-hooks "$h/3 virtio hooks attached (first alternatives)" test "$h" = 3
+vm_check gv-tx-paths "$tx tx paths to 10.0.2.2:1, $txok end nic_tx, virtio_tx (left); want $N" test "$tx" = $N -a "$txok" = $N
+vm_check gv-rx-paths "$rx rx paths from 10.0.2.2:1, $rxok begin virtio_irq, virtio_poll, nic_rx; want $N" test "$rx" = $N -a "$rxok" = $N
 vm_check gv-monotonic "$all paths, $ids distinct packet ids, $neg negative intervals" test "$neg" = 0 -a "$ids" = "$all"
-for s in virtio_poll nic_rx virtio_tx; do
-	echo "guest: stage $s (interval ending here), us: $(L "[.[] | select(.type == \"packet\") | .stages[] | select(.stage == \"$s\") | .delta_us] | sort | {n: length, min: .[0], p50: .[length / 2 | floor], max: .[-1]}" | jq -c .)"
-done
-c=$(L '[.[] | select(.type == "interval") | .bpf | .virtio_rx_without_irq + .virtio_rx_without_poll + .virtio_rx_stale_poll + .virtio_tx_unfinished] | add')
-vm_check gv-unattributed "virtio stamps not attributed: $c" test "$c" = 0
+vm_check gv-unattributed "virtio stamps not attributed: $un" test "$un" = 0
 
 exit 0
