@@ -85,12 +85,20 @@ old_stats=$(sysctl -n kernel.bpf_stats_enabled)
 sysctl -qw kernel.bpf_stats_enabled=1
 log=$(mktemp)
 "$O/stagetrace-agent" --netns "$ns" --uplink sta --host bpftest -C tcp://127.0.0.1:1 \
-	--duration 4 >"$log" 2>&1 &
+	--duration 60 >"$log" 2>&1 &
 apid=$!
-sleep 1.5
+# Until it traces (probing every hook by real load takes seconds on a
+# loaded machine; a fixed sleep missed the traffic), then stop it.
+for _ in $(seq 300); do
+	grep -q "tracing:" "$log" && break
+	kill -0 "$apid" 2>/dev/null || break
+	sleep 0.1
+done
 # UDP datagrams from bash itself: no extra tool needed.
 ip netns exec "$ns" bash -c 'for i in $(seq 20); do echo x >/dev/udp/10.99.0.2/9; sleep 0.02; done' 2>/dev/null
 runs=$(bpftool prog show --json | jq '[.[] | select(.name // "" | test("^btf_")) | .run_cnt // 0] | add // 0')
+sleep 1.5	# past --path-timeout-ms and a flush
+kill -INT "$apid" 2>/dev/null
 wait "$apid"
 apid=
 [[ ${runs:-0} -gt 0 ]] && ok "stage programs ran $runs times under traffic" || bad "stage programs never ran"
