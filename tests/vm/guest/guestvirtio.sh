@@ -35,8 +35,7 @@ ip link set "$dev" up
 ip addr replace 10.0.2.15/24 dev "$dev"
 sleep 0.5
 # Resolve the gateway first: a connect that waits for ARP under a loaded
-# TCG host can time out before its SYN leaves, so the driver's counters
-# (asserted below) would hold an ARP frame and one SYN fewer.
+# TCG host can time out before its SYN leaves.
 timeout 10 bash -c "exec 3<>/dev/tcp/10.0.2.2/1" 2>/dev/null
 
 # The second alternative of each virtio hook, forced: the agent's real
@@ -66,6 +65,10 @@ for _ in $(seq 600); do
 	sleep 0.2
 done
 grep -q '"type":"hooks"' "$T/lat.out" || { vm_fail gv-latency-start "$(tail -3 "$T/lat.err")"; exit 1; }
+# TCP's own segment counters (ARP frames, which the driver also counts,
+# come and go with the neighbour cache): nothing else speaks TCP here.
+tcpseg() { awk '/^Tcp:/ { if (!h) { for (i = 1; i <= NF; i++) c[$i] = i; h = 1 } else print $c["InSegs"], $c["OutSegs"] }' /proc/net/snmp; }
+read -r in0 out0 <<<"$(tcpseg)"
 tx0=$(cat "/sys/class/net/$dev/statistics/tx_packets")
 rx0=$(cat "/sys/class/net/$dev/statistics/rx_packets")
 for _ in $(seq $N); do
@@ -76,7 +79,9 @@ kill -INT "$LAT"
 timeout 30 tail --pid="$LAT" -f /dev/null
 dtx=$(($(cat "/sys/class/net/$dev/statistics/tx_packets") - tx0))
 drx=$(($(cat "/sys/class/net/$dev/statistics/rx_packets") - rx0))
-echo "guest: driver counters: tx_packets +$dtx, rx_packets +$drx"
+read -r in1 out1 <<<"$(tcpseg)"
+stx=$((out1 - out0)) srx=$((in1 - in0))
+echo "guest: driver counters: tx_packets +$dtx, rx_packets +$drx (ARP included); TCP segments out +$stx, in +$srx"
 # Everything from one pass over the records (each jq start costs seconds
 # under TCG).
 S=$(jq -s -c '
@@ -106,10 +111,10 @@ echo "guest: summary: $S"
 read -r h tx txok rx rxok all ids neg un <<<"$(jq -r '[(.hooks | map(select(endswith(" attached"))) | length),
 	.tx, .tx_ok, .rx, .rx_ok, .all, .ids, .neg, .unattributed] | @tsv' <<<"$S")"
 vm_check gv-latency-hooks "$h/3 virtio hooks attached (first alternatives)" test "$h" = 3
-vm_check gv-tx-paths "$tx tx paths to 10.0.2.2:1, $txok end nic_tx, virtio_tx (left); driver sent $dtx, want $N" \
-	test "$tx" = $N -a "$txok" = $N -a "$dtx" = $N
-vm_check gv-rx-paths "$rx rx paths from 10.0.2.2:1, $rxok begin virtio_irq, virtio_poll, nic_rx; driver received $drx, want $N" \
-	test "$rx" = $N -a "$rxok" = $N -a "$drx" = $N
+vm_check gv-tx-paths "$tx tx paths to 10.0.2.2:1, $txok end nic_tx, virtio_tx (left); TCP sent $stx, want $N" \
+	test "$tx" = $N -a "$txok" = $N -a "$stx" = $N
+vm_check gv-rx-paths "$rx rx paths from 10.0.2.2:1, $rxok begin virtio_irq, virtio_poll, nic_rx; TCP received $srx, want $N" \
+	test "$rx" = $N -a "$rxok" = $N -a "$srx" = $N
 vm_check gv-monotonic "$all paths, $ids distinct packet ids, $neg negative intervals" test "$neg" = 0 -a "$ids" = "$all"
 vm_check gv-unattributed "virtio stamps not attributed: $un" test "$un" = 0
 
