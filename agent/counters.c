@@ -32,6 +32,10 @@ static const char *counter_names[ST_C_MAX] = {
 	[ST_C_END_NO_PATH] = "bpf_terminal_no_open_path",
 	[ST_C_XMIT_ERRORS] = "bpf_xmit_errors",
 	[ST_C_UPCALL_HELD] = "bpf_ovs_upcalls_held",
+	[ST_C_GV_POLL_NO_IRQ] = "bpf_virtio_rx_without_irq",
+	[ST_C_GV_RX_NO_POLL] = "bpf_virtio_rx_without_poll",
+	[ST_C_GV_RX_STALE] = "bpf_virtio_rx_stale_poll",
+	[ST_C_GV_TX_LOST] = "bpf_virtio_tx_unfinished",
 };
 
 void st_read_bpf_counters(struct st_agent *a, uint64_t out[ST_C_MAX])

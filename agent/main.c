@@ -136,6 +136,12 @@ static int config_bpf(struct st_agent *a)
 	c.sample_k = a->cfg.sample_k;
 	if (a->cfg.netns.n)
 		c.flags |= ST_F_NETNS;
+	/* Paths on a virtio-net device end at the driver's start_xmit
+	 * return only when that hook is there to end them (planned, and
+	 * not failed at attach: the config is written again then). */
+	if (a->probes[ST_HOOK_VIRTIO_TX].method &&
+	    strcmp(a->probes[ST_HOOK_VIRTIO_TX].status, "failed"))
+		c.flags |= ST_F_GUEST_TX;
 	st_pkt_filter_set(&c.pf, a->cfg.proto ? st_proto_number(a->cfg.proto) : 0,
 			  a->cfg.sport, a->cfg.dport, &a->cfg.src, &a->cfg.dst, a->cfg.either);
 	return bpf_map_update_elem(bpf_map__fd(a->skel->maps.cfg), &zero, &c, BPF_ANY);
@@ -357,6 +363,11 @@ int main(int argc, char **argv)
 		pr_err("no stage hook attached");
 		if (a->cfg.probes_only)
 			st_probes_print(a, a->cfg.json);
+		goto out;
+	}
+	if (a->probes[ST_HOOK_VIRTIO_TX].method && !a->probes[ST_HOOK_VIRTIO_TX].link &&
+	    config_bpf(a)) {
+		pr_err("cannot write BPF config: %s", strerror(errno));
 		goto out;
 	}
 	if (a->cfg.probes_only) {

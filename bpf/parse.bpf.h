@@ -177,7 +177,13 @@ static __always_inline int st_parse_skb_ip(struct sk_buff *skb,
 	__u32 off;
 	int rc;
 
-	if (mac != (__u16)~0U && mac < nh) {
+	/*
+	 * A frame a NAPI driver hands to GRO (napi_gro_receive_entry: virtio-
+	 * net, most NICs) has its MAC header set by eth_type_trans but no
+	 * network header yet: nh is still 0 from the skb's allocation, which
+	 * is never a real network header (there is always headroom).
+	 */
+	if (mac != (__u16)~0U && (mac < nh || nh == 0)) {
 		off = mac;
 		proto = st_parse_l2(head, &off, po);
 	} else {

@@ -162,6 +162,9 @@ struct net_bridge_port___st {
 	struct net_device *dev;
 } __attribute__((preserve_access_index));
 
+/* Guest virtio-net stages (virtio_irq, virtio_poll, virtio_tx). */
+#include "stages_guestvirtio.bpf.h"
+
 /* skb: the packet; odev: the device the stamp is about when it is not
  * skb->dev yet (the output port of OVS or a bridge), else NULL. */
 static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *odev,
@@ -291,6 +294,10 @@ static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *
 				p->nstamps = 1;
 			}
 		}
+		/* Received inside a virtio-net poll (guest agent): the path
+		 * starts at the RX interrupt and the poll. */
+		if (!p->nstamps)
+			gv_rx_open(p, hook, dev, dk.netns, dk.ifindex, role, now);
 		if (bpf_map_update_elem(&paths, &id, p, BPF_NOEXIST)) {
 			st_count(ST_C_LRU_FAIL);
 			return 0;
@@ -369,6 +376,8 @@ static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *
 		 * (net_dev_xmit comes too late: a veth has already moved the
 		 * skb into the peer's namespace, and other drivers may have
 		 * freed it.) */
+		if (gv_tx_hold(c, dev, id, dk.ifindex, role))
+			break;	/* a virtio-net device: ends at virtio_tx */
 		if (role == ST_ROLE_UPLINK)
 			st_emit(p, id, ST_END_LEFT);
 		break;

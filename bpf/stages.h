@@ -53,6 +53,16 @@ enum st_hook {
 	ST_HOOK_GENEVE_ENCAP,		/* geneve_xmit */
 	ST_HOOK_VXLAN_DECAP,		/* vxlan_rcv */
 	ST_HOOK_GENEVE_DECAP,		/* geneve_udp_encap_recv */
+	/*
+	 * Guest virtio-net (the agent inside a VM), bpf/stages_guestvirtio.bpf.h.
+	 * virtio_irq and virtio_poll carry no skb: their times are kept per
+	 * queue / per CPU and become the first stamps of the paths the poll
+	 * opens; virtio_tx ends a path on the virtio NIC when the driver's
+	 * start_xmit returns.
+	 */
+	ST_HOOK_VIRTIO_IRQ,		/* skb_recv_done: RX virtqueue interrupt callback */
+	ST_HOOK_VIRTIO_POLL,		/* virtnet_poll: the NAPI run for that queue */
+	ST_HOOK_VIRTIO_TX,		/* start_xmit returns: added to the TX ring, host notified */
 	ST_HOOK_MAX,
 };
 
@@ -120,6 +130,9 @@ struct st_dev_val {
  * netns, device, then (after parsing) the header filter (bpf/filter.h). */
 #define ST_F_NETNS   0x1	/* only netns present in netns_allow */
 #define ST_F_DEV     0x2	/* only devices present in dev_roles */
+/* The virtio_tx hook is attached: a path on a virtio-net uplink does not
+ * end at nic_tx but when the driver's start_xmit returns (virtio_tx). */
+#define ST_F_GUEST_TX 0x4
 
 struct st_config {
 	__u32 flags;
@@ -147,6 +160,19 @@ enum st_counter {
 	ST_C_XMIT_ERRORS,	/* net_dev_xmit returned an error */
 	ST_C_UPCALL_HELD,	/* OVS upcall: the kernel freed its copy; the
 				 * path waits for userspace to re-inject it */
+	/* Guest virtio-net (bpf/stages_guestvirtio.bpf.h). */
+	ST_C_GV_POLL_NO_IRQ,	/* a path opened in a virtnet_poll that had no
+				 * interrupt stamp waiting (re-poll after a full
+				 * budget, NAPI already scheduled): it starts at
+				 * virtio_poll */
+	ST_C_GV_RX_NO_POLL,	/* a path opened on a virtio device with no poll
+				 * of that device current on the CPU: no guest
+				 * RX stamps */
+	ST_C_GV_RX_STALE,	/* the CPU's poll stamp was older than the bound:
+				 * not attached */
+	ST_C_GV_TX_LOST,	/* a virtio TX path whose start_xmit return was
+				 * not seen (or whose path was gone): ends as a
+				 * timeout or was lost */
 	ST_C_MAX,
 };
 

@@ -113,6 +113,10 @@ static int setup(struct lat *l)
 	c.sample_n = 1;
 	c.sample_k = 1;
 	c.flags = ST_F_NETNS | (l->lo.dev_set ? ST_F_DEV : 0);
+	/* As in the agent: a virtio-net TX path ends at virtio_tx when
+	 * that hook is attached (guest virtio-net, docs/stages.md). */
+	if (l->probes[ST_HOOK_VIRTIO_TX].method)
+		c.flags |= ST_F_GUEST_TX;
 	st_pkt_filter_set(&c.pf, l->lo.proto_set ? l->lo.proto_num : 0, l->lo.sport, l->lo.dport,
 			  &l->lo.src, &l->lo.dst, 0);
 	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.cfg), &zero, &c, BPF_ANY)) {
@@ -135,6 +139,15 @@ static int setup(struct lat *l)
 	if (st_stage_attach(l->skel->obj, l->probes)) {
 		fprintf(stderr, "error: no stage hook attached\n");
 		return ST_EXIT_FAIL;
+	}
+	/* virtio_tx planned but not attached: virtio-net paths end at nic_tx. */
+	if (l->probes[ST_HOOK_VIRTIO_TX].method && !l->probes[ST_HOOK_VIRTIO_TX].link) {
+		c.flags &= ~ST_F_GUEST_TX;
+		if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.cfg), &zero, &c, BPF_ANY)) {
+			fprintf(stderr, "error: cannot configure the stage programs: %s\n",
+				strerror(errno));
+			return ST_EXIT_FAIL;
+		}
 	}
 	return 0;
 }

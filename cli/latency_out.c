@@ -34,7 +34,9 @@ const char *lat_dir_name(unsigned dir)
 static int is_rx_hook(unsigned h)
 {
 	return h == ST_HOOK_NETIF_RX || h == ST_HOOK_NAPI_GRO_RX ||
-	       h == ST_HOOK_NETIF_RECEIVE_SKB;
+	       h == ST_HOOK_NETIF_RECEIVE_SKB ||
+	       /* guest virtio-net: the RX interrupt and poll open the path */
+	       h == ST_HOOK_VIRTIO_IRQ || h == ST_HOOK_VIRTIO_POLL;
 }
 
 /*
@@ -279,7 +281,10 @@ static void report_json(struct lat *l, const uint64_t *d, uint64_t miss, double 
 			"filtered_headers", "sampled_out", "paths_opened", "stamps",
 			"stamps_overflow", "paths_emitted", "ringbuf_full", "path_map_full",
 			"end_without_path", "xmit_errors", "upcall_held",
+			"virtio_rx_without_irq", "virtio_rx_without_poll",
+			"virtio_rx_stale_poll", "virtio_tx_unfinished",
 		};
+		_Static_assert(sizeof(cn) / sizeof(cn[0]) == ST_C_MAX, "a name per counter");
 		json_object *bc = json_object_new_object();
 
 		for (unsigned i = 0; i < ST_C_MAX; i++)

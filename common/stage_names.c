@@ -28,6 +28,10 @@ struct hook_info {
  */
 #define FN(n, fn, stg) \
 	{ n, NULL, NULL, NULL, stg, stg, { { "fentry", fn }, { "kprobe", fn } } }
+/* A function's return (the stamp is taken when it has done its work):
+ * fexit, else a kretprobe. */
+#define FN_RET(n, fn, stg) \
+	{ n, NULL, NULL, NULL, stg, stg, { { "fexit", fn }, { "kretprobe", fn } } }
 #define FN_TP(n, fn, cat, ev, stg) \
 	{ n, cat, ev, NULL, stg, stg, \
 	  { { "fentry", fn }, { "kprobe", fn }, { "tp_btf", ev }, { "raw_tp", ev } } }
@@ -59,6 +63,10 @@ static const struct hook_info hooks[ST_HOOK_MAX] = {
 	[ST_HOOK_VXLAN_DECAP]  = FN("vxlan_rcv", "vxlan_rcv", "vxlan_decap"),
 	[ST_HOOK_GENEVE_DECAP] = FN("geneve_udp_encap_recv", "geneve_udp_encap_recv",
 				    "geneve_decap"),
+	/* Guest virtio-net: functions of the virtio_net module. */
+	[ST_HOOK_VIRTIO_IRQ]  = FN("skb_recv_done", "skb_recv_done", "virtio_irq"),
+	[ST_HOOK_VIRTIO_POLL] = FN("virtnet_poll", "virtnet_poll", "virtio_poll"),
+	[ST_HOOK_VIRTIO_TX]   = FN_RET("start_xmit", "start_xmit", "virtio_tx"),
 };
 
 static const char *roles[ST_ROLE_MAX] = {

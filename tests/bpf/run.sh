@@ -15,26 +15,26 @@ ok() { pass=$((pass + 1)); echo "ok   $*"; }
 bad() { fail=$((fail + 1)); echo "FAIL $*"; }
 
 # Host-stack hooks are tracepoints every kernel has; the datapath hooks
-# (OVS, bridge, vhost, the UDP send ip_send_skb and the VXLAN/Geneve
-# encap/decap functions: kernel functions,
-# stages ovs_*, br_*, vhost_*, sock_tx) need fentry or
+# (OVS, bridge, vhost, guest virtio-net, the UDP send ip_send_skb and the
+# VXLAN/Geneve encap/decap functions: kernel functions,
+# stages ovs_*, br_*, vhost_*, virtio_*, sock_tx) need fentry or
 # kprobes and their module, which this kernel may not give: they must
 # then say why (the qemu kernel matrix, make vmtest, proves them on
 # kernels that have them).
 plan=$("$O/stagetrace-agent" --probes --json 2>/dev/null)
-hooks=$(jq -r '.[] | select(.stage | test("^((ovs|br|vhost)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)") | not) | .hook' <<<"$plan" | sort | tr '\n' ' ')
+hooks=$(jq -r '.[] | select(.stage | test("^((ovs|br|vhost|virtio)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)") | not) | .hook' <<<"$plan" | sort | tr '\n' ' ')
 nh=$(wc -w <<<"$hooks")
 [[ $nh -ge 9 ]] && ok "attach plan lists $nh host-stack hooks" || bad "attach plan lists only $nh host-stack hooks"
-n=$(jq '[.[] | select(.stage | test("^((ovs|br|vhost)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)")) | select(.status == "attached" or (.status == "unavailable" and (.reason | length) > 0))] | length' <<<"$plan")
-nd=$(jq '[.[] | select(.stage | test("^((ovs|br|vhost)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)"))] | length' <<<"$plan")
+n=$(jq '[.[] | select(.stage | test("^((ovs|br|vhost|virtio)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)")) | select(.status == "attached" or (.status == "unavailable" and (.reason | length) > 0))] | length' <<<"$plan")
+nd=$(jq '[.[] | select(.stage | test("^((ovs|br|vhost|virtio)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)"))] | length' <<<"$plan")
 [[ $nd -ge 7 && $n -eq $nd ]] && ok "datapath hooks: $nd, each attached or unavailable with its reason" ||
-	bad "datapath hooks: $(jq -c '.[] | select(.stage | test("^((ovs|br|vhost)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)"))' <<<"$plan")"
+	bad "datapath hooks: $(jq -c '.[] | select(.stage | test("^((ovs|br|vhost|virtio)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)"))' <<<"$plan")"
 
 for m in tp_btf raw_tp; do
 	out=$("$O/stagetrace-agent" --probes --json --force-method "$m" 2>/dev/null)
 	rc=$?
 	[[ $rc -eq 0 ]] && ok "$m: agent loads and attaches (exit 0)" || bad "$m: agent exit $rc: $out"
-	n=$(jq --arg m "$m" '[.[] | select(.stage | test("^((ovs|br|vhost)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)") | not) | select(.status=="attached" and .method==$m)] | length' <<<"$out" 2>/dev/null)
+	n=$(jq --arg m "$m" '[.[] | select(.stage | test("^((ovs|br|vhost|virtio)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)") | not) | select(.status=="attached" and .method==$m)] | length' <<<"$out" 2>/dev/null)
 	[[ ${n:-0} -eq $nh ]] && ok "$m: all $nh host-stack hooks attached" ||
 		bad "$m: $n of $nh hooks attached: $(jq -c '.[] | select(.status!="attached")' <<<"$out" 2>/dev/null)"
 done
@@ -59,7 +59,7 @@ t=$("$O/stagetrace" probes --try fentry:st_no_such_function,raw_tp:netif_rx --js
 "$O/stagetrace" probes --try nope:x >/dev/null 2>&1
 [[ $? -eq 2 ]] && ok "--try with an unknown method exits 2" || bad "--try unknown method did not exit 2"
 cli=$("$O/stagetrace" probes --json 2>&1)
-n=$(jq '[.[] | select(.stage | test("^((ovs|br|vhost)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)") | not) | select(.method != null)] | length' <<<"$cli" 2>/dev/null)
+n=$(jq '[.[] | select(.stage | test("^((ovs|br|vhost|virtio)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)") | not) | select(.method != null)] | length' <<<"$cli" 2>/dev/null)
 [[ ${n:-0} -eq $nh ]] && ok "stagetrace probes: all $nh host-stack hooks have a method" || bad "stagetrace probes: $cli"
 n=$(jq '[.[] | select(.method != null or (.reason | length) > 0)] | length' <<<"$cli" 2>/dev/null)
 [[ ${n:-0} -eq $((nh + nd)) ]] && ok "stagetrace probes: every hook has a method or a reason" || bad "stagetrace probes: $cli"
@@ -85,12 +85,20 @@ old_stats=$(sysctl -n kernel.bpf_stats_enabled)
 sysctl -qw kernel.bpf_stats_enabled=1
 log=$(mktemp)
 "$O/stagetrace-agent" --netns "$ns" --uplink sta --host bpftest -C tcp://127.0.0.1:1 \
-	--duration 4 >"$log" 2>&1 &
+	--duration 60 >"$log" 2>&1 &
 apid=$!
-sleep 1.5
+# Until it traces (probing every hook by real load takes seconds on a
+# loaded machine; a fixed sleep missed the traffic), then stop it.
+for _ in $(seq 300); do
+	grep -q "tracing:" "$log" && break
+	kill -0 "$apid" 2>/dev/null || break
+	sleep 0.1
+done
 # UDP datagrams from bash itself: no extra tool needed.
 ip netns exec "$ns" bash -c 'for i in $(seq 20); do echo x >/dev/udp/10.99.0.2/9; sleep 0.02; done' 2>/dev/null
 runs=$(bpftool prog show --json | jq '[.[] | select(.name // "" | test("^btf_")) | .run_cnt // 0] | add // 0')
+sleep 1.5	# past --path-timeout-ms and a flush
+kill -INT "$apid" 2>/dev/null
 wait "$apid"
 apid=
 [[ ${runs:-0} -gt 0 ]] && ok "stage programs ran $runs times under traffic" || bad "stage programs never ran"

@@ -16,7 +16,7 @@
 #   ST_VM_KEEP=1    keep the run directory (console logs, results)
 #   ST_VM_PARALLEL  1: boot the kernels side by side (default when the host
 #                   has 2 or more CPUs; each guest emulates on one thread)
-#   ST_VM_NIC=user  give the guest a virtio-net NIC (on when the virtio test runs)
+#   ST_VM_NIC=user  give the guest a virtio-net NIC (on when virtio or guestvirtio runs)
 #
 # A kernel that cannot be resolved or downloaded is a FAILURE, not a skip:
 # skipping the matrix is `ST_SKIP_VMTEST=1` (tests/run-all.sh), explicitly.
@@ -41,9 +41,9 @@ done
 VM_BUILD=$O
 
 KERNELS=${ST_VM_KERNELS:-6.1 6.12}
-TESTS=${ST_VM_TESTS:-smoke probes ovs upcall ovsdrop bridge vhost virt virtio rttflow latency kvm encap testbed}
-# The virtio guest test needs the guest's own virtio-net NIC (lib.sh).
-[[ " $TESTS " == *" virtio "* && -z ${ST_VM_NIC:-} ]] && VM_NIC=user
+TESTS=${ST_VM_TESTS:-smoke probes ovs upcall ovsdrop bridge vhost virt virtio guestvirtio rttflow latency kvm encap testbed}
+# The virtio guest tests need the guest's own virtio-net NIC (lib.sh).
+[[ " $TESTS " == *" virtio "* || " $TESTS " == *" guestvirtio "* ]] && [[ -z ${ST_VM_NIC:-} ]] && VM_NIC=user
 RUN=$(mktemp -d /tmp/stagetrace-vmtest.XXXXXX)
 trap 'vm_cleanup; [[ -z ${ST_VM_KEEP:-} ]] && rm -rf "$RUN"' EXIT
 trap 'exit 130' INT TERM

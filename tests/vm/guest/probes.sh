@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Attach plans on a real Debian kernel (inside a kernel-matrix guest), with
-# the openvswitch, bridge, vhost_net, vxlan and geneve modules loaded from
-# the booted kernel's tree:
+# the openvswitch, bridge, vhost_net, vxlan, geneve and virtio_net modules
+# loaded from the booted kernel's tree:
 #  - `stagetrace probes --json`: every hook has a method; the datapath hooks
 #    (OVS, bridge, vhost-net kernel functions) get fentry, the first
 #    choice of their plan;
@@ -13,7 +13,7 @@
 #    so every variant of every datapath program passes this kernel's
 #    verifier and attaches.
 . "$ST_VM_REPO/tests/vm/guest-lib.sh"
-vm_modprobe openvswitch bridge vhost_net vxlan geneve || { vm_fail probes-modules "modprobe openvswitch bridge vhost_net vxlan geneve"; exit 1; }
+vm_modprobe openvswitch bridge vhost_net vxlan geneve virtio_net || { vm_fail probes-modules "modprobe openvswitch bridge vhost_net vxlan geneve virtio_net"; exit 1; }
 AG=$O/stagetrace-agent
 dp='select(.stage | test("^(ovs|br|vhost)_|^(vxlan|geneve)_(encap|decap)$"))'
 
