@@ -32,6 +32,13 @@ static const char *counter_names[ST_C_MAX] = {
 	[ST_C_END_NO_PATH] = "bpf_terminal_no_open_path",
 	[ST_C_XMIT_ERRORS] = "bpf_xmit_errors",
 	[ST_C_UPCALL_HELD] = "bpf_ovs_upcalls_held",
+	[ST_C_VHOST_HELD] = "bpf_vhost_rx_held",
+	[ST_C_VHOST_HOLD_FULL] = "bpf_vhost_rx_hold_full",
+	[ST_C_VHOST_INJECTED] = "bpf_vhost_rx_injected",
+	[ST_C_VHOST_INJECTIONS] = "bpf_irq_injections",
+	[ST_C_VHOST_SUPPRESSED] = "bpf_vhost_rx_signal_suppressed",
+	[ST_C_VHOST_UNUSED] = "bpf_vhost_rx_not_used",
+	[ST_C_VHOST_GONE] = "bpf_vhost_rx_path_gone",
 };
 
 void st_read_bpf_counters(struct st_agent *a, uint64_t out[ST_C_MAX])

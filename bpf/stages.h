@@ -53,6 +53,15 @@ enum st_hook {
 	ST_HOOK_GENEVE_ENCAP,		/* geneve_xmit */
 	ST_HOOK_VXLAN_DECAP,		/* vxlan_rcv */
 	ST_HOOK_GENEVE_DECAP,		/* geneve_udp_encap_recv */
+	 * vhost-net RX and KVM interrupt injection (docs/stages.md): a VM's
+	 * packet read from its tap by the vhost worker waits in the worker's
+	 * pending set until the used-ring update and the guest's interrupt.
+	 * RUN and DONE bracket handle_rx and are never stamped.
+	 */
+	ST_HOOK_VHOST_RX_RUN,		/* handle_rx entry: this worker holds its reads */
+	ST_HOOK_VHOST_RX,		/* vhost_add_used_and_signal_n: buffers to the guest */
+	ST_HOOK_IRQ_INJECT,		/* irqfd_wakeup: the call eventfd fired into KVM */
+	ST_HOOK_VHOST_RX_DONE,		/* handle_rx exit: what was not signalled goes out */
 	ST_HOOK_MAX,
 };
 
@@ -85,7 +94,9 @@ struct st_stamp {
 	__u32 ifindex;
 	__u8 hook;		/* enum st_hook */
 	__u8 role;		/* enum st_role at the time of the stamp */
-	__u16 aux;		/* hook specific: drop reason for kfree_skb */
+	__u16 aux;		/* hook specific: drop reason for kfree_skb,
+				 * buffers in the batch for vhost_rx, the
+				 * GSI for irq_inject */
 };
 
 struct st_path {
@@ -147,6 +158,16 @@ enum st_counter {
 	ST_C_XMIT_ERRORS,	/* net_dev_xmit returned an error */
 	ST_C_UPCALL_HELD,	/* OVS upcall: the kernel freed its copy; the
 				 * path waits for userspace to re-inject it */
+	/* vhost-net RX (bpf/stages_vhostrx.bpf.h): */
+	ST_C_VHOST_HELD,	/* a VM read in a vhost worker held for the signal */
+	ST_C_VHOST_HOLD_FULL,	/* worker's pending set full: emitted at vm_rx */
+	ST_C_VHOST_INJECTED,	/* held paths emitted at their interrupt */
+	ST_C_VHOST_INJECTIONS,	/* interrupts that ended at least one path */
+	ST_C_VHOST_SUPPRESSED,	/* used ring updated, no interrupt (EVENT_IDX,
+				 * no irqfd): emitted at handle_rx's end */
+	ST_C_VHOST_UNUSED,	/* read but no used-ring update before handle_rx
+				 * ended: emitted there */
+	ST_C_VHOST_GONE,	/* held path no longer in the path map */
 	ST_C_MAX,
 };
 

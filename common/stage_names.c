@@ -32,6 +32,10 @@ struct hook_info {
 	{ n, cat, ev, NULL, stg, stg, \
 	  { { "fentry", fn }, { "kprobe", fn }, { "tp_btf", ev }, { "raw_tp", ev } } }
 
+/* Function exit: fexit, else a kretprobe. */
+#define FN_EXIT(n, fn, stg) \
+	{ n, NULL, NULL, NULL, stg, stg, { { "fexit", fn }, { "kretprobe", fn } } }
+
 static const struct hook_info hooks[ST_HOOK_MAX] = {
 	[ST_HOOK_NETIF_RX]           = TP("netif_rx", "net", "netif_rx", "rx", "netif_rx"),
 	[ST_HOOK_NAPI_GRO_RX]        = TP("napi_gro_receive", "net", "napi_gro_receive_entry", "rx", "napi_gro_rx"),
@@ -59,6 +63,13 @@ static const struct hook_info hooks[ST_HOOK_MAX] = {
 	[ST_HOOK_VXLAN_DECAP]  = FN("vxlan_rcv", "vxlan_rcv", "vxlan_decap"),
 	[ST_HOOK_GENEVE_DECAP] = FN("geneve_udp_encap_recv", "geneve_udp_encap_recv",
 				    "geneve_decap"),
+	/* vhost-net RX and KVM injection; the _run/_done hooks bracket
+	 * handle_rx and never appear in a path. */
+	[ST_HOOK_VHOST_RX_RUN]  = FN("handle_rx", "handle_rx", "vhost_rx_run"),
+	[ST_HOOK_VHOST_RX]      = FN("vhost_add_used_and_signal_n",
+				     "vhost_add_used_and_signal_n", "vhost_rx"),
+	[ST_HOOK_IRQ_INJECT]    = FN("irqfd_wakeup", "irqfd_wakeup", "irq_inject"),
+	[ST_HOOK_VHOST_RX_DONE] = FN_EXIT("handle_rx_exit", "handle_rx", "vhost_rx_done"),
 };
 
 static const char *roles[ST_ROLE_MAX] = {
