@@ -102,31 +102,69 @@ static __always_inline void st_vhost_stamp(struct st_path *p, __u8 hook, __u64 t
 	}
 }
 
-/* Emits the held paths [from, to) with their end, counting each in cnt,
- * and stamps `hook` first when it is not ST_HOOK_NONE. */
-static __always_inline void st_vhost_flush(struct st_vhost_rx_pend *pd, __u32 from, __u32 to,
-					   __u8 hook, __u64 ts, __u16 aux, __u32 cnt)
-{
-#pragma clang loop unroll(disable)
-	for (__u32 i = 0; i < ST_VHOST_RX_PEND; i++) {
-		struct st_path *p;
-		__u64 id;
+/*
+ * The walks over a worker's pending set run under bpf_loop (5.17+, so 6.1
+ * and 6.12): the verifier checks the callback once instead of every
+ * iteration of an open-coded loop with a ring buffer output inside.
+ */
+struct st_vhost_walk {
+	struct st_vhost_rx_pend *pd;
+	__u64 ts;
+	__u32 from;
+	__u32 cnt;	/* counter per path emitted; ST_C_MAX: stamp, do not emit */
+	__u16 aux;
+	__u8 hook;	/* stamp to add first (ST_HOOK_NONE: none) */
+};
 
-		if (i < from)
-			continue;
-		if (i >= to)
-			break;
-		id = pd->ids[i];
-		p = bpf_map_lookup_elem(&paths, &id);
-		if (!p) {
-			st_count(ST_C_VHOST_GONE);
-			continue;
-		}
-		if (hook != ST_HOOK_NONE)
-			st_vhost_stamp(p, hook, ts, aux);
-		st_count(cnt);
+static long st_vhost_walk_cb(__u32 i, void *ctx)
+{
+	struct st_vhost_walk *w = ctx;
+	__u32 k = i + w->from;
+	struct st_path *p;
+	__u64 id;
+
+	if (k >= ST_VHOST_RX_PEND)
+		return 1;
+	id = w->pd->ids[k];
+	p = bpf_map_lookup_elem(&paths, &id);
+	if (!p) {
+		st_count(ST_C_VHOST_GONE);
+		return 0;
+	}
+	if (w->hook != ST_HOOK_NONE)
+		st_vhost_stamp(p, w->hook, w->ts, w->aux);
+	if (w->cnt < ST_C_MAX) {
+		st_count(w->cnt);
 		st_emit(p, id, ST_END_DELIVERED);
 	}
+	return 0;
+}
+
+/* Stamps `hook` (unless ST_HOOK_NONE) on the held paths [from, to) and,
+ * unless cnt is ST_C_MAX, emits them, counting each in cnt. */
+static __always_inline void st_vhost_walk(struct st_vhost_rx_pend *pd, __u32 from, __u32 to,
+					  __u8 hook, __u64 ts, __u16 aux, __u32 cnt)
+{
+	struct st_vhost_walk w = {
+		.pd = pd, .ts = ts, .from = from, .cnt = cnt, .aux = aux, .hook = hook,
+	};
+
+	if (to > ST_VHOST_RX_PEND)
+		to = ST_VHOST_RX_PEND;
+	if (from >= to)
+		return;
+	bpf_loop(to - from, st_vhost_walk_cb, &w, 0);
+}
+
+static long st_vhost_shift_cb(__u32 i, void *ctx)
+{
+	struct st_vhost_walk *w = ctx;
+	__u32 k = i + w->from;
+
+	if (i >= ST_VHOST_RX_PEND || k >= ST_VHOST_RX_PEND)
+		return 1;
+	w->pd->ids[i] = w->pd->ids[k];
+	return 0;
 }
 
 /* handle_rx entry: open this worker's pending set. */
@@ -154,20 +192,8 @@ static __always_inline int st_vhost_rx_used(struct vhost_virtqueue___st *vq, __u
 	from = pd->nused;
 	to = pd->n;
 	pd->call = st_vq_call_eventfd(vq);
-#pragma clang loop unroll(disable)
-	for (__u32 i = 0; i < ST_VHOST_RX_PEND; i++) {
-		struct st_path *p;
-		__u64 id;
-
-		if (i < from)
-			continue;
-		if (i >= to)
-			break;
-		id = pd->ids[i];
-		p = bpf_map_lookup_elem(&paths, &id);
-		if (p)
-			st_vhost_stamp(p, ST_HOOK_VHOST_RX, now, count > 0xffff ? 0xffff : count);
-	}
+	st_vhost_walk(pd, from, to, ST_HOOK_VHOST_RX, now, count > 0xffff ? 0xffff : count,
+		      ST_C_MAX);
 	pd->nused = to;
 	return 0;
 }
@@ -190,20 +216,15 @@ static __always_inline int st_irq_inject(__u64 wait, __u64 key)
 	gsi = (__u16)BPF_CORE_READ(irqfd, gsi);
 	nused = pd->nused;
 	n = pd->n;
-	st_vhost_flush(pd, 0, nused, ST_HOOK_IRQ_INJECT, bpf_ktime_get_ns(), gsi,
-		       ST_C_VHOST_INJECTED);
+	st_vhost_walk(pd, 0, nused, ST_HOOK_IRQ_INJECT, bpf_ktime_get_ns(), gsi,
+		      ST_C_VHOST_INJECTED);
 	st_count(ST_C_VHOST_INJECTIONS);
 	/* Reads after the update (none in today's handle_rx) stay held. */
 	left = n > nused ? n - nused : 0;
-#pragma clang loop unroll(disable)
-	for (__u32 i = 0; i < ST_VHOST_RX_PEND; i++) {
-		__u32 j = i + nused;
+	if (left) {
+		struct st_vhost_walk w = { .pd = pd, .from = nused };
 
-		if (i >= left)
-			break;
-		asm volatile("" : "+r"(j));
-		if (j < ST_VHOST_RX_PEND)
-			pd->ids[i] = pd->ids[j];
+		bpf_loop(left, st_vhost_shift_cb, &w, 0);
 	}
 	pd->n = left;
 	pd->nused = 0;
@@ -219,8 +240,8 @@ static __always_inline int st_vhost_rx_done(void)
 
 	if (!pd)
 		return 0;
-	st_vhost_flush(pd, 0, pd->nused, ST_HOOK_NONE, 0, 0, ST_C_VHOST_SUPPRESSED);
-	st_vhost_flush(pd, pd->nused, pd->n, ST_HOOK_NONE, 0, 0, ST_C_VHOST_UNUSED);
+	st_vhost_walk(pd, 0, pd->nused, ST_HOOK_NONE, 0, 0, ST_C_VHOST_SUPPRESSED);
+	st_vhost_walk(pd, pd->nused, pd->n, ST_HOOK_NONE, 0, 0, ST_C_VHOST_UNUSED);
 	bpf_map_delete_elem(&vhost_rx_pend, &tid);
 	return 0;
 }
