@@ -328,6 +328,11 @@ static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *
 				return 0;
 			}
 		}
+		/* tun_do_read frees the skb right after a vhost worker's read;
+		 * the path is held for the worker's signal, not ended. */
+		if (hook == ST_HOOK_CONSUME_SKB && last == ST_HOOK_SKB_COPY_DATAGRAM &&
+		    st_vhost_rx_holding())
+			return 0;
 		/* The ovs_do_execute_action tracepoint fires once per action;
 		 * the stage is the first. */
 		if (hook == ST_HOOK_OVS_EXEC && last == ST_HOOK_OVS_EXEC)

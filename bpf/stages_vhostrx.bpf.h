@@ -19,7 +19,8 @@
  * call eventfd stamps irq_inject (the irqfd's GSI as aux, the same time
  * for the whole batch) and emits them; handle_rx's exit emits whatever no
  * interrupt followed (guest suppressed it, or the eventfd has no irqfd
- * because qemu relays it), counted. A path is never held anywhere but in
+ * because qemu relays it), counted. The free of the skb tun_do_read does
+ * right after the read (consume_skb) does not end a held path. A path is never held anywhere but in
  * the path map, so one a missing hook leaves pending still reaches user
  * space through the agent's sweep (as a timeout).
  */
@@ -75,6 +76,14 @@ static __always_inline int st_vhost_rx_hold(__u64 id)
 	pd->n = n + 1;
 	st_count(ST_C_VHOST_HELD);
 	return 1;
+}
+
+/* Whether this thread is a vhost worker in handle_rx (its reads held). */
+static __always_inline int st_vhost_rx_holding(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	return bpf_map_lookup_elem(&vhost_rx_pend, &tid) != NULL;
 }
 
 /* Appends one stamp like st_stage_dev does, on the device of the read. */
