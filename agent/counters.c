@@ -39,6 +39,9 @@ static const char *counter_names[ST_C_MAX] = {
 	[ST_C_VHOST_SUPPRESSED] = "bpf_vhost_rx_signal_suppressed",
 	[ST_C_VHOST_UNUSED] = "bpf_vhost_rx_not_used",
 	[ST_C_VHOST_GONE] = "bpf_vhost_rx_path_gone",
+	[ST_C_IRQ_WAKE_RX] = "bpf_irq_wakeups_in_vhost_rx",
+	[ST_C_IRQ_WAKE_OTHER] = "bpf_irq_wakeups_other_eventfd",
+	[ST_C_IRQ_WAKE_UNUSED] = "bpf_irq_wakeups_nothing_held",
 };
 
 void st_read_bpf_counters(struct st_agent *a, uint64_t out[ST_C_MAX])

@@ -168,6 +168,9 @@ enum st_counter {
 	ST_C_VHOST_UNUSED,	/* read but no used-ring update before handle_rx
 				 * ended: emitted there */
 	ST_C_VHOST_GONE,	/* held path no longer in the path map */
+	ST_C_IRQ_WAKE_RX,	/* irqfd wakeups inside a worker's handle_rx */
+	ST_C_IRQ_WAKE_OTHER,	/* ... for an eventfd not the RX queue's call */
+	ST_C_IRQ_WAKE_UNUSED,	/* ... with no path published since the last */
 	ST_C_MAX,
 };
 

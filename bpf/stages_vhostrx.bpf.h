@@ -217,11 +217,18 @@ static __always_inline int st_irq_inject(__u64 wait, __u64 key)
 	__u32 nused, n, left;
 	__u16 gsi;
 
-	if (!pd || !(key & ST_EPOLLIN) || !pd->nused)
+	if (!pd || !(key & ST_EPOLLIN))
 		return 0;
+	st_count(ST_C_IRQ_WAKE_RX);
+	if (!pd->nused) {
+		st_count(ST_C_IRQ_WAKE_UNUSED);
+		return 0;
+	}
 	irqfd = st_irqfd_of_wait(wait);
-	if ((__u64)BPF_CORE_READ(irqfd, eventfd) != pd->call)
-		return 0;	/* another eventfd woken in this thread */
+	if ((__u64)BPF_CORE_READ(irqfd, eventfd) != pd->call) {
+		st_count(ST_C_IRQ_WAKE_OTHER);	/* another eventfd in this thread */
+		return 0;
+	}
 	gsi = (__u16)BPF_CORE_READ(irqfd, gsi);
 	nused = pd->nused;
 	n = pd->n;
