@@ -42,6 +42,7 @@ static const char *counter_names[ST_C_MAX] = {
 	[ST_C_IRQ_WAKE_RX] = "bpf_irq_wakeups_in_vhost_rx",
 	[ST_C_IRQ_WAKE_OTHER] = "bpf_irq_wakeups_other_eventfd",
 	[ST_C_IRQ_WAKE_UNUSED] = "bpf_irq_wakeups_nothing_held",
+	[ST_C_IRQ_WAKE_ALL] = "bpf_irq_wakeups",
 };
 
 void st_read_bpf_counters(struct st_agent *a, uint64_t out[ST_C_MAX])

@@ -171,6 +171,7 @@ enum st_counter {
 	ST_C_IRQ_WAKE_RX,	/* irqfd wakeups inside a worker's handle_rx */
 	ST_C_IRQ_WAKE_OTHER,	/* ... for an eventfd not the RX queue's call */
 	ST_C_IRQ_WAKE_UNUSED,	/* ... with no path published since the last */
+	ST_C_IRQ_WAKE_ALL,	/* every irqfd wakeup (EPOLLIN), any thread */
 	ST_C_MAX,
 };
 

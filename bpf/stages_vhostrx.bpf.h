@@ -217,7 +217,10 @@ static __always_inline int st_irq_inject(__u64 wait, __u64 key)
 	__u32 nused, n, left;
 	__u16 gsi;
 
-	if (!pd || !(key & ST_EPOLLIN))
+	if (!(key & ST_EPOLLIN))
+		return 0;
+	st_count(ST_C_IRQ_WAKE_ALL);
+	if (!pd)
 		return 0;
 	st_count(ST_C_IRQ_WAKE_RX);
 	if (!pd->nused) {

@@ -288,6 +288,7 @@ static void report_json(struct lat *l, const uint64_t *d, uint64_t miss, double 
 			"irq_injections", "vhost_rx_signal_suppressed", "vhost_rx_not_used",
 			"vhost_rx_path_gone", "irq_wakeups_in_vhost_rx",
 			"irq_wakeups_other_eventfd", "irq_wakeups_nothing_held",
+			"irq_wakeups",
 		};
 		_Static_assert(sizeof(cn) / sizeof(cn[0]) == ST_C_MAX, "a name per counter");
 		json_object *bc = json_object_new_object();
