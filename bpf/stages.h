@@ -53,6 +53,7 @@ enum st_hook {
 	ST_HOOK_GENEVE_ENCAP,		/* geneve_xmit */
 	ST_HOOK_VXLAN_DECAP,		/* vxlan_rcv */
 	ST_HOOK_GENEVE_DECAP,		/* geneve_udp_encap_recv */
+	/*
 	 * vhost-net RX and KVM interrupt injection (docs/stages.md): a VM's
 	 * packet read from its tap by the vhost worker waits in the worker's
 	 * pending set until the used-ring update and the guest's interrupt.
