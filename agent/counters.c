@@ -36,6 +36,17 @@ static const char *counter_names[ST_C_MAX] = {
 	[ST_C_GV_RX_NO_POLL] = "bpf_virtio_rx_without_poll",
 	[ST_C_GV_RX_STALE] = "bpf_virtio_rx_stale_poll",
 	[ST_C_GV_TX_LOST] = "bpf_virtio_tx_unfinished",
+	[ST_C_VHOST_HELD] = "bpf_vhost_rx_held",
+	[ST_C_VHOST_HOLD_FULL] = "bpf_vhost_rx_hold_full",
+	[ST_C_VHOST_INJECTED] = "bpf_vhost_rx_injected",
+	[ST_C_VHOST_INJECTIONS] = "bpf_irq_injections",
+	[ST_C_VHOST_SUPPRESSED] = "bpf_vhost_rx_signal_suppressed",
+	[ST_C_VHOST_UNUSED] = "bpf_vhost_rx_not_used",
+	[ST_C_VHOST_GONE] = "bpf_vhost_rx_path_gone",
+	[ST_C_IRQ_WAKE_RX] = "bpf_irq_wakeups_in_vhost_rx",
+	[ST_C_IRQ_WAKE_OTHER] = "bpf_irq_wakeups_other_eventfd",
+	[ST_C_IRQ_WAKE_UNUSED] = "bpf_irq_wakeups_nothing_held",
+	[ST_C_IRQ_WAKE_ALL] = "bpf_irq_wakeups",
 };
 
 void st_read_bpf_counters(struct st_agent *a, uint64_t out[ST_C_MAX])

@@ -149,6 +149,10 @@ static __always_inline int st_is_terminal_only(__u8 hook)
 	       hook == ST_HOOK_CONSUME_SKB || hook == ST_HOOK_NET_DEV_XMIT;
 }
 
+/* vhost-net RX and KVM injection: a VM's read in a vhost worker is held
+ * until the guest's interrupt (needs st_emit; st_stage_dev calls it). */
+#include "stages_vhostrx.bpf.h"
+
 /*
  * Minimal CO-RE views of module structs (openvswitch's vport, the bridge's
  * port): only the field we read, relocated against the module's own BTF
@@ -331,6 +335,11 @@ static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *
 				return 0;
 			}
 		}
+		/* tun_do_read frees the skb right after a vhost worker's read;
+		 * the path is held for the worker's signal, not ended. */
+		if (hook == ST_HOOK_CONSUME_SKB && last == ST_HOOK_SKB_COPY_DATAGRAM &&
+		    st_vhost_rx_holding())
+			return 0;
 		/* The ovs_do_execute_action tracepoint fires once per action;
 		 * the stage is the first. */
 		if (hook == ST_HOOK_OVS_EXEC && last == ST_HOOK_OVS_EXEC)
@@ -382,6 +391,9 @@ static __always_inline int st_stage_dev(struct sk_buff *skb, struct net_device *
 			st_emit(p, id, ST_END_LEFT);
 		break;
 	case ST_HOOK_SKB_COPY_DATAGRAM:
+		/* A vhost worker's read: ends at the guest's interrupt. */
+		if (role == ST_ROLE_VM && st_vhost_rx_hold(id))
+			break;
 		st_emit(p, id, ST_END_DELIVERED);
 		break;
 	case ST_HOOK_KFREE_SKB:

@@ -63,6 +63,16 @@ enum st_hook {
 	ST_HOOK_VIRTIO_IRQ,		/* skb_recv_done: RX virtqueue interrupt callback */
 	ST_HOOK_VIRTIO_POLL,		/* virtnet_poll: the NAPI run for that queue */
 	ST_HOOK_VIRTIO_TX,		/* start_xmit returns: added to the TX ring, host notified */
+	/*
+	 * vhost-net RX and KVM interrupt injection (docs/stages.md): a VM's
+	 * packet read from its tap by the vhost worker waits in the worker's
+	 * pending set until the used-ring update and the guest's interrupt.
+	 * RUN and DONE bracket handle_rx and are never stamped.
+	 */
+	ST_HOOK_VHOST_RX_RUN,		/* handle_rx entry: this worker holds its reads */
+	ST_HOOK_VHOST_RX,		/* vhost_add_used_and_signal_n: buffers to the guest */
+	ST_HOOK_IRQ_INJECT,		/* irqfd_wakeup: the call eventfd fired into KVM */
+	ST_HOOK_VHOST_RX_DONE,		/* handle_rx exit: what was not signalled goes out */
 	ST_HOOK_MAX,
 };
 
@@ -95,7 +105,9 @@ struct st_stamp {
 	__u32 ifindex;
 	__u8 hook;		/* enum st_hook */
 	__u8 role;		/* enum st_role at the time of the stamp */
-	__u16 aux;		/* hook specific: drop reason for kfree_skb */
+	__u16 aux;		/* hook specific: drop reason for kfree_skb,
+				 * buffers in the batch for vhost_rx, the
+				 * GSI for irq_inject */
 };
 
 struct st_path {
@@ -173,6 +185,20 @@ enum st_counter {
 	ST_C_GV_TX_LOST,	/* a virtio TX path whose start_xmit return was
 				 * not seen (or whose path was gone): ends as a
 				 * timeout or was lost */
+	/* vhost-net RX (bpf/stages_vhostrx.bpf.h): */
+	ST_C_VHOST_HELD,	/* a VM read in a vhost worker held for the signal */
+	ST_C_VHOST_HOLD_FULL,	/* worker's pending set full: emitted at vm_rx */
+	ST_C_VHOST_INJECTED,	/* held paths emitted at their interrupt */
+	ST_C_VHOST_INJECTIONS,	/* interrupts that ended at least one path */
+	ST_C_VHOST_SUPPRESSED,	/* used ring updated, no interrupt (EVENT_IDX,
+				 * no irqfd): emitted at handle_rx's end */
+	ST_C_VHOST_UNUSED,	/* read but no used-ring update before handle_rx
+				 * ended: emitted there */
+	ST_C_VHOST_GONE,	/* held path no longer in the path map */
+	ST_C_IRQ_WAKE_RX,	/* irqfd wakeups inside a worker's handle_rx */
+	ST_C_IRQ_WAKE_OTHER,	/* ... for an eventfd not the RX queue's call */
+	ST_C_IRQ_WAKE_UNUSED,	/* ... with no path published since the last */
+	ST_C_IRQ_WAKE_ALL,	/* every irqfd wakeup (EPOLLIN), any thread */
 	ST_C_MAX,
 };
 

@@ -24,47 +24,18 @@
 
 #include "netdev.bpf.h"
 #include "virt_kvm.h"
+#include "vhost_kvm.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
-#define ST_EPOLLIN  0x1
-#define ST_EPOLLHUP 0x10
 #define ST_EWOULDBLOCK 11
 
 /* The few fields we read, as CO-RE flavours: libbpf matches them by name
  * (suffix stripped) against the kernel's or kvm.ko's / tun.ko's /
- * vhost.ko's BTF. */
-struct kvm___st {
-	int userspace_pid;
-} __attribute__((preserve_access_index));
-
-struct kvm_kernel_irqfd___st {
-	struct kvm___st *kvm;
-	wait_queue_entry_t wait;
-	int gsi;
-	struct work_struct inject;
-	struct eventfd_ctx *eventfd;
-} __attribute__((preserve_access_index));
-
+ * vhost.ko's BTF. The vhost and irqfd ones are shared with the agent's
+ * stages (bpf/vhost_kvm.bpf.h); the others are this tool's own. */
 struct file___st {
 	void *private_data;
-} __attribute__((preserve_access_index));
-
-struct vhost_vring_call___st {
-	struct eventfd_ctx *ctx;
-} __attribute__((preserve_access_index));
-
-struct vhost_virtqueue___st {
-	struct vhost_vring_call___st call_ctx;
-	void *private_data;
-} __attribute__((preserve_access_index));
-
-struct vhost_net_virtqueue___st {
-	struct vhost_virtqueue___st vq;
-} __attribute__((preserve_access_index));
-
-struct vhost_net___st {
-	struct vhost_net_virtqueue___st vqs[2];
 } __attribute__((preserve_access_index));
 
 struct tun_file___st {
@@ -303,7 +274,7 @@ static __always_inline int kvm_wakeup(__u64 wait, __u64 key)
 		return 0;
 	kc_count(ST_KC_WAKEUPS);
 	/* container_of(wait, struct kvm_kernel_irqfd, wait), CO-RE offset. */
-	irqfd = (void *)(wait - bpf_core_field_offset(struct kvm_kernel_irqfd___st, wait));
+	irqfd = st_irqfd_of_wait(wait);
 	w.key.gsi = BPF_CORE_READ(irqfd, gsi);
 	w.key.eventfd = (__u64)BPF_CORE_READ(irqfd, eventfd);
 	if (bpf_core_field_exists(struct kvm___st, userspace_pid))

@@ -116,7 +116,7 @@ static __always_inline int kvm_used(struct vhost_virtqueue___st *vq, __u32 count
 	if (!e)
 		return 0;
 	e->obj = (__u64)BPF_CORE_READ(vq, private_data);
-	e->eventfd = (__u64)BPF_CORE_READ(vq, call_ctx.ctx);
+	e->eventfd = st_vq_call_eventfd(vq);
 	e->count = count;
 	rx->call = e->eventfd;	/* the signal that follows is this one */
 	bpf_ringbuf_submit(e, 0);

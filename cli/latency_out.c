@@ -147,6 +147,11 @@ static void print_packet(const struct lat *l, const struct st_path *p, unsigned 
 			json_object_object_add(e, "dev", json_object_new_string(stamp_dev(p, s)));
 			json_object_object_add(e, "delta_us", json_object_new_double(
 						       i ? (s->ts - p->stamps[i - 1].ts) / 1e3 : 0));
+			/* The raw stamp, so that stamps of several packets can
+			 * be compared (one interrupt covers a batch). */
+			json_object_object_add(e, "ts_ns", json_object_new_uint64(s->ts));
+			if (s->aux)
+				json_object_object_add(e, "aux", json_object_new_int(s->aux));
 			json_object_array_add(arr, e);
 		}
 		json_object_object_add(o, "stages", arr);
@@ -276,13 +281,18 @@ static void report_json(struct lat *l, const uint64_t *d, uint64_t miss, double 
 	json_object_object_add(lost, "prog_busy", ju(miss));
 	json_object_object_add(o, "lost", lost);
 	{
-		static const char *const cn[ST_C_MAX] = {
+		static const char *const cn[] = {
 			"hook_calls", "filtered_netns", "filtered_dev", "filtered_unparsed",
 			"filtered_headers", "sampled_out", "paths_opened", "stamps",
 			"stamps_overflow", "paths_emitted", "ringbuf_full", "path_map_full",
 			"end_without_path", "xmit_errors", "upcall_held",
 			"virtio_rx_without_irq", "virtio_rx_without_poll",
 			"virtio_rx_stale_poll", "virtio_tx_unfinished",
+			"vhost_rx_held", "vhost_rx_hold_full", "vhost_rx_injected",
+			"irq_injections", "vhost_rx_signal_suppressed", "vhost_rx_not_used",
+			"vhost_rx_path_gone", "irq_wakeups_in_vhost_rx",
+			"irq_wakeups_other_eventfd", "irq_wakeups_nothing_held",
+			"irq_wakeups",
 		};
 		_Static_assert(sizeof(cn) / sizeof(cn[0]) == ST_C_MAX, "a name per counter");
 		json_object *bc = json_object_new_object();

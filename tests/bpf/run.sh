@@ -22,19 +22,19 @@ bad() { fail=$((fail + 1)); echo "FAIL $*"; }
 # then say why (the qemu kernel matrix, make vmtest, proves them on
 # kernels that have them).
 plan=$("$O/stagetrace-agent" --probes --json 2>/dev/null)
-hooks=$(jq -r '.[] | select(.stage | test("^((ovs|br|vhost|virtio)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)") | not) | .hook' <<<"$plan" | sort | tr '\n' ' ')
+hooks=$(jq -r '.[] | select(.stage | test("^((ovs|br|vhost|virtio|irq)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)") | not) | .hook' <<<"$plan" | sort | tr '\n' ' ')
 nh=$(wc -w <<<"$hooks")
 [[ $nh -ge 9 ]] && ok "attach plan lists $nh host-stack hooks" || bad "attach plan lists only $nh host-stack hooks"
-n=$(jq '[.[] | select(.stage | test("^((ovs|br|vhost|virtio)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)")) | select(.status == "attached" or (.status == "unavailable" and (.reason | length) > 0))] | length' <<<"$plan")
-nd=$(jq '[.[] | select(.stage | test("^((ovs|br|vhost|virtio)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)"))] | length' <<<"$plan")
+n=$(jq '[.[] | select(.stage | test("^((ovs|br|vhost|virtio|irq)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)")) | select(.status == "attached" or (.status == "unavailable" and (.reason | length) > 0))] | length' <<<"$plan")
+nd=$(jq '[.[] | select(.stage | test("^((ovs|br|vhost|virtio|irq)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)"))] | length' <<<"$plan")
 [[ $nd -ge 7 && $n -eq $nd ]] && ok "datapath hooks: $nd, each attached or unavailable with its reason" ||
-	bad "datapath hooks: $(jq -c '.[] | select(.stage | test("^((ovs|br|vhost|virtio)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)"))' <<<"$plan")"
+	bad "datapath hooks: $(jq -c '.[] | select(.stage | test("^((ovs|br|vhost|virtio|irq)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)"))' <<<"$plan")"
 
 for m in tp_btf raw_tp; do
 	out=$("$O/stagetrace-agent" --probes --json --force-method "$m" 2>/dev/null)
 	rc=$?
 	[[ $rc -eq 0 ]] && ok "$m: agent loads and attaches (exit 0)" || bad "$m: agent exit $rc: $out"
-	n=$(jq --arg m "$m" '[.[] | select(.stage | test("^((ovs|br|vhost|virtio)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)") | not) | select(.status=="attached" and .method==$m)] | length' <<<"$out" 2>/dev/null)
+	n=$(jq --arg m "$m" '[.[] | select(.stage | test("^((ovs|br|vhost|virtio|irq)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)") | not) | select(.status=="attached" and .method==$m)] | length' <<<"$out" 2>/dev/null)
 	[[ ${n:-0} -eq $nh ]] && ok "$m: all $nh host-stack hooks attached" ||
 		bad "$m: $n of $nh hooks attached: $(jq -c '.[] | select(.status!="attached")' <<<"$out" 2>/dev/null)"
 done
@@ -59,7 +59,7 @@ t=$("$O/stagetrace" probes --try fentry:st_no_such_function,raw_tp:netif_rx --js
 "$O/stagetrace" probes --try nope:x >/dev/null 2>&1
 [[ $? -eq 2 ]] && ok "--try with an unknown method exits 2" || bad "--try unknown method did not exit 2"
 cli=$("$O/stagetrace" probes --json 2>&1)
-n=$(jq '[.[] | select(.stage | test("^((ovs|br|vhost|virtio)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)") | not) | select(.method != null)] | length' <<<"$cli" 2>/dev/null)
+n=$(jq '[.[] | select(.stage | test("^((ovs|br|vhost|virtio|irq)_|sock_tx$|(vxlan|geneve)_(encap|decap)$)") | not) | select(.method != null)] | length' <<<"$cli" 2>/dev/null)
 [[ ${n:-0} -eq $nh ]] && ok "stagetrace probes: all $nh host-stack hooks have a method" || bad "stagetrace probes: $cli"
 n=$(jq '[.[] | select(.method != null or (.reason | length) > 0)] | length' <<<"$cli" 2>/dev/null)
 [[ ${n:-0} -eq $((nh + nd)) ]] && ok "stagetrace probes: every hook has a method or a reason" || bad "stagetrace probes: $cli"
