@@ -128,19 +128,25 @@ static int setup_bpf(struct ct *c)
 	bpf_program__set_autoload(c->skel->progs.btf_ct_drop, !strcmp(c->method, "tp_btf"));
 	bpf_program__set_autoload(c->skel->progs.raw_ct_drop, !strcmp(c->method, "raw_tp"));
 	hooks_init(c->skel, c->hooks);
-	/* The OVS hooks are only tried with --ovs-invalid. */
-	st_local_hooks_plan(c->hooks, c->ovs ? NHOOKS : 3);
-	if (!c->ovs)
-		for (int i = 3; i < NHOOKS; i++) {
-			for (size_t a = 0; a < c->hooks[i].n; a++) {
-				bpf_program__set_autoload(c->hooks[i].prog[a], false);
-				if (c->hooks[i].prog2[a])
-					bpf_program__set_autoload(c->hooks[i].prog2[a], false);
-			}
-			c->hooks[i].choice.index = -1;
-			snprintf(c->hooks[i].choice.why, sizeof(c->hooks[i].choice.why),
-				 "not requested (--ovs-invalid)");
+	/* The OVS hooks are only tried with --ovs-invalid, and
+	 * ovs_ct_update_key only where ovs_ct_execute cannot be hooked: the
+	 * former runs inside the latter (the same packet would be reported
+	 * twice) and also on every flow key extraction, before conntrack. */
+	st_local_hooks_plan(c->hooks, c->ovs ? 4 : 3);
+	if (c->ovs && c->hooks[3].choice.index < 0)
+		st_local_hooks_plan(c->hooks + 4, 1);
+	for (int i = 3; i < NHOOKS; i++) {
+		if (c->ovs && (i == 3 || c->hooks[3].choice.index < 0))
+			continue;
+		for (size_t a = 0; a < c->hooks[i].n; a++) {
+			bpf_program__set_autoload(c->hooks[i].prog[a], false);
+			if (c->hooks[i].prog2[a])
+				bpf_program__set_autoload(c->hooks[i].prog2[a], false);
 		}
+		c->hooks[i].choice.index = -1;
+		snprintf(c->hooks[i].choice.why, sizeof(c->hooks[i].choice.why), "%s",
+			 c->ovs ? "not needed: ovs_ct_execute is hooked" : "not requested (--ovs-invalid)");
+	}
 	err = conntrack_bpf__load(c->skel);
 	if (err) {
 		fprintf(stderr, "error: loading the conntrack BPF programs failed: %s\n", strerror(-err));
@@ -229,7 +235,7 @@ static int run(struct ct *c)
 			}
 		}
 		now = st_mono_ns();
-		if (st_ct_events_read(c->evfd, ct_on_event, c) == -ENOBUFS)
+		if (c->evfd >= 0 && st_ct_events_read(c->evfd, ct_on_event, c) == -ENOBUFS)
 			c->nl_lost++;
 		fd = bpf_map__fd(gen & 1 ? c->skel->maps.counts1 : c->skel->maps.counts0);
 		gen++;
@@ -308,7 +314,13 @@ int cmd_conntrack(int argc, char **argv)
 	}
 	c.netns = c.lo.netns_set ? c.lo.netns_ino : st_local_self_netns();
 	c.evfd = st_ct_events_open(c.netns);
-	if (c.evfd < 0) {
+	/* Without ctnetlink (nf_conntrack_netlink not loaded: OVS conntrack
+	 * does not need it) the kernel hooks still work; say what is missing. */
+	if (c.evfd == -EPROTONOSUPPORT) {
+		snprintf(c.events_err, sizeof(c.events_err), "ctnetlink not available "
+			 "(modprobe nf_conntrack_netlink): %s", strerror(-c.evfd));
+		fprintf(stderr, "warning: no conntrack events: %s\n", c.events_err);
+	} else if (c.evfd < 0) {
 		fprintf(stderr, "error: cannot listen to conntrack events in netns %u: %s\n", c.netns,
 			strerror(-c.evfd));
 		rc = ST_EXIT_FAIL;
