@@ -72,7 +72,20 @@ static void hooks_init(struct conntrack_bpf *s, struct st_local_hook *h)
 }
 
 /* The skeleton, as st_local_hooks_check() drives it. */
-static void *ops_open(void) { return conntrack_bpf__open(); }
+/* CONFIG_HZ is a weak __kconfig extern; where the kernel's configuration
+ * cannot be read (no /boot/config-*, no /proc/config.gz: common in VMs and
+ * containers) libbpf would refuse the whole object, so HZ is given as 0,
+ * which the programs take as "timeouts unknown". */
+static struct conntrack_bpf *ct_open(void)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo);
+
+	if (!st_local_kconfig_readable())
+		oo.kconfig = "CONFIG_HZ=0\n";
+	return conntrack_bpf__open_opts(&oo);
+}
+
+static void *ops_open(void) { return ct_open(); }
 static struct bpf_object *ops_obj(void *s) { return ((struct conntrack_bpf *)s)->obj; }
 static int ops_load(void *s) { return conntrack_bpf__load(s); }
 static void ops_destroy(void *s) { conntrack_bpf__destroy(s); }
@@ -119,7 +132,10 @@ static int setup_bpf(struct ct *c)
 		fprintf(stderr, "error: cannot attach to skb:kfree_skb: %s\n", why);
 		return ST_EXIT_FAIL;
 	}
-	c->skel = conntrack_bpf__open();
+	if (!st_local_kconfig_readable() && !c->lo.json)
+		fprintf(stderr, "note: the kernel configuration is not readable: HZ unknown, "
+			"refresh timeouts are not shown\n");
+	c->skel = ct_open();
 	if (!c->skel) {
 		fprintf(stderr, "error: cannot open the conntrack BPF object: %s\n", strerror(errno));
 		return ST_EXIT_FAIL;

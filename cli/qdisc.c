@@ -57,6 +57,7 @@ static unsigned mode_opts(int mode)
 	case ST_QD_XMIT:
 		return QD_BASE_OPTS | QD_PKT_OPTS | ST_LO_VERBOSE;
 	case ST_QD_DEQUEUE:
+	case ST_QD_TC:	/* -v: one line per classified packet, per tc drop */
 		return QD_BASE_OPTS | ST_LO_VERBOSE;
 	default:
 		return QD_BASE_OPTS;
