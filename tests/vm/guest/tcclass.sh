@@ -108,4 +108,21 @@ vm_check tcclass-events "events with the right flow: 1:10/1:20/SHOT/UNSPEC $got 
 	test "$got" = 7/4/3/2 -a "$(jq length <<<"$ev")" = 16
 lost=$(jq -s '[.[] | select(.type == "interval") | .lost.map_full + .lost.events] | add // 0' "$T/tc.json")
 vm_check tcclass-lost "lost rows/events: $lost" test "$lost" = 0
+
+# The text form (for docs/tools.md): 2 datagrams to 1:20, one line each.
+"$ST" qdisc --tc -v -i 1 --netns "$NSA" >"$T/tc.txt" 2>&1 &
+TC_PID=$!
+for i in $(seq 300); do
+	grep -q 'Ctrl-C to end' "$T/tc.txt" 2>/dev/null && break
+	kill -0 "$TC_PID" 2>/dev/null || break
+	sleep 0.2
+done
+ip netns exec "$NSA" "$PKT" udp 10.9.8.2 7420 2 100 >/dev/null
+sleep 2.5
+kill -INT "$TC_PID"
+timeout 20 tail --pid="$TC_PID" -f /dev/null
+TC_PID=
+sed 's/^/guest: text: /' "$T/tc.txt" | head -30
+vm_check tcclass-text "text classify lines to 1:20: $(grep -c 'classify .*verdict=OK classid=1:20 .*:7420$' "$T/tc.txt") (want 2)" \
+	test "$(grep -c 'classify .*verdict=OK classid=1:20 .*:7420$' "$T/tc.txt")" = 2
 exit 0
