@@ -13,7 +13,7 @@
  * argument before it); fexit reads the arguments with bpf_get_func_arg,
  * so one program serves both prototypes.
  *
- * The kprobe variant stashes (skb, res) per CPU for the kretprobe. Calls
+ * The kprobe variant stashes (skb, tp, res) per CPU for the kretprobe. Calls
  * nest (an act_mirred redirect classifies again on the way out), so the
  * stash is a small per-CPU stack; deeper nesting is counted as lost.
  */

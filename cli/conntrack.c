@@ -287,9 +287,11 @@ int cmd_conntrack(int argc, char **argv)
 "Where fexit/fentry or kprobes attach, nf_conntrack_in verdicts (and\n"
 "packets left without conntrack: invalid), timeout refreshes per TCP state\n"
 "and deletions are counted too; --ovs-invalid adds OVS conntrack results\n"
-"(ovs_ct_execute / ovs_ct_update_key) and prints every packet OVS found\n"
-"invalid. Hooks that cannot attach are listed as unavailable with the\n"
-"reason. Replaces linux-network-stack/trace_conntrack.py and\n"
+"(ovs_ct_execute; ovs_ct_update_key where that cannot be hooked) per\n"
+"ct_state and zone, and prints every packet OVS found invalid with its\n"
+"flow, zone and mark. Hooks that cannot attach are listed as unavailable\n"
+"with the reason. Without ctnetlink (nf_conntrack_netlink not loaded) the\n"
+"command warns and runs the kernel hooks alone. Replaces linux-network-stack/trace_conntrack.py and\n"
 "other/trace-ovs-ct-invalid.bt.",
 		.examples =
 "  stagetrace conntrack --netns hv1\n"

@@ -5,7 +5,7 @@
 # the build host). Namespace A sends UDP to B over a veth pair; A's veth
 # has an htb root (1:, default 1:30) with classes 1:10, 1:20, 1:30 and u32
 # filters: dport 7410 -> 1:10, dport 7420 -> 1:20, dport 7430 -> action
-# drop. IPv6 is off and B's address has a permanent neighbour entry, so
+# drop. IPv6 is off and both addresses have permanent neighbour entries, so
 # the only packets the filters see are ours. While
 # `qdisc --tc -v --json --netns A` runs, A sends 7 datagrams to 7410, 4 to
 # 7420, 3 to 7430 and 2 to 7499 (no filter matches: htb's default class).
@@ -42,6 +42,8 @@ setup() {
 	ip -n "$NSA" link set tca up && ip -n "$NSB" link set tcb up || return 1
 	ip -n "$NSA" neigh replace 10.9.8.2 lladdr "$(ip -n "$NSB" -j link show tcb | jq -r '.[0].address')" \
 		dev tca nud permanent || return 1
+	ip -n "$NSB" neigh replace 10.9.8.1 lladdr "$(ip -n "$NSA" -j link show tca | jq -r '.[0].address')" \
+		dev tcb nud permanent || return 1
 	local q=(ip netns exec "$NSA" tc)
 	"${q[@]}" qdisc add dev tca root handle 1: htb default 30 || return 1
 	local c
