@@ -107,11 +107,12 @@ struct st_qd_xval {
 	__u64 unmatched;	/* start_xmit of an skb queued before tracing */
 };
 
-/* Tc mode: tcf_classify() results per device (where a function hook
- * attaches: fexit or kprobe; there is no tracepoint). Value: count. */
+/* Tc mode: tcf_classify() results per qdisc whose filters ran (where a
+ * function hook attaches: fexit or kprobe; there is no tracepoint). The
+ * qdisc is the owner of the filter's block (k.handle 0 with a kind of ""
+ * for a shared block, which has no single owner). Value: count. */
 struct st_qd_ckey {
-	__u32 netns;
-	__u32 ifindex;
+	struct st_qd_key k;
 	__s32 verdict;		/* TC_ACT_* returned (-1: no filter matched) */
 	__u32 classid;		/* tcf_result classid when verdict >= 0 */
 };
@@ -127,6 +128,7 @@ enum st_qd_event_type {
 	ST_QE_CREATE,
 	ST_QE_DESTROY,
 	ST_QE_RESET,
+	ST_QE_CLASSIFY,		/* tcf_classify: rc verdict, reason classid */
 };
 
 struct st_qd_event {

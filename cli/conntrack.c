@@ -72,7 +72,20 @@ static void hooks_init(struct conntrack_bpf *s, struct st_local_hook *h)
 }
 
 /* The skeleton, as st_local_hooks_check() drives it. */
-static void *ops_open(void) { return conntrack_bpf__open(); }
+/* CONFIG_HZ is a weak __kconfig extern; where the kernel's configuration
+ * cannot be read (no /boot/config-*, no /proc/config.gz: common in VMs and
+ * containers) libbpf would refuse the whole object, so HZ is given as 0,
+ * which the programs take as "timeouts unknown". */
+static struct conntrack_bpf *ct_open(void)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo);
+
+	if (!st_local_kconfig_readable())
+		oo.kconfig = "CONFIG_HZ=0\n";
+	return conntrack_bpf__open_opts(&oo);
+}
+
+static void *ops_open(void) { return ct_open(); }
 static struct bpf_object *ops_obj(void *s) { return ((struct conntrack_bpf *)s)->obj; }
 static int ops_load(void *s) { return conntrack_bpf__load(s); }
 static void ops_destroy(void *s) { conntrack_bpf__destroy(s); }
@@ -119,7 +132,10 @@ static int setup_bpf(struct ct *c)
 		fprintf(stderr, "error: cannot attach to skb:kfree_skb: %s\n", why);
 		return ST_EXIT_FAIL;
 	}
-	c->skel = conntrack_bpf__open();
+	if (!st_local_kconfig_readable() && !c->lo.json)
+		fprintf(stderr, "note: the kernel configuration is not readable: HZ unknown, "
+			"refresh timeouts are not shown\n");
+	c->skel = ct_open();
 	if (!c->skel) {
 		fprintf(stderr, "error: cannot open the conntrack BPF object: %s\n", strerror(errno));
 		return ST_EXIT_FAIL;
@@ -128,19 +144,25 @@ static int setup_bpf(struct ct *c)
 	bpf_program__set_autoload(c->skel->progs.btf_ct_drop, !strcmp(c->method, "tp_btf"));
 	bpf_program__set_autoload(c->skel->progs.raw_ct_drop, !strcmp(c->method, "raw_tp"));
 	hooks_init(c->skel, c->hooks);
-	/* The OVS hooks are only tried with --ovs-invalid. */
-	st_local_hooks_plan(c->hooks, c->ovs ? NHOOKS : 3);
-	if (!c->ovs)
-		for (int i = 3; i < NHOOKS; i++) {
-			for (size_t a = 0; a < c->hooks[i].n; a++) {
-				bpf_program__set_autoload(c->hooks[i].prog[a], false);
-				if (c->hooks[i].prog2[a])
-					bpf_program__set_autoload(c->hooks[i].prog2[a], false);
-			}
-			c->hooks[i].choice.index = -1;
-			snprintf(c->hooks[i].choice.why, sizeof(c->hooks[i].choice.why),
-				 "not requested (--ovs-invalid)");
+	/* The OVS hooks are only tried with --ovs-invalid, and
+	 * ovs_ct_update_key only where ovs_ct_execute cannot be hooked: the
+	 * former runs inside the latter (the same packet would be reported
+	 * twice) and also on every flow key extraction, before conntrack. */
+	st_local_hooks_plan(c->hooks, c->ovs ? 4 : 3);
+	if (c->ovs && c->hooks[3].choice.index < 0)
+		st_local_hooks_plan(c->hooks + 4, 1);
+	for (int i = 3; i < NHOOKS; i++) {
+		if (c->ovs && (i == 3 || c->hooks[3].choice.index < 0))
+			continue;
+		for (size_t a = 0; a < c->hooks[i].n; a++) {
+			bpf_program__set_autoload(c->hooks[i].prog[a], false);
+			if (c->hooks[i].prog2[a])
+				bpf_program__set_autoload(c->hooks[i].prog2[a], false);
 		}
+		c->hooks[i].choice.index = -1;
+		snprintf(c->hooks[i].choice.why, sizeof(c->hooks[i].choice.why), "%s",
+			 c->ovs ? "not needed: ovs_ct_execute is hooked" : "not requested (--ovs-invalid)");
+	}
 	err = conntrack_bpf__load(c->skel);
 	if (err) {
 		fprintf(stderr, "error: loading the conntrack BPF programs failed: %s\n", strerror(-err));
@@ -229,7 +251,7 @@ static int run(struct ct *c)
 			}
 		}
 		now = st_mono_ns();
-		if (st_ct_events_read(c->evfd, ct_on_event, c) == -ENOBUFS)
+		if (c->evfd >= 0 && st_ct_events_read(c->evfd, ct_on_event, c) == -ENOBUFS)
 			c->nl_lost++;
 		fd = bpf_map__fd(gen & 1 ? c->skel->maps.counts1 : c->skel->maps.counts0);
 		gen++;
@@ -265,9 +287,11 @@ int cmd_conntrack(int argc, char **argv)
 "Where fexit/fentry or kprobes attach, nf_conntrack_in verdicts (and\n"
 "packets left without conntrack: invalid), timeout refreshes per TCP state\n"
 "and deletions are counted too; --ovs-invalid adds OVS conntrack results\n"
-"(ovs_ct_execute / ovs_ct_update_key) and prints every packet OVS found\n"
-"invalid. Hooks that cannot attach are listed as unavailable with the\n"
-"reason. Replaces linux-network-stack/trace_conntrack.py and\n"
+"(ovs_ct_execute; ovs_ct_update_key where that cannot be hooked) per\n"
+"ct_state and zone, and prints every packet OVS found invalid with its\n"
+"flow, zone and mark. Hooks that cannot attach are listed as unavailable\n"
+"with the reason. Without ctnetlink (nf_conntrack_netlink not loaded) the\n"
+"command warns and runs the kernel hooks alone. Replaces linux-network-stack/trace_conntrack.py and\n"
 "other/trace-ovs-ct-invalid.bt.",
 		.examples =
 "  stagetrace conntrack --netns hv1\n"
@@ -308,7 +332,13 @@ int cmd_conntrack(int argc, char **argv)
 	}
 	c.netns = c.lo.netns_set ? c.lo.netns_ino : st_local_self_netns();
 	c.evfd = st_ct_events_open(c.netns);
-	if (c.evfd < 0) {
+	/* Without ctnetlink (nf_conntrack_netlink not loaded: OVS conntrack
+	 * does not need it) the kernel hooks still work; say what is missing. */
+	if (c.evfd == -EPROTONOSUPPORT) {
+		snprintf(c.events_err, sizeof(c.events_err), "ctnetlink not available "
+			 "(modprobe nf_conntrack_netlink): %s", strerror(-c.evfd));
+		fprintf(stderr, "warning: no conntrack events: %s\n", c.events_err);
+	} else if (c.evfd < 0) {
 		fprintf(stderr, "error: cannot listen to conntrack events in netns %u: %s\n", c.netns,
 			strerror(-c.evfd));
 		rc = ST_EXIT_FAIL;

@@ -44,7 +44,8 @@ struct ct {
 	const char *method_force;
 	const char *method;
 	uint32_t netns;
-	int evfd;
+	int evfd;		/* ctnetlink events; < 0 when unavailable */
+	char events_err[160];	/* why, when unavailable */
 	struct conntrack_bpf *skel;
 	struct bpf_link *drop_link;
 	struct ring_buffer *rb;

@@ -399,6 +399,8 @@ void ct_report(struct ct *c, int fd, double secs)
 		json_object_object_add(o, "lost", lost);
 		json_object_object_add(o, "hooks", st_local_hooks_json(c->hooks, NHOOKS));
 		json_object_object_add(o, "drop_reasons", json_object_new_string(c->reason_names));
+		json_object_object_add(o, "events_unavailable", c->events_err[0] ?
+				       json_object_new_string(c->events_err) : NULL);
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 	} else {

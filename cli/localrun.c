@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "local.h"
 #include "opts.h"
@@ -286,4 +288,17 @@ int st_local_hooks_check(const struct st_hook_object_ops *ops, size_t nhooks, in
 		missing += !any;
 	}
 	return missing ? ST_EXIT_FAIL : ST_EXIT_OK;
+}
+
+int st_local_kconfig_readable(void)
+{
+	struct utsname u;
+	char path[300];
+
+	if (!access("/proc/config.gz", R_OK))
+		return 1;
+	if (uname(&u))
+		return 0;
+	snprintf(path, sizeof(path), "/boot/config-%s", u.release);
+	return !access(path, R_OK);
 }

@@ -127,4 +127,12 @@ struct st_hook_object_ops {
 };
 int st_local_hooks_check(const struct st_hook_object_ops *ops, size_t nhooks, int json);
 
+/*
+ * 1 when libbpf can read the running kernel's configuration (/proc/config.gz
+ * or /boot/config-<release>). Without it libbpf refuses to load an object
+ * with __kconfig externs, weak ones included, unless their values are
+ * handed over in bpf_object_open_opts.kconfig.
+ */
+int st_local_kconfig_readable(void);
+
 #endif /* ST_CLI_LOCALRUN_H */

@@ -41,6 +41,7 @@ _Static_assert(sizeof(struct st_qd_deq) == (7 + ST_QD_MAX_BATCH + 1) * 8, "st_qd
 _Static_assert(sizeof(struct st_qd_dkey) == 56, "st_qd_dkey layout");
 _Static_assert(sizeof(struct st_qd_dval) == 56, "st_qd_dval layout");
 _Static_assert(sizeof(struct st_qd_xval) == 80, "st_qd_xval layout");
+_Static_assert(sizeof(struct st_qd_ckey) == 48, "st_qd_ckey layout");
 _Static_assert(sizeof(struct st_qd_event) == 144, "st_qd_event layout");
 
 /* Header filters need a packet: the dequeue and tc modes have none. */
@@ -56,6 +57,7 @@ static unsigned mode_opts(int mode)
 	case ST_QD_XMIT:
 		return QD_BASE_OPTS | QD_PKT_OPTS | ST_LO_VERBOSE;
 	case ST_QD_DEQUEUE:
+	case ST_QD_TC:	/* -v: one line per classified packet, per tc drop */
 		return QD_BASE_OPTS | ST_LO_VERBOSE;
 	default:
 		return QD_BASE_OPTS;
@@ -350,9 +352,13 @@ int cmd_qdisc(int argc, char **argv)
 "  --tc       qdisc create/destroy/reset events as they happen; per interval\n"
 "             the drops with tc reasons (TC_*) and every qdisc and class\n"
 "             whose counters moved (rtnetlink, as tc -s shows them): how\n"
-"             many packets the classifiers sent to each class. Per-packet\n"
-"             classifier results have no tracepoint; the command says\n"
-"             whether another hook for them attaches on this kernel.\n"
+"             many packets the classifiers sent to each class. Where a\n"
+"             function hook on tcf_classify attaches (fexit, else kprobe +\n"
+"             kretprobe; there is no tracepoint), also the classifier\n"
+"             results per interval, counted per (qdisc whose filters ran,\n"
+"             TC_ACT_* verdict, class id), and with -v one line per\n"
+"             classified packet (verdict, class id, flow). Where none\n"
+"             attaches the command says so and shows the rest.\n"
 "Header filters (--proto, ports, addresses) apply to latency, drops and\n"
 "xmit; -v to latency, dequeue, drops and xmit. Replaces\n"
 "qdisc_lateny_details.py, qdisc_drop_trace.py, trace-qdisc-dequeue.bt,\n"

@@ -144,6 +144,20 @@ void qd_show_start(struct qd *q)
 
 /* ---- events ---------------------------------------------------------------- */
 
+/* TC_ACT_* of <linux/pkt_cls.h> (a UAPI: the values do not move). */
+static const char *verdict_name(int v, char *buf, size_t len)
+{
+	static const char *const names[] = { "OK", "RECLASSIFY", "SHOT", "PIPE", "STOLEN",
+					     "QUEUED", "REPEAT", "REDIRECT", "TRAP" };
+
+	if (v == -1)
+		return "UNSPEC";
+	if (v >= 0 && v < (int)(sizeof(names) / sizeof(names[0])))
+		return names[v];
+	snprintf(buf, len, "%d", v);
+	return buf;
+}
+
 static const char *event_name(uint32_t t)
 {
 	switch (t) {
@@ -156,6 +170,7 @@ static const char *event_name(uint32_t t)
 	case ST_QE_CREATE: return "create";
 	case ST_QE_DESTROY: return "destroy";
 	case ST_QE_RESET: return "reset";
+	case ST_QE_CLASSIFY: return "classify";
 	}
 	return "?";
 }
@@ -225,6 +240,12 @@ int qd_on_event(void *ctx, void *data, size_t size)
 		}
 		if (e->type == ST_QE_XMIT_ERR)
 			json_object_object_add(o, "rc", json_object_new_int(e->rc));
+		if (e->type == ST_QE_CLASSIFY) {
+			json_object_object_add(o, "verdict", json_object_new_string(
+				verdict_name(e->rc, rb, sizeof(rb))));
+			json_object_object_add(o, "classid", json_object_new_string(
+				qd_handle_str(e->reason, kind, sizeof(kind))));
+		}
 		if (e->type == ST_QE_DQL_STALL) {
 			json_object_object_add(o, "stall_thrs", json_object_new_int64(e->qlen));
 			json_object_object_add(o, "queue_len", json_object_new_int64(e->len));
@@ -254,6 +275,10 @@ int qd_on_event(void *ctx, void *data, size_t size)
 		break;
 	case ST_QE_XMIT_ERR:
 		printf(" rc=%d%s len=%u", e->rc, e->rc == 0x10 ? " (busy)" : "", e->len);
+		break;
+	case ST_QE_CLASSIFY:
+		printf(" verdict=%s classid=%s len=%u", verdict_name(e->rc, rb, sizeof(rb)),
+		       qd_handle_str(e->reason, kind, sizeof(kind)), e->len);
 		break;
 	case ST_QE_DQL_STALL:
 		printf(" thrs=%u len=%u", e->qlen, e->len);
@@ -498,24 +523,10 @@ static void show_xmit(struct qd *q, const char *t, json_object *o)
 	}
 }
 
-/* TC_ACT_* of <linux/pkt_cls.h> (a UAPI: the values do not move). */
-static const char *verdict_name(int v, char *buf, size_t len)
-{
-	static const char *const names[] = { "OK", "RECLASSIFY", "SHOT", "PIPE", "STOLEN",
-					     "QUEUED", "REPEAT", "REDIRECT", "TRAP" };
-
-	if (v == -1)
-		return "UNSPEC";
-	if (v >= 0 && v < (int)(sizeof(names) / sizeof(names[0])))
-		return names[v];
-	snprintf(buf, len, "%d", v);
-	return buf;
-}
-
 /* tcf_classify results: only where its hook attached. */
 static void show_classified(struct qd *q, const char *t, json_object *o)
 {
-	char vb[16], cb[16];
+	char vb[16], cb[16], desc[160];
 
 	if (!q->tcf[0].attached)
 		return;
@@ -526,8 +537,9 @@ static void show_classified(struct qd *q, const char *t, json_object *o)
 			const struct qd_cls_row *r = &q->cls[i];
 			json_object *j = json_object_new_object();
 
+			json_object_object_add(j, "qdisc", key_json(&r->k.k));
 			json_object_object_add(j, "dev", json_object_new_string(
-				st_local_dev_name(r->k.netns, r->k.ifindex)));
+				st_local_dev_name(r->k.k.netns, r->k.k.ifindex)));
 			json_object_object_add(j, "verdict", json_object_new_string(
 				verdict_name(r->k.verdict, vb, sizeof(vb))));
 			json_object_object_add(j, "classid", json_object_new_string(
@@ -542,8 +554,10 @@ static void show_classified(struct qd *q, const char *t, json_object *o)
 		const struct qd_cls_row *r = &q->cls[i];
 
 		if (!i)
-			printf("%-8s %-20s %-10s %-8s %8s\n", "TIME", "DEV", "VERDICT", "CLASSID", "COUNT");
-		printf("%-8s %-20s %-10s %-8s %8llu\n", t, st_local_dev_name(r->k.netns, r->k.ifindex),
+			printf("%-8s %-36s %-10s %-8s %8s\n", "TIME", "QDISC (FILTERS)", "VERDICT",
+			       "CLASSID", "COUNT");
+		qdisc_desc(&r->k.k, desc, sizeof(desc));
+		printf("%-8s %-36s %-10s %-8s %8llu\n", t, desc,
 		       verdict_name(r->k.verdict, vb, sizeof(vb)),
 		       qd_handle_str(r->k.classid, cb, sizeof(cb)), (unsigned long long)r->count);
 	}

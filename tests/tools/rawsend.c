@@ -21,6 +21,12 @@
  *       ID, ID+1, ...; VLAN 1..4094 puts an 802.1Q tag with that VLAN id
  *       in the frame (0: untagged), for the flow --vlan tests; the
  *       Ethernet source is the interface's MAC, the UDP checksum is 0
+ *   rawsend IFACE tcp DST_MAC SRC_IP DST_IP SPORT DPORT FLAGS [COUNT]
+ *       COUNT (default 1) TCP segments without payload carrying the TCP
+ *       flag byte FLAGS (e.g. 0x12 SYN+ACK, 0x03 SYN+FIN), sequence
+ *       numbers 1000, 1001, ...; both checksums are right so a receiver
+ *       (conntrack) judges the segment by its flags and state alone, for
+ *       the OVS conntrack-invalid tests
  *
  * Exit 0 when the frame was sent, 1 on a send error, 2 on bad arguments.
  */
@@ -43,7 +49,8 @@ static void usage(void)
 		"usage: rawsend IFACE hex HEXBYTES\n"
 		"       rawsend IFACE arp request|reply SHA SPA THA TPA [ETH_DST]\n"
 		"       rawsend IFACE ipfrag DST_MAC SRC_IP DST_IP ID OFFSET MF LEN [PROTO]\n"
-		"       rawsend IFACE udp DST_MAC SRC_IP DST_IP SPORT DPORT ID [VLAN [COUNT]]\n");
+		"       rawsend IFACE udp DST_MAC SRC_IP DST_IP SPORT DPORT ID [VLAN [COUNT]]\n"
+		"       rawsend IFACE tcp DST_MAC SRC_IP DST_IP SPORT DPORT FLAGS [COUNT]\n");
 	exit(2);
 }
 
@@ -241,6 +248,63 @@ static size_t build_udp(int argc, char **argv, const uint8_t src_mac[6], unsigne
 	return l2 + 20 + 8 + 16;
 }
 
+/* One 20-byte TCP header (no options, no payload) with flag byte flags
+ * and sequence number seq; the checksum covers the IPv4 pseudo-header. */
+static size_t build_tcp(int argc, char **argv, const uint8_t src_mac[6], unsigned long seq,
+			uint8_t *f)
+{
+	unsigned long sport, dport, flags;
+	uint8_t *ip = f + 14, *th = f + 34, ph[12 + 20];
+	uint16_t c;
+
+	if (argc < 6)
+		usage();
+	parse_mac(argv[0], f);
+	memcpy(f + 6, src_mac, 6);
+	f[12] = 0x08;
+	f[13] = 0x00;
+	sport = parse_num(argv[3], 65535);
+	dport = parse_num(argv[4], 65535);
+	flags = parse_num(argv[5], 255);
+	memset(ip, 0, 40);
+	ip[0] = 0x45;
+	ip[3] = 40;
+	ip[4] = (uint8_t)(seq >> 8);
+	ip[5] = (uint8_t)seq;
+	ip[6] = 0x40;	/* DF */
+	ip[8] = 64;
+	ip[9] = 6;
+	parse_ip(argv[1], ip + 12);
+	parse_ip(argv[2], ip + 16);
+	c = csum(ip, 20);
+	ip[10] = (uint8_t)(c >> 8);
+	ip[11] = (uint8_t)c;
+	th[0] = (uint8_t)(sport >> 8);
+	th[1] = (uint8_t)sport;
+	th[2] = (uint8_t)(dport >> 8);
+	th[3] = (uint8_t)dport;
+	th[4] = (uint8_t)(seq >> 24);
+	th[5] = (uint8_t)(seq >> 16);
+	th[6] = (uint8_t)(seq >> 8);
+	th[7] = (uint8_t)seq;
+	if (flags & 0x10)	/* an ACK acknowledges something */
+		th[11] = 1;
+	th[12] = 5 << 4;	/* data offset: 5 words */
+	th[13] = (uint8_t)flags;
+	th[14] = 0xfa;		/* window 64000 */
+	/* Pseudo-header: addresses, zero, protocol, TCP length. */
+	memcpy(ph, ip + 12, 8);
+	ph[8] = 0;
+	ph[9] = 6;
+	ph[10] = 0;
+	ph[11] = 20;
+	memcpy(ph + 12, th, 20);
+	c = csum(ph, sizeof(ph));
+	th[16] = (uint8_t)(c >> 8);
+	th[17] = (uint8_t)c;
+	return 54;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long count = 1, id0 = 0;
@@ -280,6 +344,11 @@ int main(int argc, char **argv)
 		if (argc > 10)
 			count = parse_num(argv[10], 100000);
 		n = build_udp(argc - 3, argv + 3, mac, id0, frame);
+	} else if (!strcmp(argv[2], "tcp") && argc >= 9) {
+		if (argc > 9)
+			count = parse_num(argv[9], 100000);
+		id0 = 1000;
+		n = build_tcp(argc - 3, argv + 3, mac, id0, frame);
 	} else
 		usage();
 	if (n < 14)
@@ -287,7 +356,9 @@ int main(int argc, char **argv)
 	sll.sll_halen = 6;
 	memcpy(sll.sll_addr, frame, 6);
 	for (unsigned long i = 0; i < count; i++) {
-		if (i)
+		if (i && !strcmp(argv[2], "tcp"))
+			n = build_tcp(argc - 3, argv + 3, mac, id0 + i, frame);
+		else if (i)
 			n = build_udp(argc - 3, argv + 3, mac, (id0 + i) & 0xffff, frame);
 		if (sendto(fd, frame, n, 0, (struct sockaddr *)&sll, sizeof(sll)) != (ssize_t)n) {
 			fprintf(stderr, "rawsend: error: send on %s: %s\n", argv[1], strerror(errno));

@@ -17,6 +17,9 @@
 # 20; interrupts seen <= the kernel's kvm:kvm_msi_set_irq count, the
 # difference at most the non-traced frames vhost received); nothing timed
 # out or lost.
+# Tracers and tools loading BPF by real load under emulation: minutes of
+# guest time on a loaded host.
+# vm-test-timeout: 600
 . "$ST_VM_REPO/tests/vm/guest-lib.sh"
 T=/tmp/vhostrx
 mkdir -p "$T"
