@@ -182,6 +182,10 @@ vm_boot() {
 	# parameters without dots to init's environment).
 	args="st_init=$VM_REPO/tests/vm/guest-init.sh st_script=$script st_tree=$tree"
 	args+=" st_repo=$VM_REPO st_build=${VM_BUILD:-$VM_REPO/build} st_args=$(IFS=,; echo "$*")"
+	# The guest's own limit on its test script: a minute less than the
+	# boot's, so a slow run ends with "DONE rc=124" (a FAIL on the host)
+	# rather than a killed qemu.
+	args+=" st_guest_timeout=$((tmo > 120 ? tmo - 60 : tmo))"
 	local nic=()
 	[[ $VM_NIC == user ]] && nic=(-nic "user,model=virtio-net-pci,ipv6=off")
 	timeout --kill-after=10 "$tmo" qemu-system-x86_64 \

@@ -11,8 +11,9 @@
 #   ST_VM_KERNELS   kernel series to boot (default "6.1 6.12")
 #   ST_VM_TESTS     guest tests to run, in order (default: all, see below)
 #   ST_VM_CACHE     kernel cache (default /var/cache/stagetrace-vmtest)
-#   ST_VM_TIMEOUT   seconds per guest boot, everything included (default 2700;
-#                   each guest test also has its own 300 s, ST_VM_TEST_TIMEOUT)
+#   ST_VM_TIMEOUT   seconds per guest boot, everything included (default 3600;
+#                   the guest's runner stops a minute earlier; each guest test
+#                   has its own 600 s unless it declares a limit, ST_VM_TEST_TIMEOUT)
 #   ST_VM_KEEP=1    keep the run directory (console logs, results)
 #   ST_VM_PARALLEL  1: boot the kernels side by side (default when the host
 #                   has 2 or more CPUs; each guest emulates on one thread)
@@ -57,7 +58,7 @@ boot_one() {
 	mkdir -p "$out"
 	start=$(date +%s)
 	# shellcheck disable=SC2086
-	vm_boot "$tree" "$out" "${ST_VM_TIMEOUT:-2700}" "$VM_REPO/tests/vm/guest-run.sh" $TESTS
+	vm_boot "$tree" "$out" "${ST_VM_TIMEOUT:-3600}" "$VM_REPO/tests/vm/guest-run.sh" $TESTS
 	echo "$? $(($(date +%s) - start))" >"$out/boot.rc"
 }
 
@@ -100,6 +101,11 @@ for series in $KERNELS; do
 	if [[ ! -s $out/results.txt ]] || ! grep -q '^DONE' "$out/results.txt"; then
 		echo "FAIL $rel guest did not finish (timeout, panic or hang); console tail:"
 		tail -n 30 "$out/console.log" 2>/dev/null | sed 's/^/    /'
+		fail=$((fail + 1))
+	elif ! grep -q '^DONE rc=0$' "$out/results.txt"; then
+		# The guest's test runner was stopped by the guest's own limit
+		# (rc 124): the tests after the running one never ran.
+		echo "FAIL $rel guest test run $(grep '^DONE' "$out/results.txt") (stopped by the guest's limit, ST_VM_TIMEOUT - 60 s): later tests did not run"
 		fail=$((fail + 1))
 	fi
 	while read -r verdict name rest; do

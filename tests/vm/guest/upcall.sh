@@ -13,14 +13,16 @@
 #   - per pair, both directions: exactly 3 upcalls and 1 hit;
 #   - the slowed request's upcall is >= 250 ms (the 500 ms stop, less the
 #     time between SIGSTOP and the send: starting the sender takes up to
-#     ~100 ms under emulation) and >= 10x the slower of the two normal
-#     ones (per packet, from the stored paths);
+#     ~100 ms under emulation) and exceeds the slower of the two normal
+#     ones by >= 250 ms (per packet, from the stored paths): the stop adds
+#     its length on top of whatever an upcall normally costs, which under a
+#     loaded emulator is itself 2-100 ms, so a ratio would not hold;
 #   - the reply direction, never slowed, stays under 100 ms at p50;
 #   - host "guest": 6 upcalls, max >= 250 ms, and the kernel's own miss
 #     counter as the agent read it over generic netlink lies between two
 #     `ovs-dpctl show` readings taken around the agent's last refresh.
 # `stagetrace upcall --local --megaflow -v`, run at the same time, must time
-# the same 6 upcalls (the slowed one >= 250 ms and >= 10x the others), name
+# the same 6 upcalls (the slowed one >= 250 ms and >= 250 ms over the others), name
 # ovs-vswitchd's handler threads as the re-injectors, and count as many
 # ovs_dp_upcall calls as the datapath's own missed counter moved.
 . "$ST_VM_REPO/tests/vm/guest-lib.sh"
@@ -100,8 +102,8 @@ echo "guest: request upcalls (us): $(jq -c . <<<"$us")"
 vm_check upcall-paths "3 request paths carry upcall@guest: $(jq -c . <<<"$us")" test "$(jq length <<<"$us")" = 3
 slow=$(jq '.[2]' <<<"$us")
 norm=$(jq '.[1]' <<<"$us")
-vm_check upcall-slowed "slowed upcall $slow us >= 250000 and >= 10x the normal $norm us" \
-	jq -e 'length == 3 and .[2] >= 250000 and .[2] >= 10 * .[1]' <<<"$us" >/dev/null
+vm_check upcall-slowed "slowed upcall $slow us >= 250000 and >= 250000 over the normal $norm us" \
+	jq -e 'length == 3 and .[2] >= 250000 and .[2] - .[1] >= 250000' <<<"$us" >/dev/null
 
 h=$(jq -c '.hosts[] | select(.host == "guest")' <<<"$up")
 vm_check upcall-host "host guest: $(jq -c '{upcalls, upcalls_per_s, max: .latency.max_us}' <<<"$h")" \
@@ -116,8 +118,8 @@ echo "guest: local upcalls: $(jq -c '[.[] | {flow, latency_us, handler}]' <<<"$l
 vm_check upcall-local-count "$(jq length <<<"$lj") upcalls timed (want 6: 3 requests, 3 replies)" \
 	test "$(jq length <<<"$lj")" = 6
 ls=$(jq '[.[] | select(.flow | test("10.9.0.1:40000 > 10.9.0.2:7000")) | .latency_us] | sort' <<<"$lj")
-vm_check upcall-local-slowed "requests $(jq -c . <<<"$ls") us: slowest >= 250000 and >= 10x the next" \
-	jq -e 'length == 3 and .[2] >= 250000 and .[2] >= 10 * .[1]' <<<"$ls" >/dev/null
+vm_check upcall-local-slowed "requests $(jq -c . <<<"$ls") us: slowest >= 250000 and >= 250000 over the next" \
+	jq -e 'length == 3 and .[2] >= 250000 and .[2] - .[1] >= 250000' <<<"$ls" >/dev/null
 hn=$(jq -r '[.[].handler] | unique | join(",")' <<<"$lj")
 vm_check upcall-local-handler "re-injected by ovs-vswitchd handler thread(s): $hn" \
 	jq -e 'all(.[]; .handler | startswith("handler"))' <<<"$lj" >/dev/null
