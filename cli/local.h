@@ -208,6 +208,17 @@ int st_btf_enum_load_member(const char *member, const char *strip_prefix,
  * then "count N, avg, p50, p90, p99, max" from the full-precision buckets.
  */
 void st_local_hist_print(const struct st_hist *h, const char *indent);
+/* The unit of a histogram's values as shown: the column head, the suffix
+ * of the summary line, the suffix of the JSON keys, and what a recorded
+ * value is divided by (ns -> us: 1000). */
+struct st_hist_unit {
+	const char *head, *suffix, *json_suffix;
+	double div;
+};
+extern const struct st_hist_unit st_hist_unit_ns;	/* usecs, the default */
+extern const struct st_hist_unit st_hist_unit_bytes;	/* sizes */
+void st_local_hist_print_unit(const struct st_hist *h, const char *indent,
+			      const struct st_hist_unit *u);
 /*
  * The same histogram as JSON: {"count", "avg_us", "min_us", "p50_us",
  * "p90_us", "p99_us", "max_us", "buckets": [[low_ns, high_ns, count], ...]}
@@ -215,5 +226,6 @@ void st_local_hist_print(const struct st_hist *h, const char *indent);
  */
 struct json_object;
 struct json_object *st_local_hist_json(const struct st_hist *h);
+struct json_object *st_local_hist_json_unit(const struct st_hist *h, const struct st_hist_unit *u);
 
 #endif /* ST_CLI_LOCAL_H */

@@ -174,17 +174,22 @@ int st_btf_enum_load_member(const char *member, const char *strip_prefix,
 #define ROWS_PER_OCTAVE 4
 #define BAR_WIDTH 40
 
-static void fmt_us(double ns, char *buf, size_t len)
+/* A bucket bound in the unit's display scale: whole numbers as such,
+ * small fractions with three significant digits. */
+static void fmt_val(double v, double div, char *buf, size_t len)
 {
-	double us = ns / 1000.0;
+	double u = v / div;
 
-	if (us >= 100 || us == (double)(uint64_t)us)
-		snprintf(buf, len, "%.0f", us);
-	else if (us >= 10)
-		snprintf(buf, len, "%.1f", us);
+	if (u >= 100 || u == (double)(uint64_t)u)
+		snprintf(buf, len, "%.0f", u);
+	else if (u >= 10)
+		snprintf(buf, len, "%.1f", u);
 	else
-		snprintf(buf, len, "%.3g", us);
+		snprintf(buf, len, "%.3g", u);
 }
+
+const struct st_hist_unit st_hist_unit_ns = { "usecs", "us", "_us", 1000.0 };
+const struct st_hist_unit st_hist_unit_bytes = { "bytes", "B", "_bytes", 1.0 };
 
 /* Row r of the display: [lo, hi) in ns. Octave e >= 2 is cut in four; the
  * values 0..3 get one row each. Whole buckets always fall in one row:
@@ -215,6 +220,12 @@ static uint32_t row_of(uint64_t v)
 
 void st_local_hist_print(const struct st_hist *h, const char *indent)
 {
+	st_local_hist_print_unit(h, indent, &st_hist_unit_ns);
+}
+
+void st_local_hist_print_unit(const struct st_hist *h, const char *indent,
+			      const struct st_hist_unit *u)
+{
 	uint32_t first = UINT32_MAX, last = 0, nrows;
 	uint64_t *rows, maxc = 0;
 	char a[32], b[32], range[80];
@@ -242,7 +253,7 @@ void st_local_hist_print(const struct st_hist *h, const char *indent)
 	for (uint32_t r = first; r <= last; r++)
 		if (rows[r] > maxc)
 			maxc = rows[r];
-	printf("%s%-22s : %-8s %s\n", indent, "usecs", "count", "distribution");
+	printf("%s%-22s : %-8s %s\n", indent, u->head, "count", "distribution");
 	for (uint32_t r = first; r <= last; r++) {
 		uint64_t lo, hi;
 		int w = maxc ? (int)(rows[r] * BAR_WIDTH / maxc) : 0;
@@ -258,31 +269,40 @@ void st_local_hist_print(const struct st_hist *h, const char *indent)
 		}
 
 		row_range(r, &lo, &hi);
-		fmt_us((double)lo, a, sizeof(a));
-		fmt_us((double)hi, b, sizeof(b));
+		fmt_val((double)lo, u->div, a, sizeof(a));
+		fmt_val((double)hi, u->div, b, sizeof(b));
 		snprintf(range, sizeof(range), "[%s, %s)", a, b);
 		printf("%s%-22s : %-8llu |%-*.*s|\n", indent, range, (unsigned long long)rows[r],
 		       BAR_WIDTH, w, "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
 	}
-	printf("%scount %llu, avg %.1f us, p50 %.1f us, p90 %.1f us, p99 %.1f us, max %.1f us\n",
-	       indent, (unsigned long long)h->count, st_hist_mean(h) / 1000.0,
-	       st_hist_quantile(h, 0.5) / 1000.0, st_hist_quantile(h, 0.9) / 1000.0,
-	       st_hist_quantile(h, 0.99) / 1000.0, h->max / 1000.0);
+	printf("%scount %llu, avg %.1f %s, p50 %.1f %s, p90 %.1f %s, p99 %.1f %s, max %.1f %s\n",
+	       indent, (unsigned long long)h->count, st_hist_mean(h) / u->div, u->suffix,
+	       st_hist_quantile(h, 0.5) / u->div, u->suffix, st_hist_quantile(h, 0.9) / u->div,
+	       u->suffix, st_hist_quantile(h, 0.99) / u->div, u->suffix, h->max / u->div,
+	       u->suffix);
 	free(rows);
 }
 
 struct json_object *st_local_hist_json(const struct st_hist *h)
 {
+	return st_local_hist_json_unit(h, &st_hist_unit_ns);
+}
+
+struct json_object *st_local_hist_json_unit(const struct st_hist *h, const struct st_hist_unit *u)
+{
+	static const char *const names[] = { "avg", "min", "p50", "p90", "p99", "max" };
 	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	double vals[6] = {
+		st_hist_mean(h), h->count ? (double)h->min : 0, st_hist_quantile(h, 0.5),
+		st_hist_quantile(h, 0.9), st_hist_quantile(h, 0.99), (double)h->max,
+	};
+	char key[32];
 
 	json_object_object_add(o, "count", json_object_new_int64((int64_t)h->count));
-	json_object_object_add(o, "avg_us", json_object_new_double(st_hist_mean(h) / 1000.0));
-	json_object_object_add(o, "min_us", json_object_new_double(
-		h->count ? h->min / 1000.0 : 0));
-	json_object_object_add(o, "p50_us", json_object_new_double(st_hist_quantile(h, 0.5) / 1000.0));
-	json_object_object_add(o, "p90_us", json_object_new_double(st_hist_quantile(h, 0.9) / 1000.0));
-	json_object_object_add(o, "p99_us", json_object_new_double(st_hist_quantile(h, 0.99) / 1000.0));
-	json_object_object_add(o, "max_us", json_object_new_double(h->max / 1000.0));
+	for (size_t i = 0; i < 6; i++) {
+		snprintf(key, sizeof(key), "%s%s", names[i], u->json_suffix);
+		json_object_object_add(o, key, json_object_new_double(vals[i] / u->div));
+	}
 	for (uint32_t i = 0; i < ST_HIST_NBUCKETS; i++) {
 		json_object *b;
 

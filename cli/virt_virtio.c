@@ -423,6 +423,20 @@ int virt_virtio(int argc, char **argv)
 "filter, other frames are left out). Per interval, the frames the tracer\n"
 "could not show or follow are counted (ring buffer or map full, GRO\n"
 "merges).\n"
+"--rcvbuf: the receive buffers instead, per device and queue pair: the\n"
+"RX ring's size (RING, from the driver) and mode (mergeable, big, small),\n"
+"ring refills (try_fill_recv) inside NAPI runs (FILLS_N, atomic\n"
+"allocations) and outside them (FILLS_O: the device opening, the deferred\n"
+"refill work, a resize), the ring slots each posted (POST_N, POST_O),\n"
+"fills that ran out of memory (OOM) and deferred refill runs (REFILL,\n"
+"refill_work: what the driver schedules after an OOM in NAPI), the\n"
+"average time a fill took, the most slots a fill found free since the\n"
+"start (MAX_FREE: how close the ring came to empty; a ring that empties\n"
+"drops frames at the host), frames received (receive_buf) and frames\n"
+"that spanned several mergeable buffers (MULTI); then histograms of the\n"
+"received frame lengths (virtio-net header excluded) and of the\n"
+"mergeable buffers' true sizes (what each frame cost in memory). Replaces\n"
+"virtio-net/trace_virtio_net_rcvbuf.bt. Takes -i, -d, -c, -v, --json.\n"
 "Hooks: fentry/fexit, else kprobe/kretprobe. Exit status: 0 ok, 1 runtime\n"
 "failure or neither skb_recv_done nor virtnet_poll available (the reasons\n"
 "are printed), 2 usage error.\n",
@@ -430,21 +444,24 @@ int virt_virtio(int argc, char **argv)
 "  stagetrace virt virtio\n"
 "  stagetrace virt virtio --poll -i 5\n"
 "  stagetrace virt virtio --json -c 3\n"
-"  stagetrace virt virtio --rx-path -v --proto udp --dport 5001",
+"  stagetrace virt virtio --rx-path -v --proto udp --dport 5001\n"
+"  stagetrace virt virtio --rcvbuf -i 10",
 	};
 	struct vv v = { 0 };
-	struct st_opt opts[ST_LOCAL_NOPTS + 5];
+	struct st_opt opts[ST_LOCAL_NOPTS + 6];
 	size_t no = 0;
-	int check = 0, rc, ec;
+	int check = 0, rcvbuf = 0, rc, ec;
 
 	st_local_opts_init(&v.lo);
-	st_local_opts_table(&v.lo, VV_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 4);
+	st_local_opts_table(&v.lo, VV_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 5);
 	opts[no++] = (struct st_opt){ "poll", 0, ST_OPT_FLAG, &v.poll, NULL,
 				      "NAPI runs, frames per run, budget exhausted" };
 	opts[no++] = (struct st_opt){ "irq", 0, ST_OPT_FLAG, &v.irq, NULL,
 				      "RX interrupt callbacks and their CPU" };
 	opts[no++] = (struct st_opt){ "rx-path", 0, ST_OPT_FLAG, &v.rxpath, NULL,
 				      "frames handed up, interrupt -> poll wait" };
+	opts[no++] = (struct st_opt){ "rcvbuf", 0, ST_OPT_FLAG, &rcvbuf, NULL,
+				      "receive buffers: ring refills, slots, OOM, frame and buffer sizes" };
 	opts[no++] = (struct st_opt){ "check-hooks", 0, ST_OPT_FLAG, &check, NULL,
 				      "load each hook program through the verifier (no attach), report, exit" };
 	opts[no] = (struct st_opt)ST_OPT_END;
@@ -452,6 +469,22 @@ int virt_virtio(int argc, char **argv)
 		return ec;
 	if ((rc = st_local_validate(&v.lo, VV_SUPPORTED, help.name)))
 		return rc;
+	if (rcvbuf && (v.poll || v.irq || v.rxpath)) {
+		fprintf(stderr, "error: %s: --rcvbuf is a mode of its own; leave out --poll, --irq "
+			"and --rx-path\n", help.name);
+		return ST_EXIT_USAGE;
+	}
+	if (rcvbuf && (v.lo.proto_set || v.lo.sport || v.lo.dport || v.lo.src.set || v.lo.dst.set)) {
+		fprintf(stderr, "error: %s: --rcvbuf counts whole queues; --src-ip, --dst-ip, "
+			"--proto, --sport and --dport do not apply\n", help.name);
+		return ST_EXIT_USAGE;
+	}
+	if (rcvbuf) {
+		if ((rc = st_local_require_root(help.name)))
+			return rc;
+		st_log_route_libbpf();
+		return virt_rcvbuf(&v.lo, check);
+	}
 	v.pkt = v.rxpath && v.lo.verbose;
 	if (!v.pkt && (v.lo.proto_set || v.lo.sport || v.lo.dport || v.lo.src.set || v.lo.dst.set)) {
 		fprintf(stderr, "error: %s: --src-ip, --dst-ip, --proto, --sport and --dport "

@@ -4,10 +4,11 @@
  * (ping is not installed on the test machines, and a test needs to know
  * exactly which echo ids and sequence numbers went out).
  *
- *   icmpping DST COUNT INTERVAL_MS ID [WAIT_MS]
+ *   icmpping DST COUNT INTERVAL_MS ID [WAIT_MS [PAYLOAD]]
  *
  * Sends COUNT requests to DST with echo id ID and sequence numbers
- * 1..COUNT, INTERVAL_MS apart, 56 bytes of payload each; reads replies
+ * 1..COUNT, INTERVAL_MS apart, PAYLOAD bytes of payload each (default 56,
+ * at most 1472: one unfragmented frame on a 1500-byte MTU); reads replies
  * (type 0 with our id) while sending and for WAIT_MS (default 1500) after
  * the last request. Prints one line per reply ("reply seq=S rtt_us=U") and
  * a last line "sent N received M". Exit 0 when everything was sent (replies
@@ -108,13 +109,13 @@ static unsigned drain(int fd, uint16_t id, uint64_t deadline)
 int main(int argc, char **argv)
 {
 	struct sockaddr_in dst = { .sin_family = AF_INET };
-	unsigned long count, interval_ms, wait_ms = 1500;
+	unsigned long count, interval_ms, wait_ms = 1500, payload = 56;
 	unsigned received = 0;
 	uint16_t id;
 	int fd;
 
-	if (argc != 5 && argc != 6) {
-		fprintf(stderr, "usage: icmpping DST COUNT INTERVAL_MS ID [WAIT_MS]\n");
+	if (argc < 5 || argc > 7) {
+		fprintf(stderr, "usage: icmpping DST COUNT INTERVAL_MS ID [WAIT_MS [PAYLOAD]]\n");
 		return 2;
 	}
 	if (inet_pton(AF_INET, argv[1], &dst.sin_addr) != 1) {
@@ -124,8 +125,10 @@ int main(int argc, char **argv)
 	count = arg(argv[2], "count", MAXSEQ);
 	interval_ms = arg(argv[3], "interval", 60000);
 	id = (uint16_t)arg(argv[4], "id", 65535);
-	if (argc == 6)
+	if (argc >= 6)
 		wait_ms = arg(argv[5], "wait", 600000);
+	if (argc == 7)
+		payload = arg(argv[6], "payload", 1472);
 	fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
 	if (fd < 0) {
 		perror("icmpping: socket");
@@ -133,18 +136,19 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (unsigned long s = 1; s <= count; s++) {
-		uint8_t pkt[sizeof(struct icmphdr) + 56];
+		uint8_t pkt[sizeof(struct icmphdr) + 1472];
+		size_t len = sizeof(struct icmphdr) + payload;
 		struct icmphdr *ic = (struct icmphdr *)pkt;
 
 		memset(pkt, 0, sizeof(pkt));
-		for (size_t i = sizeof(*ic); i < sizeof(pkt); i++)
+		for (size_t i = sizeof(*ic); i < len; i++)
 			pkt[i] = (uint8_t)i;
 		ic->type = ICMP_ECHO;
 		ic->un.echo.id = htons(id);
 		ic->un.echo.sequence = htons((uint16_t)s);
-		ic->checksum = csum(pkt, sizeof(pkt));
+		ic->checksum = csum(pkt, len);
 		sent_at[s] = now_ns();
-		if (sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
+		if (sendto(fd, pkt, len, 0, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
 			perror("icmpping: sendto");
 			return 1;
 		}

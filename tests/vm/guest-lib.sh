@@ -45,3 +45,21 @@ vm_wait_uptime() {
 		sleep 0.5
 	done
 }
+
+# vm_virtio_nic: load virtio_net and print the name of the guest's
+# virtio-net device (tests/vm/run.sh gives one to the tests that need
+# it); waits up to 5 s for it to appear. Non-zero when there is none.
+vm_virtio_nic() {
+	local d
+	vm_modprobe virtio_net || return 1
+	for _ in $(seq 50); do
+		for d in /sys/class/net/*; do
+			if [[ $(basename "$(readlink -f "$d/device/driver" 2>/dev/null)") == virtio_net ]]; then
+				basename "$d"
+				return 0
+			fi
+		done
+		sleep 0.1
+	done
+	return 1
+}

@@ -42,9 +42,9 @@ done
 VM_BUILD=$O
 
 KERNELS=${ST_VM_KERNELS:-6.1 6.12}
-TESTS=${ST_VM_TESTS:-smoke probes ovs upcall ovsdrop ctinvalid tcclass bridge vhost virt virtio guestvirtio rttflow latency kvm encap vhostrx testbed}
+TESTS=${ST_VM_TESTS:-smoke probes ovs upcall ovsdrop ctinvalid tcclass bridge vhost virt virtio guestvirtio rcvbuf rttflow latency kvm encap vhostrx testbed}
 # The virtio guest tests need the guest's own virtio-net NIC (lib.sh).
-[[ " $TESTS " == *" virtio "* || " $TESTS " == *" guestvirtio "* ]] && [[ -z ${ST_VM_NIC:-} ]] && VM_NIC=user
+[[ " $TESTS " == *" virtio "* || " $TESTS " == *" guestvirtio "* || " $TESTS " == *" rcvbuf "* ]] && [[ -z ${ST_VM_NIC:-} ]] && VM_NIC=user
 RUN=$(mktemp -d /tmp/stagetrace-vmtest.XXXXXX)
 trap 'vm_cleanup; [[ -z ${ST_VM_KEEP:-} ]] && rm -rf "$RUN"' EXIT
 trap 'exit 130' INT TERM

@@ -21,16 +21,7 @@
 . "$ST_VM_REPO/tests/vm/guest-lib.sh"
 . "$REPO/tests/vm/guest/dp-lib.sh"
 N=20
-vm_modprobe virtio_net || { vm_fail gv-module "modprobe virtio_net"; exit 1; }
-dev=
-for _ in $(seq 50); do
-	for d in /sys/class/net/*; do
-		[[ $(basename "$(readlink -f "$d/device/driver" 2>/dev/null)") == virtio_net ]] && dev=$(basename "$d")
-	done
-	[[ -n $dev ]] && break
-	sleep 0.1
-done
-[[ -n $dev ]] || { vm_fail gv-nic "no virtio-net device (qemu -nic user,model=virtio-net-pci missing?)"; exit 1; }
+dev=$(vm_virtio_nic) || { vm_fail gv-nic "no virtio-net device (qemu -nic user,model=virtio-net-pci missing?)"; exit 1; }
 ip link set "$dev" up
 ip addr replace 10.0.2.15/24 dev "$dev"
 sleep 0.5
