@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Packet crafting and the user-space harness for the BPF packet parser,
- * shared by the unit tests of the packet key (pktkey_test.c) and of the
- * tunnel decapsulation (tunnel_test.c).
+ * shared by the unit tests of the packet parser (pktkey_test.c), of the
+ * tunnel decapsulation (tunnel_test.c) and of the packet id (pktid_test.c).
  *
  * The parser (bpf/parse.bpf.h) only touches a handful of sk_buff fields and
  * reads headers with bpf_probe_read_kernel, so a small shim is enough to
@@ -352,6 +352,21 @@ static inline void vxlan_wrap(struct pkt *p, const struct pkt *inner, unsigned f
 	vxlan(p, flags, vni);
 	memcpy(p->b + p->len, inner->b, inner->len);
 	p->len += inner->len;
+}
+
+/* An ICMP echo (type 8) or echo reply (type 0) with 56 bytes of data, parsed. */
+static inline struct parsed parse_icmp(uint32_t s, uint32_t d, unsigned type,
+				       unsigned id, unsigned seq)
+{
+	struct pkt p = { .len = 0 };
+	struct ip_spec ip = { .saddr = s, .daddr = d, .proto = 1, .id = 0x3333,
+			      .l4len = 8 + 56 };
+
+	eth(&p, 0x0800);
+	ipv4(&p, &ip);
+	icmp_echo(&p, type, id, seq);
+	payload(&p, 56);
+	return parse_frame(&p, 14);
 }
 
 #endif /* ST_PKT_BUILD_H */
