@@ -39,7 +39,10 @@ CLI_SRCS       := $(sort $(wildcard cli/*.c))
 PROTOS         := $(sort $(wildcard proto/*.proto))
 BPF_SRCS       := $(sort $(wildcard bpf/*.bpf.c))
 UNIT_SRCS      := $(sort $(wildcard tests/unit/*_test.c))
-TOOL_SRCS      := $(sort $(wildcard tests/tools/*.c))
+# Every tests/tools/*.c is a program of its own, except vmsim_*.c: the
+# parts of vmsim, which is linked from vmsim.c and those (rule below).
+VMSIM_PARTS    := $(sort $(wildcard tests/tools/vmsim_*.c))
+TOOL_SRCS      := $(filter-out $(VMSIM_PARTS),$(sort $(wildcard tests/tools/*.c)))
 
 PROTO_C   := $(patsubst proto/%.proto,$(O)/proto/%.pb-c.c,$(PROTOS))
 PROTO_H   := $(PROTO_C:.c=.h)
@@ -132,6 +135,11 @@ $(O)/tests/%_test: $(O)/tests/unit/%_test.o $(AGENT_LIB_OBJS) $(COLLECTOR_LIB_OB
 $(O)/tests/tools/%: $(O)/tests/tools/%.o $(O)/libcommon.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) $(LDLIBS_$*) -o $@
+
+# vmsim is the one tool made of several files (see tests/tools/vmsim.h).
+$(O)/tests/tools/vmsim: $(O)/tests/tools/vmsim.o $(patsubst %.c,$(O)/%.o,$(VMSIM_PARTS)) $(O)/libcommon.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) $(LDLIBS_vmsim) -o $@
 
 # ---- entry points ---------------------------------------------------------
 deps:

@@ -7,8 +7,8 @@
  * computed there: each stage's share of a pair's time, the stages ranked
  * by share, and the overall figures across pairs. The renderers (text,
  * markdown, CSV and JSON in report_text.c and report_json.c, HTML in
- * report_html.c) only format what the model holds, so the formats cannot
- * disagree, and each renderer can be tested on a hand-made answer without
+ * report_html.c with its charts in report_svg.c) only format what the
+ * model holds, so the formats cannot disagree, and each renderer can be tested on a hand-made answer without
  * a collector. This header is private to the report command and its tests.
  *
  * Absent figures are NAN (a double) or present == 0 (a summary), never a

@@ -7,12 +7,16 @@
  * run one ppoll() loop that holds frames or packets in a FIFO until their due
  * time.  This header holds that skeleton once.  It is header-only on
  * purpose: the Makefile turns every .c file in tests/tools into its own
- * program, and the test bed can compile a tool from its single source file
- * with plain gcc, so a shared .c file would have nowhere to go.  For the same
- * reason it needs nothing but libc.  Each tool is one translation unit, so
- * the few globals here (the signal flags and the settings of the shared
- * options) exist once per program.  A tool defines TOOL_NAME, the prefix of its messages, before
- * including this file.  Times are CLOCK_MONOTONIC nanoseconds throughout,
+ * program (vmsim, the one tool built from several files, is the single
+ * exception), so a shared .c file would have nowhere to go.  For the same
+ * reason it needs nothing but libc.  A single-file tool is one translation
+ * unit, so the few globals here (the signal flags and the settings of the
+ * shared options) are file statics and exist once per program.  A tool made
+ * of several files defines TOOL_MULTI_FILE in all of them and
+ * TOOL_STATE_HERE in the one that holds main(): the globals are then one
+ * set shared by all its files, so --quiet set in main() also silences a
+ * message written by another file.  A tool defines TOOL_NAME, the prefix
+ * of its messages, before including this file.  Times are CLOCK_MONOTONIC nanoseconds throughout,
  * and UINT64_MAX means "never".
  */
 #ifndef STAGETRACE_TOOL_UTIL_H
@@ -47,10 +51,23 @@
 /* Messages, time and numbers                                             */
 /* ---------------------------------------------------------------------- */
 
+/*
+ * Storage of the globals below: file statics for a single-file tool, and
+ * for a multi-file tool one definition (in the file with TOOL_STATE_HERE)
+ * that the other files declare extern.
+ */
+#if !defined(TOOL_MULTI_FILE)
+#define TOOL_STATE static
+#elif defined(TOOL_STATE_HERE)
+#define TOOL_STATE
+#else
+#define TOOL_STATE extern
+#endif
+
 /* Set by --quiet: tool_log() then prints nothing. */
-static bool tool_quiet;
+TOOL_STATE bool tool_quiet;
 /* Set by --pidfile: where tool_write_pidfile() writes, or NULL. */
-static const char *tool_pidfile;
+TOOL_STATE const char *tool_pidfile;
 
 /* Prints "TOOL_NAME: error: ..." to stderr and exits with code. */
 __attribute__((noreturn, format(printf, 2, 3)))
@@ -147,9 +164,9 @@ static inline void tool_option(int c, char **argv, void (*usage)(FILE *out))
 }
 
 /* The number of the signal (SIGINT or SIGTERM) that asked us to stop, or 0. */
-static volatile sig_atomic_t stop_signal;
+TOOL_STATE volatile sig_atomic_t stop_signal;
 /* Set by SIGUSR1 when the tool asked for it: print the counters soon. */
-static volatile sig_atomic_t dump_request;
+TOOL_STATE volatile sig_atomic_t dump_request;
 
 static inline void tool_on_signal(int sig)
 {
