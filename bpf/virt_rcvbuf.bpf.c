@@ -30,6 +30,7 @@
 
 #include "virt_rcvbuf.h"
 #include "cpu_hist.bpf.h"
+#include "counts.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -99,12 +100,9 @@ static __always_inline void vr_hist(__u32 id, __u64 value)
 
 static __always_inline struct st_vr_val *vr_get(struct st_vr_key *k)
 {
-	struct st_vr_val *v = bpf_map_lookup_elem(&vr_q, k), zero = {};
+	struct st_vr_val zero = {};
+	struct st_vr_val *v = st_row_get(&vr_q, k, &zero);
 
-	if (v)
-		return v;
-	bpf_map_update_elem(&vr_q, k, &zero, BPF_NOEXIST);
-	v = bpf_map_lookup_elem(&vr_q, k);
 	if (!v)
 		vr_count(ST_VRC_MAP_FULL);
 	return v;

@@ -23,6 +23,7 @@
 
 #include "virt_virtio.h"
 #include "netdev.bpf.h"
+#include "counts.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -95,12 +96,9 @@ static __always_inline void vv_count(__u32 idx)
 
 static __always_inline struct st_vv_val *vv_get(struct st_vv_key *k)
 {
-	struct st_vv_val *v = bpf_map_lookup_elem(&vv_q, k), zero = {};
+	struct st_vv_val zero = {};
+	struct st_vv_val *v = st_row_get(&vv_q, k, &zero);
 
-	if (v)
-		return v;
-	bpf_map_update_elem(&vv_q, k, &zero, BPF_NOEXIST);
-	v = bpf_map_lookup_elem(&vv_q, k);
 	if (!v)
 		vv_count(ST_VVC_MAP_FULL);
 	return v;

@@ -196,6 +196,18 @@ size_t st_local_map_drain(int fd, size_t ksz, size_t vsz, size_t max, void **key
 			  void **vals);
 
 /*
+ * Read a cumulative hash map (values counted since the start, never
+ * deleted) and what each row gained since the last read: *rows gets up to
+ * max rows of [key (ksz) | value now (vsz) | difference (vsz)], calloc'ed
+ * (caller frees, also on 0). The difference subtracts, for the first
+ * ndiff 64-bit words of the value, the same row of prev (the rows of the
+ * last read, nprev of them; a new key counts from 0); the words after them
+ * (maxima, modes) are copied as they are. Returns the count.
+ */
+size_t st_local_cum_read(int fd, size_t ksz, size_t vsz, size_t ndiff, size_t max,
+			 const void *prev, size_t nprev, void **rows);
+
+/*
  * Like st_btf_enum_load, for an enum found by the name of one of its
  * members (for anonymous enums such as the kernel's SKB_GSO_* flags).
  */

@@ -114,6 +114,38 @@ size_t st_local_map_drain(int fd, size_t ksz, size_t vsz, size_t max, void **key
 	return m;
 }
 
+size_t st_local_cum_read(int fd, size_t ksz, size_t vsz, size_t ndiff, size_t max,
+			 const void *prev, size_t nprev, void **rows)
+{
+	size_t rsz = ksz + 2 * vsz, n = 0;
+	unsigned char *r = calloc(max ? max : 1, rsz);
+	const unsigned char *pv = prev;
+	void *last = NULL;
+
+	*rows = r;
+	while (r && n < max && !bpf_map_get_next_key(fd, last, r + n * rsz)) {
+		unsigned char *row = r + n * rsz;
+		const unsigned char *p = NULL;
+		uint64_t now, before;
+
+		last = row;
+		if (bpf_map_lookup_elem(fd, row, row + ksz))
+			continue;	/* deleted meanwhile: the next key follows it */
+		for (size_t i = 0; i < nprev && !p; i++)
+			if (!memcmp(pv + i * rsz, row, ksz))
+				p = pv + i * rsz;
+		memcpy(row + ksz + vsz, row + ksz, vsz);
+		for (size_t w = 0; p && w < ndiff && (w + 1) * 8 <= vsz; w++) {
+			memcpy(&now, row + ksz + w * 8, 8);
+			memcpy(&before, p + ksz + w * 8, 8);
+			now -= before;
+			memcpy(row + ksz + vsz + w * 8, &now, 8);
+		}
+		n++;
+	}
+	return n;
+}
+
 /* ---- anonymous enums ------------------------------------------------------ */
 
 int st_btf_enum_load_member(const char *member, const char *strip_prefix,

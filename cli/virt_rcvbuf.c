@@ -18,6 +18,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <stddef.h>
 #include <json-c/json.h>
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
@@ -51,8 +52,10 @@ static const char *const mode_names[] = { "-", "small", "big", "mergeable" };
 
 struct vr_row {
 	struct st_vr_key k;
-	struct st_vr_val c, d;	/* cumulative, difference */
+	struct st_vr_val c, d;	/* cumulative, difference (st_local_cum_read's layout) */
 };
+_Static_assert(sizeof(struct vr_row) == sizeof(struct st_vr_key) + 2 * sizeof(struct st_vr_val),
+	       "vr_row is st_local_cum_read's row");
 
 struct vr {
 	struct st_local_opts *lo;
@@ -156,33 +159,14 @@ static uint32_t ring_size(uint32_t netns, uint32_t ifindex)
 	return rp.rx_pending;
 }
 
+/* The per-queue rows and what they gained since the last read: every
+ * counter before max_free is a running sum. */
 static size_t read_rows(struct vr *v, struct vr_row **out)
 {
-	int fd = bpf_map__fd(v->skel->maps.vr_q);
-	struct st_vr_key k, *prev = NULL;
-	struct vr_row *r = calloc(ST_VR_MAX_Q, sizeof(*r));
-	size_t n = 0;
-
-	*out = r;
-	while (r && n < ST_VR_MAX_Q && !bpf_map_get_next_key(fd, prev, &k)) {
-		const struct vr_row *p = NULL;
-
-		r[n].k = k;
-		prev = &r[n].k;
-		if (bpf_map_lookup_elem(fd, &k, &r[n].c))
-			continue;
-		for (size_t i = 0; i < v->nprev; i++)
-			if (!memcmp(&v->prev[i].k, &k, sizeof(k)))
-				p = &v->prev[i];
-		r[n].d = r[n].c;
-#define VR_SUB(f) r[n].d.f = r[n].c.f - (p ? p->c.f : 0)
-		VR_SUB(fills_napi); VR_SUB(fills_other); VR_SUB(posted_napi);
-		VR_SUB(posted_other); VR_SUB(fill_oom); VR_SUB(fill_ns); VR_SUB(refill_work);
-		VR_SUB(frames); VR_SUB(frame_bytes); VR_SUB(multi_buf);
-#undef VR_SUB
-		n++;
-	}
-	return n;
+	return st_local_cum_read(bpf_map__fd(v->skel->maps.vr_q), sizeof(struct st_vr_key),
+				 sizeof(struct st_vr_val),
+				 offsetof(struct st_vr_val, max_free) / sizeof(__u64), ST_VR_MAX_Q,
+				 v->prev, v->nprev, (void **)out);
 }
 
 static int active(const struct st_vr_val *d)

@@ -23,6 +23,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <stddef.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,8 +62,10 @@ static const char *const counter_names[ST_VVC_MAX] = {
 
 struct vv_row {
 	struct st_vv_key k;
-	struct st_vv_val c, d;	/* cumulative, difference */
+	struct st_vv_val c, d;	/* cumulative, difference (st_local_cum_read's layout) */
 };
+_Static_assert(sizeof(struct vv_row) == sizeof(struct st_vv_key) + 2 * sizeof(struct st_vv_val),
+	       "vv_row is st_local_cum_read's row");
 
 struct vv {
 	struct st_local_opts lo;
@@ -218,33 +221,14 @@ static int setup_bpf(struct vv *v)
 	return v->pkt ? pkt_setup(v) : 0;
 }
 
+/* The per-queue rows and what they gained since the last read: every
+ * counter before lat_max is a running sum. */
 static size_t read_rows(struct vv *v, struct vv_row **out)
 {
-	int fd = bpf_map__fd(v->skel->maps.vv_q);
-	struct st_vv_key k, *prev = NULL;
-	struct vv_row *r = calloc(ST_VV_MAX_Q, sizeof(*r));
-	size_t n = 0;
-
-	*out = r;
-	while (r && n < ST_VV_MAX_Q && !bpf_map_get_next_key(fd, prev, &k)) {
-		const struct vv_row *p = NULL;
-
-		r[n].k = k;
-		prev = &r[n].k;
-		if (bpf_map_lookup_elem(fd, &k, &r[n].c))
-			continue;
-		for (size_t i = 0; i < v->nprev; i++)
-			if (!memcmp(&v->prev[i].k, &k, sizeof(k)))
-				p = &v->prev[i];
-		r[n].d = r[n].c;
-#define VV_SUB(f) r[n].d.f = r[n].c.f - (p ? p->c.f : 0)
-		VV_SUB(irqs); VV_SUB(polls); VV_SUB(poll_pkts); VV_SUB(budget_hits);
-		VV_SUB(rx_pkts); VV_SUB(rx_bytes); VV_SUB(tx_pkts); VV_SUB(tx_bytes);
-		VV_SUB(lat_sum); VV_SUB(lat_n);
-#undef VV_SUB
-		n++;
-	}
-	return n;
+	return st_local_cum_read(bpf_map__fd(v->skel->maps.vv_q), sizeof(struct st_vv_key),
+				 sizeof(struct st_vv_val),
+				 offsetof(struct st_vv_val, lat_max) / sizeof(__u64), ST_VV_MAX_Q,
+				 v->prev, v->nprev, (void **)out);
 }
 
 static int active(const struct st_vv_val *d)
