@@ -94,6 +94,7 @@ struct c_pending {
 	uint64_t id;
 	int64_t first_seen;	/* collector monotonic ns */
 	int held;		/* complete, waiting for its clock model */
+	int guest_wait;		/* counted as waiting for a guest's part */
 	int n;
 	struct c_part *parts[C_MAX_PARTS];
 };
@@ -137,6 +138,7 @@ struct c_counters {
 	uint64_t batches, batches_dup, batches_bad, paths, paths_bad;
 	uint64_t matched, local, lost, dropped, unmatched_rx, incomplete;
 	uint64_t extra_parts, negative_segments, turnarounds;
+	uint64_t guest_waits, guest_addrs_full;
 	uint64_t flushes, flush_errors, replayed_batches;
 	uint64_t clock_probes, clock_steps;
 	uint64_t api_requests, api_unauthorized, api_forbidden, api_bad;
@@ -162,6 +164,14 @@ struct c_cfg {
 	uint32_t stall_ms;		/* gap over this is a stall; 0 = off */
 };
 
+/* IPv4 addresses (network order) whose VM runs an agent inside: an open
+ * addressing set, 0 = empty slot (guests.c). */
+#define C_GUEST_ADDRS 4096
+struct c_addrset {
+	uint32_t a[C_GUEST_ADDRS];
+	uint32_t n;
+};
+
 struct st_collector {
 	struct c_cfg cfg;
 	uv_loop_t *loop;
@@ -180,6 +190,8 @@ struct st_collector {
 	struct st_u64map turn;		/* reverse-flow key -> request time */
 	struct st_u64map flows;		/* symmetric flow hash -> client side */
 	struct st_u64map ipnames;	/* ipv4 -> VM name */
+	struct c_addrset guest_rx;	/* VMs whose agent stamps its receives */
+	struct c_addrset guest_tx;	/* VMs whose agent stamps its sends */
 	struct st_u64map cells;		/* -> c_cell_delta */
 	struct st_u64map pairs;		/* -> c_pair_delta */
 	struct st_u64map path_slots;	/* (minute, src, dst) -> slowest paths */
@@ -228,6 +240,12 @@ void c_ipname_learn(struct st_collector *c, uint32_t addr, const char *vm);
 int c_correlate_batch(struct st_collector *c, int host, st_envelope *env,
 		      int64_t inbox_id);
 void c_correlate_expire(struct st_collector *c, int all);
+
+/* guests.c: agents inside VMs (guest virtio-net stages). A packet between
+ * hypervisors is not complete while the part of an in-guest agent that
+ * traces its source or destination is still to come. */
+void c_guest_learn(struct st_collector *c, const struct c_part *p);
+int c_guest_part_missing(const struct st_collector *c, const struct c_pending *pe);
 
 /* aggregate.c */
 /* bound: clock error bound (ns) of a cross-host interval, < 0 for none. */

@@ -405,8 +405,18 @@ static void add_part(struct st_collector *c, struct c_part *p)
 		return;
 	}
 	pe->parts[pe->n++] = p;
+	c_guest_learn(c, p);
 	if (!pending_complete(pe))
 		return;
+	if (c_guest_part_missing(c, pe)) {
+		/* The VM's own agent has a part to come (guests.c); the
+		 * window finalises the packet if it never does. */
+		if (!pe->guest_wait) {
+			pe->guest_wait = 1;
+			c->c.guest_waits++;
+		}
+		return;
+	}
 	feed_clock(c, pe);
 	/* While older packets are held, newer ones wait with them, so that
 	 * packets are finalised in the order they were sent (c_correlate_expire
@@ -585,7 +595,7 @@ void c_correlate_expire(struct st_collector *c, int all)
 		int64_t age = now - pe->first_seen;
 		int go = all;
 
-		if (!go && pending_complete(pe))
+		if (!go && pending_complete(pe) && !c_guest_part_missing(c, pe))
 			go = clock_mature(c, pe) || age > C_HOLD_NS;
 		else if (!go)
 			go = age > (int64_t)c->cfg.window_ms * 1000000;

@@ -373,7 +373,8 @@ static json_object *stats_json(struct st_collector *c)
 #define C(n) json_object_object_add(o, #n, json_object_new_int64((int64_t)k->n))
 	C(batches); C(batches_dup); C(batches_bad); C(paths); C(paths_bad);
 	C(matched); C(local); C(lost); C(dropped); C(unmatched_rx); C(incomplete);
-	C(extra_parts); C(negative_segments); C(turnarounds); C(flushes);
+	C(extra_parts); C(negative_segments); C(turnarounds); C(guest_waits);
+	C(guest_addrs_full); C(flushes);
 	C(flush_errors); C(replayed_batches); C(api_requests); C(api_unauthorized);
 	C(api_forbidden); C(api_bad); C(hours_downsampled); C(rows_expired);
 	C(retention_errors);
