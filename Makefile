@@ -21,7 +21,21 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+HOST_ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+ARCH     := $(HOST_ARCH)
+
+# Cross build (tests/vm/run-arm64.sh): `make CROSS=aarch64-linux-gnu-
+# ARCH=arm64 O=build-arm64` compiles C with the cross compiler against the
+# multiarch arm64 -dev packages; BPF stays clang -target bpf, built for the
+# target's pt_regs layout (-D__TARGET_ARCH_$(ARCH)). The host's BTF has no
+# arm64 register types, so a cross vmlinux.h gets bpf/vmlinux_arm64.h
+# appended (types only, the layout of arm64's UAPI user_pt_regs).
+CROSS    ?=
+ifneq ($(CROSS),)
+CC       := $(CROSS)gcc
+AR       := $(CROSS)ar
+endif
+AR       ?= ar
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
@@ -84,6 +98,9 @@ $(O)/vmlinux.h:
 		echo "note: no kernel BTF; using bpf/vmlinux_fallback.h.xz" >&2; \
 		xz -dc bpf/vmlinux_fallback.h.xz > $@; \
 	fi
+	$(Q)if [ "$(ARCH)" != "$(HOST_ARCH)" ] && [ -r bpf/vmlinux_$(ARCH).h ]; then \
+		cat bpf/vmlinux_$(ARCH).h >> $@; \
+	fi
 
 $(O)/proto/%.pb-c.c $(O)/proto/%.pb-c.h: proto/%.proto
 	$(call msg,PROTOC,$<)
@@ -111,7 +128,7 @@ $(O)/%.o: %.c | $(PROTO_H) $(SKELS)
 
 $(O)/libcommon.a: $(COMMON_OBJS)
 	$(call msg,AR,$@)
-	$(Q)rm -f $@; ar rcs $@ $^
+	$(Q)rm -f $@; $(AR) rcs $@ $^
 
 $(O)/stagetrace-agent: $(AGENT_OBJS) $(O)/libcommon.a
 	$(call msg,LINK,$@)

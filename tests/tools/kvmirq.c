@@ -7,19 +7,21 @@
  * kvm:kvm_msi_set_irq / kvm:kvm_set_irq happen for real.
  *
  * It creates a VM with the in-kernel irqchip and one vCPU (never run: the
- * vCPU only gives the MSI a local APIC to land on, so KVM injects in the
- * signalling task; --no-vcpu leaves it out, so the fast path finds no APIC
- * map and every injection is deferred to irqfd_inject), replaces the GSI
- * routing with one MSI route (GSI --gsi, destination APIC 0, vector 0x30)
+ * vCPU only gives the interrupt a target, so KVM can inject in the
+ * signalling task; --no-vcpu leaves it out, so the fast path cannot
+ * deliver and every injection is deferred to irqfd_inject), replaces the
+ * GSI routing with one route for GSI --gsi (x86: an MSI to APIC 0, vector
+ * 0x30; arm64: a vGICv3 SPI, gsi + 32 -- kvmirq_arch.h has the details)
  * and binds an eventfd to that GSI with KVM_IRQFD. Then either:
  *   --writes N   write the eventfd N times, --gap-us apart (the kernel path
  *                starts at eventfd_write, not eventfd_signal), or
  *   -- CMD ARGS  run CMD with the eventfd inherited as descriptor 3 and
  *                wait for it (tests/tools/vhostnet --call-fd 3 makes it its
  *                RX call eventfd, so vhost's eventfd_signal injects).
- * Prints one JSON line {"pid":P,"gsi":G,"writes":N,"eventfd_count":C}
- * (C: the eventfd's counter at the end, which irqfd never consumes: the
- * sum of every signal) and exits 0, or with the child's status.
+ * Prints one JSON line {"pid":P,"gsi":G,"writes":N,"eventfd_count":C,
+ * "arch":"x86"|"arm64","route":"msi"|"spi"} (C: the eventfd's counter at
+ * the end, which irqfd never consumes: the sum of every signal) and exits
+ * 0, or with the child's status.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +36,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "kvmirq_arch.h"
 
 static void die(const char *what)
 {
@@ -56,7 +60,6 @@ int main(int argc, char **argv)
 		{ "no-vcpu", 0, 0, 'n' }, { "help", 0, 0, 'h' }, { 0 },
 	};
 	unsigned gsi = 24, writes = 0, gap = 2000;
-	struct kvm_irq_routing *rt;
 	struct kvm_irqfd irqfd;
 	uint64_t cnt = 0;
 	int o, kvm, vm, vcpu = -1, efd, rc = 0, no_vcpu = 0;
@@ -77,32 +80,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	/* A VM with the in-kernel PIC/IOAPIC/LAPIC and one (idle) vCPU. */
+	/* A VM with its in-kernel interrupt controller, one (idle) vCPU and
+	 * one route for the GSI (kvmirq_arch.h: MSI on x86, SPI on arm64). */
 	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm < 0)
 		die("/dev/kvm");
 	vm = ioctl(kvm, KVM_CREATE_VM, 0);
 	if (vm < 0)
 		die("KVM_CREATE_VM");
-	if (ioctl(vm, KVM_CREATE_IRQCHIP, 0))
-		die("KVM_CREATE_IRQCHIP");
-	if (!no_vcpu) {
-		vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
-		if (vcpu < 0)
-			die("KVM_CREATE_VCPU");
-	}
-
-	/* One MSI route: what qemu installs for a virtio queue's vector. */
-	rt = calloc(1, sizeof(*rt) + sizeof(rt->entries[0]));
-	if (!rt)
-		die("calloc");
-	rt->nr = 1;
-	rt->entries[0].gsi = gsi;
-	rt->entries[0].type = KVM_IRQ_ROUTING_MSI;
-	rt->entries[0].u.msi.address_lo = 0xfee00000;	/* APIC 0, physical */
-	rt->entries[0].u.msi.data = 0x30;		/* fixed, vector 0x30 */
-	if (ioctl(vm, KVM_SET_GSI_ROUTING, rt))
-		die("KVM_SET_GSI_ROUTING");
+	vcpu = kvmirq_arch_setup(vm, !no_vcpu, gsi);
 
 	efd = eventfd(0, EFD_NONBLOCK);
 	if (efd < 0)
@@ -141,8 +127,8 @@ int main(int argc, char **argv)
 	/* What the eventfd counted (read resets it; irqfd never does). */
 	if (read(efd, &cnt, sizeof(cnt)) != sizeof(cnt))
 		cnt = 0;
-	printf("{\"pid\":%d,\"gsi\":%u,\"writes\":%u,\"eventfd_count\":%llu}\n", (int)getpid(),
-	       gsi, writes, (unsigned long long)cnt);
+	printf("{\"pid\":%d,\"gsi\":%u,\"writes\":%u,\"eventfd_count\":%llu,\"arch\":\"%s\",\"route\":\"%s\"}\n",
+	       (int)getpid(), gsi, writes, (unsigned long long)cnt, KVMIRQ_ARCH, KVMIRQ_ROUTE);
 	fflush(stdout);
 	close(efd);
 	if (vcpu >= 0)
