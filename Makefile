@@ -83,7 +83,7 @@ CLI_LIB_OBJS       := $(filter-out $(MAIN_OBJS),$(CLI_OBJS))
 
 BINS := $(O)/stagetrace-agent $(O)/stagetrace-collector $(O)/stagetrace
 
-.PHONY: all deps test unit bpftest e2e vmtest bench bench-store bench-clock demo clean tools
+.PHONY: all deps test unit bpftest e2e vmtest vmtest-arm64 bench bench-store bench-clock demo clean tools
 all: $(BINS) tools
 
 tools: $(TOOL_BINS)
@@ -174,6 +174,15 @@ e2e: all
 # The qemu kernel matrix (Debian 6.1 and 6.12 kernels): tests/vm/run.sh.
 vmtest: all
 	$(Q)tests/vm/run.sh $(O)
+
+# arm64 guests (Debian arm64 6.1 and 6.12 under qemu TCG with EL2): the CLI
+# and kvmirq cross-built into $(O_ARM64), tests/vm/run-arm64.sh. Not part
+# of `make test`.
+O_ARM64 ?= build-arm64
+vmtest-arm64:
+	$(Q)$(MAKE) --no-print-directory CROSS=$(or $(CROSS),aarch64-linux-gnu-) ARCH=arm64 \
+		O=$(O_ARM64) $(O_ARM64)/stagetrace $(O_ARM64)/tests/tools/kvmirq
+	$(Q)tests/vm/run-arm64.sh $(O_ARM64)
 
 test: all
 	$(Q)tests/run-all.sh $(O)

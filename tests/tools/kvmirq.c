@@ -11,7 +11,8 @@
  * signalling task; --no-vcpu leaves it out, so the fast path cannot
  * deliver and every injection is deferred to irqfd_inject), replaces the
  * GSI routing with one route for GSI --gsi (x86: an MSI to APIC 0, vector
- * 0x30; arm64: a vGICv3 SPI, gsi + 32 -- kvmirq_arch.h has the details)
+ * 0x30; arm64: a vGICv3 SPI, gsi + 32, or with --route msi an MSI that
+ * no ITS translates -- kvmirq_arch.h has the details)
  * and binds an eventfd to that GSI with KVM_IRQFD. Then either:
  *   --writes N   write the eventfd N times, --gap-us apart (the kernel path
  *                starts at eventfd_write, not eventfd_signal), or
@@ -57,11 +58,12 @@ int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "gsi", 1, 0, 'g' }, { "writes", 1, 0, 'w' }, { "gap-us", 1, 0, 'u' },
-		{ "no-vcpu", 0, 0, 'n' }, { "help", 0, 0, 'h' }, { 0 },
+		{ "no-vcpu", 0, 0, 'n' }, { "route", 1, 0, 'r' }, { "help", 0, 0, 'h' }, { 0 },
 	};
 	unsigned gsi = 24, writes = 0, gap = 2000;
 	struct kvm_irqfd irqfd;
 	uint64_t cnt = 0;
+	const char *route = KVMIRQ_DEFAULT_ROUTE;
 	int o, kvm, vm, vcpu = -1, efd, rc = 0, no_vcpu = 0;
 
 	while ((o = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
@@ -70,13 +72,15 @@ int main(int argc, char **argv)
 		case 'w': writes = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'u': gap = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'n': no_vcpu = 1; break;
+		case 'r': route = optarg; break;
 		default:
-			fprintf(stderr, "usage: kvmirq [--gsi G] [--gap-us U] [--no-vcpu] (--writes N | -- CMD ARGS...)\n");
+			fprintf(stderr, "usage: kvmirq [--gsi G] [--gap-us U] [--no-vcpu] [--route msi|spi] (--writes N | -- CMD ARGS...)\n");
 			return o == 'h' ? 0 : 2;
 		}
 	}
-	if ((!writes) == (optind >= argc) || gsi > 1023 || writes > 1000000) {
-		fprintf(stderr, "kvmirq: need exactly one of --writes N (1..1000000) or -- CMD; GSI <= 1023\n");
+	if ((!writes) == (optind >= argc) || gsi > 1023 || writes > 1000000 ||
+	    (strcmp(route, "msi") && strcmp(route, "spi"))) {
+		fprintf(stderr, "kvmirq: need exactly one of --writes N (1..1000000) or -- CMD; GSI <= 1023; --route msi|spi\n");
 		return 2;
 	}
 
@@ -88,7 +92,7 @@ int main(int argc, char **argv)
 	vm = ioctl(kvm, KVM_CREATE_VM, 0);
 	if (vm < 0)
 		die("KVM_CREATE_VM");
-	vcpu = kvmirq_arch_setup(vm, !no_vcpu, gsi);
+	vcpu = kvmirq_arch_setup(vm, !no_vcpu, gsi, !strcmp(route, "msi"));
 
 	efd = eventfd(0, EFD_NONBLOCK);
 	if (efd < 0)
@@ -128,7 +132,7 @@ int main(int argc, char **argv)
 	if (read(efd, &cnt, sizeof(cnt)) != sizeof(cnt))
 		cnt = 0;
 	printf("{\"pid\":%d,\"gsi\":%u,\"writes\":%u,\"eventfd_count\":%llu,\"arch\":\"%s\",\"route\":\"%s\"}\n",
-	       (int)getpid(), gsi, writes, (unsigned long long)cnt, KVMIRQ_ARCH, KVMIRQ_ROUTE);
+	       (int)getpid(), gsi, writes, (unsigned long long)cnt, KVMIRQ_ARCH, route);
 	fflush(stdout);
 	close(efd);
 	if (vcpu >= 0)

@@ -12,12 +12,14 @@
  * redistributor need guest-physical addresses, and which can only be
  * initialised (KVM_DEV_ARM_VGIC_CTRL_INIT) once the vCPUs exist and have
  * been given their CPU model (KVM_ARM_VCPU_INIT with the host's preferred
- * target). The route is an irqchip one: GSI g -> pin g of the vGIC, which
- * KVM turns into SPI g + 32 (vgic_irqfd_set_irq). Without MSI routes no
- * ITS is needed. Without a vCPU (--no-vcpu) the vGIC stays uninitialised:
- * KVM then cannot inject from the signalling task, so every injection is
- * deferred to irqfd_inject in a kworker (and kvm_set_irq refuses it there,
- * the SPI is not valid yet; the tracepoint still sees both levels).
+ * target). The default route is an irqchip one: GSI g -> pin g of the
+ * vGIC, which KVM turns into SPI g + 32 (vgic_irqfd_set_irq). --route msi
+ * installs an MSI route instead; this VM has no ITS, so
+ * kvm_arch_set_irq_inatomic cannot translate it in the signalling task and
+ * every injection is deferred to irqfd_inject in a kworker, where
+ * kvm_set_msi refuses it (-ENODEV, no ITS; kvm:kvm_set_irq still sees both
+ * levels): the deferred path, taken for real. --no-vcpu is refused: KVM
+ * needs an initialised vGIC for KVM_IRQFD (it answers EAGAIN).
  *
  * Header-only like tool_util.h: the Makefile builds every .c in tests/tools
  * as its own program. The addresses are the qemu "virt" machine's; the
@@ -52,7 +54,7 @@ static void kvmirq_set_route(int vm, const struct kvm_irq_routing_entry *e)
 #if defined(__aarch64__)
 
 #define KVMIRQ_ARCH "arm64"
-#define KVMIRQ_ROUTE "spi"
+#define KVMIRQ_DEFAULT_ROUTE "spi"
 #define KVMIRQ_GIC_DIST 0x08000000ULL
 #define KVMIRQ_GIC_REDIST 0x080a0000ULL
 
@@ -66,39 +68,48 @@ static void vgic_attr(int dev, uint32_t group, uint64_t attr, uint64_t *val, con
 		die(what);
 }
 
-/* The vGICv3, and the vCPU unless with_vcpu is 0; returns the vCPU fd or -1. */
-static int kvmirq_arch_setup(int vm, int with_vcpu, unsigned gsi)
+/* The vGICv3, its vCPU and the route (msi: 1); returns the vCPU fd. */
+static int kvmirq_arch_setup(int vm, int with_vcpu, unsigned gsi, int msi)
 {
 	struct kvm_create_device cd = { .type = KVM_DEV_TYPE_ARM_VGIC_V3 };
 	struct kvm_irq_routing_entry e;
 	struct kvm_vcpu_init init;
 	uint64_t dist = KVMIRQ_GIC_DIST, redist = KVMIRQ_GIC_REDIST;
-	int vcpu = -1;
+	int vcpu;
 
+	if (!with_vcpu) {
+		errno = EINVAL;
+		die("--no-vcpu: arm64 KVM needs an initialised vGIC, hence a vCPU, for KVM_IRQFD");
+	}
 	if (ioctl(vm, KVM_CREATE_DEVICE, &cd))
 		die("KVM_CREATE_DEVICE vGICv3");
-	if (with_vcpu) {
-		vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
-		if (vcpu < 0)
-			die("KVM_CREATE_VCPU");
-		memset(&init, 0, sizeof(init));
-		if (ioctl(vm, KVM_ARM_PREFERRED_TARGET, &init))
-			die("KVM_ARM_PREFERRED_TARGET");
-		if (ioctl(vcpu, KVM_ARM_VCPU_INIT, &init))
-			die("KVM_ARM_VCPU_INIT");
-		vgic_attr((int)cd.fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST,
-			  &dist, "vGIC distributor address");
-		vgic_attr((int)cd.fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_REDIST,
-			  &redist, "vGIC redistributor address");
-		/* Sets up the default GSI -> SPI routes too; ours replace them. */
-		vgic_attr((int)cd.fd, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT,
-			  NULL, "KVM_DEV_ARM_VGIC_CTRL_INIT");
-	}
+	vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
+	if (vcpu < 0)
+		die("KVM_CREATE_VCPU");
+	memset(&init, 0, sizeof(init));
+	if (ioctl(vm, KVM_ARM_PREFERRED_TARGET, &init))
+		die("KVM_ARM_PREFERRED_TARGET");
+	if (ioctl(vcpu, KVM_ARM_VCPU_INIT, &init))
+		die("KVM_ARM_VCPU_INIT");
+	vgic_attr((int)cd.fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST,
+		  &dist, "vGIC distributor address");
+	vgic_attr((int)cd.fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_REDIST,
+		  &redist, "vGIC redistributor address");
+	/* Sets up the default GSI -> SPI routes too; ours replace them. */
+	vgic_attr((int)cd.fd, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT,
+		  NULL, "KVM_DEV_ARM_VGIC_CTRL_INIT");
 	memset(&e, 0, sizeof(e));
 	e.gsi = gsi;
-	e.type = KVM_IRQ_ROUTING_IRQCHIP;
-	e.u.irqchip.irqchip = 0;
-	e.u.irqchip.pin = gsi;	/* SPI gsi + 32 */
+	if (msi) {
+		/* What a GICv3 ITS doorbell would get (GITS_TRANSLATER). */
+		e.type = KVM_IRQ_ROUTING_MSI;
+		e.u.msi.address_lo = 0x08090040;
+		e.u.msi.data = gsi;
+	} else {
+		e.type = KVM_IRQ_ROUTING_IRQCHIP;
+		e.u.irqchip.irqchip = 0;
+		e.u.irqchip.pin = gsi;	/* SPI gsi + 32 */
+	}
 	kvmirq_set_route(vm, &e);
 	return vcpu;
 }
@@ -106,14 +117,19 @@ static int kvmirq_arch_setup(int vm, int with_vcpu, unsigned gsi)
 #else /* x86 */
 
 #define KVMIRQ_ARCH "x86"
-#define KVMIRQ_ROUTE "msi"
+#define KVMIRQ_DEFAULT_ROUTE "msi"
 
 /* The in-kernel PIC/IOAPIC/LAPIC, one idle vCPU unless with_vcpu is 0
  * (then no APIC map: every injection is deferred), one MSI route. */
-static int kvmirq_arch_setup(int vm, int with_vcpu, unsigned gsi)
+static int kvmirq_arch_setup(int vm, int with_vcpu, unsigned gsi, int msi)
 {
 	struct kvm_irq_routing_entry e;
 	int vcpu = -1;
+
+	if (!msi) {
+		errno = EINVAL;
+		die("--route spi: x86 has no SPIs (msi only)");
+	}
 
 	if (ioctl(vm, KVM_CREATE_IRQCHIP, 0))
 		die("KVM_CREATE_IRQCHIP");
