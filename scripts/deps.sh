@@ -30,6 +30,14 @@ PKGS="$PKGS ansible ansible-lint python3-apt util-linux"
 # initramfs; the guests run the host's Open vSwitch userspace.
 PKGS="$PKGS qemu-system-x86 busybox-static openvswitch-switch"
 
+# make vmtest-arm64 (tests/vm/run-arm64.sh): qemu-system-aarch64, the cross
+# compiler and the arm64 -dev packages the CLI and kvmirq link (multiarch;
+# the guest's own runtime packages are fetched with apt-get download).
+ARM64_PKGS="libc6-dev:arm64 libbpf-dev:arm64 libelf-dev:arm64 zlib1g-dev:arm64 \
+libnng-dev:arm64 libprotobuf-c-dev:arm64 libuv1-dev:arm64 libjson-c-dev:arm64 \
+libsqlite3-dev:arm64 libmnl-dev:arm64"
+PKGS="$PKGS qemu-system-arm gcc-aarch64-linux-gnu file $ARM64_PKGS"
+
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -46,6 +54,10 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "deps: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
+# The :arm64 packages need the architecture known to dpkg before the update.
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	dpkg --add-architecture arm64
+fi
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
