@@ -28,7 +28,7 @@
 # Prints per-kernel verdicts and "N passed, N failed"; exit 0 only when
 # every kernel booted, ran every test to the end and no verdict is FAIL.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 O=$(cd "${1:-build-arm64}" && pwd) || exit 1
 export ST_VM_CACHE=${ST_VM_CACHE:-/var/cache/stagetrace-vmtest-arm64}
 . tests/vm/lib.sh
@@ -64,7 +64,7 @@ done
 
 # vm_rootfs: prints the cached directory with the unpacked arm64 packages.
 vm_rootfs() {
-	local dir=$VM_CACHE/rootfs-$ROOTFS_V tmp p
+	local dir=$VM_CACHE/rootfs-$ROOTFS_V tmp p debs=()
 	if [[ -e $dir/.ready ]]; then
 		echo "$dir"
 		return 0
@@ -74,8 +74,8 @@ vm_rootfs() {
 	tmp=$(mktemp -d "$VM_CACHE/.dl.XXXXXX") || return 1
 	chmod 755 "$tmp"
 	chown _apt "$tmp" 2>/dev/null
-	# shellcheck disable=SC2086
-	if ! (cd "$tmp" && timeout 600 apt-get download -q $(for p in $ROOTFS_PKGS; do echo "$p:arm64"; done) >&2); then
+	for p in $ROOTFS_PKGS; do debs+=("$p:arm64"); done
+	if ! (cd "$tmp" && timeout 600 apt-get download -q "${debs[@]}" >&2); then
 		vm_log "ERROR: apt-get download of the arm64 packages failed (dpkg --add-architecture arm64; apt-get update)"
 		rm -rf "$tmp"
 		return 1

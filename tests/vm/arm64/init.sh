@@ -7,6 +7,8 @@
 # under their limit, then prints every verdict on the console between
 # "ST-RESULTS" and "DONE rc=N" for the host and powers off. Binaries:
 # /st/stagetrace, /st/tools/*; verdict helpers: /st/tests/lib.sh.
+# st_tests and st_guest_timeout come from the kernel command line.
+: "${st_tests:=kvm}"
 /bin/busybox --install -s /bin
 export PATH=/bin:/usr/bin:/sbin:/usr/sbin
 # The unpacked Debian packages put libraries in both multiarch directories

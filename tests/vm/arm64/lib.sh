@@ -2,7 +2,9 @@
 # Verdict helpers of the arm64 guest tests (sourced; busybox sh, no bash):
 # the same "PASS|FAIL|SKIP <name> <details>" lines as tests/vm/guest-lib.sh,
 # into /run/vmout/results.txt, which init.sh prints for the host.
+# shellcheck disable=SC2034 # used by the tests that source this file
 ST=/st/stagetrace
+# shellcheck disable=SC2034
 TOOLS=/st/tools
 RESULTS=${ST_VM_OUT:-/run/vmout}/results.txt
 
