@@ -72,7 +72,8 @@ vm_check kvm-wakeups "$w of 20 eventfd writes woke irqfd GSI 24 (SPI 56) of VM $
 inl=$(jq -s "[.[] | $sel | .inline] | add // 0" "$T/kvm.json")
 de=$(jq -s "[.[] | $sel | .deferred] | add // 0" "$T/kvm.json")
 co=$(jq -s "[.[] | $sel | .coalesced] | add // 0" "$T/kvm.json")
-path=deferred
+path=none
+[ "$de" -gt 0 ] && path=deferred
 [ "$inl" -gt 0 ] && path=inline
 [ "$inl" -gt 0 ] && [ "$de" -gt 0 ] && path=mixed
 vm_check kvm-injections "$((inl + de)) injections for 20 writes: $inl inline, $de deferred, $co coalesced (SPI path on $(uname -r): $path)" \
