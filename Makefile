@@ -176,8 +176,8 @@ vmtest: all
 	$(Q)tests/vm/run.sh $(O)
 
 # arm64 guests (Debian arm64 6.1 and 6.12 under qemu TCG with EL2): the CLI
-# and kvmirq cross-built into $(O_ARM64), tests/vm/run-arm64.sh. Not part
-# of `make test`.
+# and kvmirq cross-built into $(O_ARM64), tests/vm/run-arm64.sh. Also run by
+# `make test` after the x86 matrix (ST_SKIP_ARM64=1 leaves it out).
 O_ARM64 ?= build-arm64
 vmtest-arm64:
 	$(Q)$(MAKE) --no-print-directory CROSS=$(or $(CROSS),aarch64-linux-gnu-) ARCH=arm64 \

@@ -34,6 +34,15 @@ if [[ -n ${ST_SKIP_VMTEST:-} ]]; then
 	echo "######## vmtest: skipped (ST_SKIP_VMTEST=$ST_SKIP_VMTEST)"
 else
 	run vmtest tests/vm/run.sh "$O"
+	# The arm64 guests (virt kvm on a vGICv3): cross-built CLI, Debian
+	# arm64 kernels under qemu TCG, a few minutes; ST_SKIP_ARM64=1 leaves
+	# them out explicitly.
+	if [[ -n ${ST_SKIP_ARM64:-} ]]; then
+		echo
+		echo "######## vmtest-arm64: skipped (ST_SKIP_ARM64=$ST_SKIP_ARM64)"
+	else
+		run vmtest-arm64 make -s vmtest-arm64
+	fi
 fi
 echo
 pass=0
