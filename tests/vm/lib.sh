@@ -213,3 +213,33 @@ vm_cleanup() {
 	done
 	VM_QEMU_PIDS=()
 }
+
+# vm_tally REL OUT: judge one guest run from OUT/results.txt (the guest's
+# verdict lines, then "DONE rc=N") and OUT/console.log: a run that did not
+# finish, or whose runner stopped early, is a FAIL; every PASS/FAIL/SKIP
+# line is printed and added to the caller's pass, fail and skip counters.
+vm_tally() {
+	local rel=$1 out=$2 verdict name rest
+	if [[ ! -s $out/results.txt ]] || ! grep -q '^DONE' "$out/results.txt"; then
+		echo "FAIL $rel guest did not finish (timeout, panic or hang); console tail:"
+		tail -n 30 "$out/console.log" 2>/dev/null | tr -d '\r' | sed 's/^/    /'
+		fail=$((fail + 1))
+	elif ! grep -q '^DONE rc=0$' "$out/results.txt"; then
+		# The guest's test runner was stopped by the guest's own limit
+		# (rc 124): the tests after the running one never ran.
+		echo "FAIL $rel guest test run $(grep '^DONE' "$out/results.txt") (stopped by the guest's limit, ST_VM_TIMEOUT - 60 s): later tests did not run"
+		fail=$((fail + 1))
+	fi
+	while read -r verdict name rest; do
+		case $verdict in
+		PASS) pass=$((pass + 1)) ;;
+		FAIL) fail=$((fail + 1)) ;;
+		SKIP) skip=$((skip + 1)) ;;
+		*) continue ;;
+		esac
+		printf '%-4s %-24s %-22s %s\n' "$verdict" "$rel" "$name" "$rest"
+	done < <(cat "$out/results.txt" 2>/dev/null)
+	if [[ -n ${ST_VM_KEEP:-} ]]; then
+		echo "kept: $out (console.log, results.txt)"
+	fi
+}

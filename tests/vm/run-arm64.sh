@@ -159,24 +159,7 @@ for series in $KERNELS; do
 	qrc=$?
 	echo "kernel $rel: guest ran $(($(date +%s) - start)) s, qemu exit $qrc"
 	tr -d '\r' <"$out/console.log" 2>/dev/null | sed -n '/^ST-RESULTS$/,/^DONE rc=/p' >"$out/results.txt"
-	if ! grep -q '^DONE' "$out/results.txt"; then
-		echo "FAIL $rel guest did not finish (timeout, panic or hang); console tail:"
-		tail -n 30 "$out/console.log" 2>/dev/null | tr -d '\r' | sed 's/^/    /'
-		fail=$((fail + 1))
-	elif ! grep -q '^DONE rc=0$' "$out/results.txt"; then
-		echo "FAIL $rel guest test run $(grep '^DONE' "$out/results.txt") (stopped by the guest's limit): later tests did not run"
-		fail=$((fail + 1))
-	fi
-	while read -r verdict name rest; do
-		case $verdict in
-		PASS) pass=$((pass + 1)) ;;
-		FAIL) fail=$((fail + 1)) ;;
-		SKIP) skip=$((skip + 1)) ;;
-		*) continue ;;
-		esac
-		printf '%-4s %-24s %-22s %s\n' "$verdict" "$rel" "$name" "$rest"
-	done <"$out/results.txt"
-	[[ -n ${ST_VM_KEEP:-} ]] && echo "kept: $out (console.log, results.txt)"
+	vm_tally "$rel" "$out"
 done
 echo "vmtest-arm64: $pass passed, $fail failed, $skip skipped"
 [[ $fail -eq 0 && $pass -gt 0 ]]

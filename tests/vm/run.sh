@@ -98,28 +98,7 @@ for series in $KERNELS; do
 	out=$RUN/$rel
 	read -r qrc secs <"$out/boot.rc" 2>/dev/null || { qrc=?; secs=?; }
 	echo "kernel $rel: guest ran $secs s, qemu exit $qrc"
-	if [[ ! -s $out/results.txt ]] || ! grep -q '^DONE' "$out/results.txt"; then
-		echo "FAIL $rel guest did not finish (timeout, panic or hang); console tail:"
-		tail -n 30 "$out/console.log" 2>/dev/null | sed 's/^/    /'
-		fail=$((fail + 1))
-	elif ! grep -q '^DONE rc=0$' "$out/results.txt"; then
-		# The guest's test runner was stopped by the guest's own limit
-		# (rc 124): the tests after the running one never ran.
-		echo "FAIL $rel guest test run $(grep '^DONE' "$out/results.txt") (stopped by the guest's limit, ST_VM_TIMEOUT - 60 s): later tests did not run"
-		fail=$((fail + 1))
-	fi
-	while read -r verdict name rest; do
-		case $verdict in
-		PASS) pass=$((pass + 1)) ;;
-		FAIL) fail=$((fail + 1)) ;;
-		SKIP) skip=$((skip + 1)) ;;
-		*) continue ;;
-		esac
-		printf '%-4s %-22s %-22s %s\n' "$verdict" "$rel" "$name" "$rest"
-	done < <(cat "$out/results.txt" 2>/dev/null)
-	if [[ -n ${ST_VM_KEEP:-} ]]; then
-		echo "kept: $out (console.log, results.txt)"
-	fi
+	vm_tally "$rel" "$out"
 done
 echo "vmtest: $pass passed, $fail failed, $skip skipped"
 [[ $fail -eq 0 && $pass -gt 0 ]]
