@@ -289,37 +289,7 @@ int kretprobe_vhost_rx_done(struct pt_regs *ctx)
 	return st_vhost_rx_done();
 }
 
-SEC("fentry/vhost_add_used_and_signal_n")
-int fentry_vhost_rx(__u64 *ctx)
-{
-	__u64 vq = 0, n = 0;
-
-	bpf_get_func_arg(ctx, 1, &vq);
-	bpf_get_func_arg(ctx, 3, &n);
-	return st_vhost_rx_used((struct vhost_virtqueue___st *)vq, (__u32)n);
-}
-
-SEC("kprobe/vhost_add_used_and_signal_n")
-int kprobe_vhost_rx(struct pt_regs *ctx)
-{
-	return st_vhost_rx_used((struct vhost_virtqueue___st *)PT_REGS_PARM2(ctx),
-				(__u32)PT_REGS_PARM4(ctx));
-}
-
-SEC("fentry/irqfd_wakeup")
-int fentry_irq_inject(__u64 *ctx)
-{
-	__u64 wait = 0, key = 0;
-
-	bpf_get_func_arg(ctx, 0, &wait);
-	bpf_get_func_arg(ctx, 3, &key);
-	return st_irq_inject(wait, key);
-}
-
-SEC("kprobe/irqfd_wakeup")
-int kprobe_irq_inject(struct pt_regs *ctx)
-{
-	return st_irq_inject(PT_REGS_PARM1(ctx), PT_REGS_PARM4(ctx));
-}
+ST_USED_SIGNAL_PROGS(fentry_vhost_rx, kprobe_vhost_rx, st_vhost_rx_used)
+ST_IRQFD_WAKEUP_PROGS(fentry_irq_inject, kprobe_irq_inject, st_irq_inject)
 
 #endif /* ST_BPF_STAGES_VHOSTRX_BPF_H */

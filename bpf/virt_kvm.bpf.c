@@ -309,21 +309,7 @@ static __always_inline int kvm_wakeup(__u64 wait, __u64 key)
 	return 0;
 }
 
-SEC("fentry/irqfd_wakeup")
-int fentry_irqfd_wake(__u64 *ctx)
-{
-	__u64 wait = 0, key = 0;
-
-	bpf_get_func_arg(ctx, 0, &wait);
-	bpf_get_func_arg(ctx, 3, &key);
-	return kvm_wakeup(wait, key);
-}
-
-SEC("kprobe/irqfd_wakeup")
-int kprobe_irqfd_wake(struct pt_regs *ctx)
-{
-	return kvm_wakeup(PT_REGS_PARM1(ctx), PT_REGS_PARM4(ctx));
-}
+ST_IRQFD_WAKEUP_PROGS(fentry_irqfd_wake, kprobe_irqfd_wake, kvm_wakeup)
 
 /* ---- the injection: inline, or deferred to irqfd_inject ------------------- */
 

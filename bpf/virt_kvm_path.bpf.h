@@ -123,21 +123,6 @@ static __always_inline int kvm_used(struct vhost_virtqueue___st *vq, __u32 count
 	return 0;
 }
 
-SEC("fentry/vhost_add_used_and_signal_n")
-int fentry_used_signal(__u64 *ctx)
-{
-	__u64 vq = 0, n = 0;
-
-	bpf_get_func_arg(ctx, 1, &vq);
-	bpf_get_func_arg(ctx, 3, &n);
-	return kvm_used((struct vhost_virtqueue___st *)vq, (__u32)n);
-}
-
-SEC("kprobe/vhost_add_used_and_signal_n")
-int kprobe_used_signal(struct pt_regs *ctx)
-{
-	return kvm_used((struct vhost_virtqueue___st *)PT_REGS_PARM2(ctx),
-			(__u32)PT_REGS_PARM4(ctx));
-}
+ST_USED_SIGNAL_PROGS(fentry_used_signal, kprobe_used_signal, kvm_used)
 
 #endif /* ST_BPF_VIRT_KVM_PATH_BPF_H */

@@ -63,3 +63,21 @@ vm_virtio_nic() {
 	done
 	return 1
 }
+
+# vm_trap_cleanup DIR LINK...: on exit, stop every process in the caller's
+# PIDS array (SIGINT, then SIGKILL after 10 s), delete the links and DIR.
+vm_trap_cleanup() {
+	VM_CLEAN_DIR=$1
+	shift
+	VM_CLEAN_LINKS=("$@")
+	trap vm_cleanup_now EXIT
+}
+vm_cleanup_now() {
+	local p
+	for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do
+		timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null
+	done
+	for p in "${VM_CLEAN_LINKS[@]}"; do ip link del "$p" 2>/dev/null; done
+	rm -rf "$VM_CLEAN_DIR"
+}

@@ -25,18 +25,7 @@
 T=/tmp/kvmt
 mkdir -p "$T"
 PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do
-		timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null
-	done
-	ip link del brk 2>/dev/null
-	ip link del tapk 2>/dev/null
-	ip link del tapm 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
+vm_trap_cleanup "$T" brk tapk tapm
 
 # The commands' entry points: `virt kvm`; `latency --path tap-to-irq` once
 # the latency dispatcher is merged, this branch's alias before. Arrays, not

@@ -24,18 +24,7 @@
 T=/tmp/vhostrx
 mkdir -p "$T"
 PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do
-		timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null
-	done
-	ip link del brr 2>/dev/null
-	ip link del tapr 2>/dev/null
-	ip link del tapq 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
+vm_trap_cleanup "$T" brr tapr tapq
 N=20
 GSI=26
 
