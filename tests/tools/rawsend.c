@@ -152,6 +152,36 @@ static size_t build_arp(int argc, char **argv, uint8_t *f)
 	return 42;
 }
 
+/* The Ethernet header (to the MAC in argv[0], from src_mac, IPv4) and the
+ * 20-byte IPv4 header of a frame: total length, id, the flags/fragment
+ * word, TTL 64, protocol, addresses from argv[1] and argv[2], checksum. */
+static void eth_ipv4(char **argv, const uint8_t src_mac[6], uint8_t *f, size_t ip_len,
+		     unsigned long id, unsigned frag, unsigned proto)
+{
+	uint8_t *ip = f + 14;
+	uint16_t c;
+
+	parse_mac(argv[0], f);
+	memcpy(f + 6, src_mac, 6);
+	f[12] = 0x08;
+	f[13] = 0x00;
+	memset(ip, 0, 20);
+	ip[0] = 0x45;
+	ip[2] = (uint8_t)(ip_len >> 8);
+	ip[3] = (uint8_t)ip_len;
+	ip[4] = (uint8_t)(id >> 8);
+	ip[5] = (uint8_t)id;
+	ip[6] = (uint8_t)(frag >> 8);
+	ip[7] = (uint8_t)frag;
+	ip[8] = 64;
+	ip[9] = (uint8_t)proto;
+	parse_ip(argv[1], ip + 12);
+	parse_ip(argv[2], ip + 16);
+	c = csum(ip, 20);
+	ip[10] = (uint8_t)(c >> 8);
+	ip[11] = (uint8_t)c;
+}
+
 static size_t build_ipfrag(int argc, char **argv, const uint8_t src_mac[6], uint8_t *f,
 			   size_t cap)
 {
@@ -160,10 +190,6 @@ static size_t build_ipfrag(int argc, char **argv, const uint8_t src_mac[6], uint
 
 	if (argc < 7)
 		usage();
-	parse_mac(argv[0], f);
-	memcpy(f + 6, src_mac, 6);
-	f[12] = 0x08;
-	f[13] = 0x00;
 	id = parse_num(argv[3], 65535);
 	off = parse_num(argv[4], 65528);
 	mf = parse_num(argv[5], 1);
@@ -172,24 +198,8 @@ static size_t build_ipfrag(int argc, char **argv, const uint8_t src_mac[6], uint
 		proto = parse_num(argv[7], 255);
 	if (off % 8)
 		bad("OFFSET (not a multiple of 8)", argv[4]);
-	memset(ip, 0, 20);
-	ip[0] = 0x45;
-	ip[2] = (uint8_t)((20 + len) >> 8);
-	ip[3] = (uint8_t)(20 + len);
-	ip[4] = (uint8_t)(id >> 8);
-	ip[5] = (uint8_t)id;
-	ip[6] = (uint8_t)((mf ? 0x20 : 0) | ((off / 8) >> 8));
-	ip[7] = (uint8_t)(off / 8);
-	ip[8] = 64;
-	ip[9] = (uint8_t)proto;
-	parse_ip(argv[1], ip + 12);
-	parse_ip(argv[2], ip + 16);
-	{
-		uint16_t c = csum(ip, 20);
-
-		ip[10] = (uint8_t)(c >> 8);
-		ip[11] = (uint8_t)c;
-	}
+	eth_ipv4(argv, src_mac, f, 20 + len, id, (mf ? 0x2000u : 0) | (unsigned)(off / 8),
+		 (unsigned)proto);
 	for (unsigned long i = 0; i < len; i++)
 		ip[20 + i] = (uint8_t)(off + i);
 	return 34 + len;
@@ -259,26 +269,11 @@ static size_t build_tcp(int argc, char **argv, const uint8_t src_mac[6], unsigne
 
 	if (argc < 6)
 		usage();
-	parse_mac(argv[0], f);
-	memcpy(f + 6, src_mac, 6);
-	f[12] = 0x08;
-	f[13] = 0x00;
 	sport = parse_num(argv[3], 65535);
 	dport = parse_num(argv[4], 65535);
 	flags = parse_num(argv[5], 255);
-	memset(ip, 0, 40);
-	ip[0] = 0x45;
-	ip[3] = 40;
-	ip[4] = (uint8_t)(seq >> 8);
-	ip[5] = (uint8_t)seq;
-	ip[6] = 0x40;	/* DF */
-	ip[8] = 64;
-	ip[9] = 6;
-	parse_ip(argv[1], ip + 12);
-	parse_ip(argv[2], ip + 16);
-	c = csum(ip, 20);
-	ip[10] = (uint8_t)(c >> 8);
-	ip[11] = (uint8_t)c;
+	eth_ipv4(argv, src_mac, f, 40, seq & 0xffff, 0x4000 /* DF */, 6);
+	memset(th, 0, 20);
 	th[0] = (uint8_t)(sport >> 8);
 	th[1] = (uint8_t)sport;
 	th[2] = (uint8_t)(dport >> 8);
