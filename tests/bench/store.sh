@@ -61,7 +61,7 @@ stop_collector() {
 }
 
 # --- bytes per packet --------------------------------------------------------
-PORT=$((41000 + $$ % 1000 * 4))
+PORT=$((16000 + $$ % 1000 * 4))	# below the ephemeral range (tests/e2e/lib.sh)
 collector "$T/load.db" "$PORT"
 "$O/tests/tools/stloadgen" load "tcp://127.0.0.1:$PORT" --duration "$LOAD_S" >"$T/load.json" ||
 	die "stloadgen failed"

@@ -43,7 +43,7 @@ ALLNS=("$NSS" "$NSR" "$NSD" "$NST" "$NSB" "$NSU")
 QNUM=$((250 + SFX % 50))
 # Ports of this run: tracers without --netns see the whole host, so the
 # flow must not be another test's (or a capture's freed late).
-PORT=$((20000 + SFX % 20000))
+PORT=$((20000 + SFX % 12000))	# below the ephemeral range (tests/e2e/lib.sh)
 PORT2=$((PORT + 1))
 VPORT=$((PORT + 2))
 

@@ -40,10 +40,13 @@ e2e_begin() {
 	E2E_TMP=$(mktemp -d /tmp/stagetrace-e2e.XXXXXX)
 	trap e2e_cleanup EXIT
 	trap 'exit 130' INT TERM
-	# Ports derived from the testbed name, so parallel beds do not collide.
+	# Ports derived from the testbed name, so parallel beds do not collide,
+	# and below the kernel's ephemeral range (32768 and up by default):
+	# there a client connection, or one still in TIME_WAIT, can hold the
+	# port (CI once saw the collector's --query refused, "Address in use").
 	local h
 	h=$(printf '%s' "$ST_TB" | cksum | cut -d' ' -f1)
-	E2E_PORT=$((20000 + h % 20000))
+	E2E_PORT=$((20000 + h % 12000))
 	E2E_QUERY=tcp://127.0.0.1:$((E2E_PORT + 1))
 	# Agents and collector talk mutual TLS, as in production; the CLI's
 	# query socket stays on loopback.
