@@ -434,7 +434,7 @@ int virt_virtio(int argc, char **argv)
 	struct vv v = { 0 };
 	struct st_opt opts[ST_LOCAL_NOPTS + 6];
 	size_t no = 0;
-	int check = 0, rcvbuf = 0, rc, ec;
+	int check = 0, rcvbuf = 0, filters, rc, ec;
 
 	st_local_opts_init(&v.lo);
 	st_local_opts_table(&v.lo, VV_SUPPORTED, opts, &no, sizeof(opts) / sizeof(opts[0]) - 5);
@@ -453,24 +453,19 @@ int virt_virtio(int argc, char **argv)
 		return ec;
 	if ((rc = st_local_validate(&v.lo, VV_SUPPORTED, help.name)))
 		return rc;
+	filters = v.lo.proto_set || v.lo.sport || v.lo.dport || v.lo.src.set || v.lo.dst.set;
 	if (rcvbuf && (v.poll || v.irq || v.rxpath)) {
 		fprintf(stderr, "error: %s: --rcvbuf is a mode of its own; leave out --poll, --irq "
 			"and --rx-path\n", help.name);
 		return ST_EXIT_USAGE;
 	}
-	if (rcvbuf && (v.lo.proto_set || v.lo.sport || v.lo.dport || v.lo.src.set || v.lo.dst.set)) {
+	if (rcvbuf && filters) {
 		fprintf(stderr, "error: %s: --rcvbuf counts whole queues; --src-ip, --dst-ip, "
 			"--proto, --sport and --dport do not apply\n", help.name);
 		return ST_EXIT_USAGE;
 	}
-	if (rcvbuf) {
-		if ((rc = st_local_require_root(help.name)))
-			return rc;
-		st_log_route_libbpf();
-		return virt_rcvbuf(&v.lo, check);
-	}
 	v.pkt = v.rxpath && v.lo.verbose;
-	if (!v.pkt && (v.lo.proto_set || v.lo.sport || v.lo.dport || v.lo.src.set || v.lo.dst.set)) {
+	if (!v.pkt && filters) {
 		fprintf(stderr, "error: %s: --src-ip, --dst-ip, --proto, --sport and --dport "
 			"filter the per-packet records only (--rx-path -v)\n", help.name);
 		return ST_EXIT_USAGE;
@@ -480,6 +475,8 @@ int virt_virtio(int argc, char **argv)
 	if ((rc = st_local_require_root(help.name)))
 		return rc;
 	st_log_route_libbpf();
+	if (rcvbuf)
+		return virt_rcvbuf(&v.lo, check);
 	if (check)
 		return st_local_hooks_check(&hook_ops, VV_NHOOKS, v.lo.json);
 	v.ncpus = libbpf_num_possible_cpus();

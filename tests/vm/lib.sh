@@ -52,6 +52,24 @@ vm_resolve() {
 		grep -E "$pat" | sort -V | tail -n 1
 }
 
+# vm_apt_download PKG...: download Debian packages into a new temporary
+# directory under the cache and print its path (the caller unpacks and
+# removes it); non-zero after a one-line log when the download fails.
+vm_apt_download() {
+	local tmp
+	mkdir -p "$VM_CACHE" || return 1
+	tmp=$(mktemp -d "$VM_CACHE/.dl.XXXXXX") || return 1
+	# apt's _apt user cannot write into a root-only directory; let it.
+	chmod 755 "$tmp"
+	chown _apt "$tmp" 2>/dev/null
+	if ! (cd "$tmp" && timeout 600 apt-get download -q "$@" >&2); then
+		vm_log "ERROR: apt-get download $* failed"
+		rm -rf "$tmp"
+		return 1
+	fi
+	echo "$tmp"
+}
+
 # vm_kernel SERIES: prints the cache directory holding the unpacked kernel
 # of the series (boot/vmlinuz-*, lib/modules/<release>/ with modules.dep),
 # downloading and unpacking it first when it is not cached. Fails loudly
@@ -82,16 +100,7 @@ vm_kernel() {
 		return 0
 	fi
 	vm_log "fetching $pkg into $dir"
-	mkdir -p "$VM_CACHE" || return 1
-	tmp=$(mktemp -d "$VM_CACHE/.dl.XXXXXX") || return 1
-	# apt's _apt user cannot write into a root-only directory; let it.
-	chmod 755 "$tmp"
-	chown _apt "$tmp" 2>/dev/null
-	if ! (cd "$tmp" && timeout 600 apt-get download -q "$pkg" >&2); then
-		vm_log "ERROR: apt-get download $pkg failed"
-		rm -rf "$tmp"
-		return 1
-	fi
+	tmp=$(vm_apt_download "$pkg") || return 1
 	deb=$(ls "$tmp"/*.deb 2>/dev/null | head -n 1)
 	rm -rf "$dir"
 	mkdir -p "$dir"

@@ -70,16 +70,9 @@ vm_rootfs() {
 		return 0
 	fi
 	vm_log "fetching the arm64 guest userspace into $dir"
-	mkdir -p "$VM_CACHE" || return 1
-	tmp=$(mktemp -d "$VM_CACHE/.dl.XXXXXX") || return 1
-	chmod 755 "$tmp"
-	chown _apt "$tmp" 2>/dev/null
 	for p in $ROOTFS_PKGS; do debs+=("$p:arm64"); done
-	if ! (cd "$tmp" && timeout 600 apt-get download -q "${debs[@]}" >&2); then
-		vm_log "ERROR: apt-get download of the arm64 packages failed (dpkg --add-architecture arm64; apt-get update)"
-		rm -rf "$tmp"
-		return 1
-	fi
+	tmp=$(vm_apt_download "${debs[@]}") ||
+		{ vm_log "(the :arm64 packages need dpkg --add-architecture arm64; apt-get update)"; return 1; }
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	for p in "$tmp"/*.deb; do
