@@ -62,8 +62,9 @@ int cmd_stats(int argc, char **argv)
 "VM on one host), lost (left a host, never arrived), unmatched_rx (arrived,\n"
 "source never seen), incomplete, extra_parts (same packet id twice on a\n"
 "host), negative_segments (clock disagreement), guest_waits (packets that\n"
-"waited for the part of an agent inside their VM), guest_addrs_full (VM\n"
-"addresses with such an agent not learnt: set full), flushes, flush_errors.",
+"waited for the part of an agent inside their VM), guest_addrs_full (parts\n"
+"of such agents whose VM address was not learnt: set full), flushes,\n"
+"flush_errors.",
 	};
 	json_object *ans, *col;
 	int json = 0, rc = cli_simple_query(argc, argv, "stats", &help, &ans, &json);

@@ -18,7 +18,8 @@
  * expires (then it is finalised with what came, as any late packet). The
  * first packets before the address is learnt are finalised as before.
  * The sets hold C_GUEST_ADDRS addresses each; past that the collector
- * stops learning and counts it (guest_addrs_full).
+ * stops learning and counts every part it could not learn from
+ * (guest_addrs_full).
  */
 #include "collector.h"
 

@@ -65,7 +65,7 @@ static void render_collector(struct st_metrics *m, struct st_sbuf *b)
 		K(negative_segments, "negative_segments", "Stage intervals below zero (clock disagreement), counted as zero."),
 		K(turnarounds, "turnarounds", "VM turnarounds measured."),
 		K(guest_waits, "guest_waits", "Packets complete on the hypervisors that waited for the part of an agent inside their VM."),
-		K(guest_addrs_full, "guest_addrs_full", "VM addresses with an in-guest agent not learnt: the set was full."),
+		K(guest_addrs_full, "guest_addrs_full", "Parts from an in-guest agent whose VM address could not be learnt: the set was full."),
 		K(flushes, "flushes", "Aggregate flushes committed to the store."),
 		K(flush_errors, "flush_errors", "Aggregate flushes that failed (retried)."),
 		K(clock_probes, "clock_probes", "Clock probes answered on the control channel."),
