@@ -135,8 +135,10 @@ eq "offcpu --state R: the sleeps are counted as filtered by state" \
 	"$(jq -s '[.[] | .counters.filtered_state] | add >= 5' "$TMP/offR.out")" true
 eq "offcpu -v: 5 events >= 50 ms" \
 	"$(jq -s '[.[] | select(.type == "event" and .event == "offcpu")] | length' "$TMP/offv.out")" 5
-eq "offcpu -v: all in state S, >= 100 ms (and < 1 s)" \
-	"$(jq -rs "[.[] | select(.type == \"event\") | .state == \"S\" and .dur_ns >= 100000000 and .dur_ns < 1000000000 and .pid == $HPID] | unique | join(\",\")" "$TMP/offv.out")" true
+# nanosleep arms its timer before the task switches out, so an episode can
+# be a few microseconds shorter than the 100 ms asked for (CI saw 99.9x ms).
+eq "offcpu -v: all in state S, >= 99.9 ms (and < 1 s)" \
+	"$(jq -rs "[.[] | select(.type == \"event\") | .state == \"S\" and .dur_ns >= 99900000 and .dur_ns < 1000000000 and .pid == $HPID] | unique | join(\",\")" "$TMP/offv.out")" true
 eq "offcpu -v: time stamps HH:MM:SS.us" \
 	"$(jq -rs '[.[] | select(.type == "event") | .time | test("^[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}$")] | unique | join(",")' "$TMP/offv.out")" true
 eq "offcpu -v --stacks: events carry the user stack" \
