@@ -320,9 +320,16 @@ for pair in "vma vmb" "vmb vma" "vma vmc"; do
 	check "$1->$2 wire stage mean ($stage_got s) = matrix ($stage_want us)" \
 		near "$stage_got" "$(us2s "$stage_want")" 1e-8
 done
-check_range "vma->vmb wire stage mean (s, injected $WIRE_US us)" \
-	"$(mval "$M" 'stagetrace_pair_stage_mean_seconds{src="vma",dst="vmb",stage="wire"}')" \
-	"$(awk -v w="$WIRE_US" 'BEGIN { print w / 1e6 }')" "$(awk -v w="$WIRE_US" 'BEGIN { print w * 1.5 / 1e6 }')"
+# wirefwd holds every frame >= WIRE_US, so the mean cannot be below it; it
+# has no ceiling: one ~80 ms stall of wirefwd (a late timer on a stolen
+# vCPU) delays the ~25 frames queued meanwhile and lifts a 6 s mean over
+# 1.5 x WIRE_US. The ceiling is asserted on the median (same store), which
+# such a stall does not move.
+wmean=$(mval "$M" 'stagetrace_pair_stage_mean_seconds{src="vma",dst="vmb",stage="wire"}')
+check "vma->vmb wire stage mean (${wmean:-none} s) >= injected $WIRE_US us" \
+	awk -v v="${wmean:-0}" -v w="$WIRE_US" 'BEGIN { exit !(v >= w / 1e6) }'
+check_range "vma->vmb wire stage median (us, matrix, injected $WIRE_US us)" \
+	"$(stage "$X" vma vmb wire .p50_us)" "$WIRE_US" "$(awk -v w="$WIRE_US" 'BEGIN { print w * 1.5 }')"
 check "turnaround gauge present for vma->vmb" \
 	test -n "$(mval "$M" 'stagetrace_pair_turnaround_mean_seconds{src="vma",dst="vmb"}')"
 npairs=$(jq '.cells | length' "$X")
