@@ -28,7 +28,11 @@ set -u
 export ST_TB=${ST_TB:-e2erep}
 . "$(dirname "$0")/lib.sh"
 
-WIRE_US=${WIRE_US:-300}
+# Shares are means x counts, so one stall of S s in a VM's reading adds
+# ~rate x S^2 / 2 to a host stage while the wire holds rate x DUR x WIRE_US:
+# with 300 us a ~45 ms stall could outrank the wire (top contributor, share
+# >= 0.5); with 2000 us it takes ~125 ms, and a wire not charged still fails.
+WIRE_US=${WIRE_US:-2000}
 RATE=${RATE:-300}
 DUR=${DUR:-4}
 ST=$O/stagetrace
