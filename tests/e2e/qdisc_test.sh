@@ -246,7 +246,15 @@ for p in 1 2; do
 	ip netns exec "$NSA" tc filter add dev va2 parent 1: protocol ip prio 1 u32 \
 		match ip dport 700$p 0xffff classid 1:${p}0
 done
-sleep 1.2	# the next interval's baseline has the new classes
+# A new class counts from the first sample that sees it (at an interval's
+# end). A fixed 1.2 s could end before that sample when the tracer runs
+# late, and the first packets would go into the baseline: wait for two more
+# interval lines (the second one's sample began after the classes existed).
+n=$(grep -c '"type":"interval"' "$TMP/tc.out")
+for ((i = 0; i < 100; i++)); do
+	(($(grep -c '"type":"interval"' "$TMP/tc.out") >= n + 2)) && break
+	sleep 0.1
+done
 ip netns exec "$NSA" "$PKT" udp 10.81.2.2 7001 30 300 >/dev/null
 ip netns exec "$NSA" "$PKT" udp 10.81.2.2 7002 20 300 >/dev/null
 ip netns exec "$NSA" "$PKT" udp 10.81.2.2 7003 5 300 >/dev/null
