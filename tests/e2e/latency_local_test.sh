@@ -107,6 +107,18 @@ stop_tracer() { # name
 	timeout 10 tail --pid="$p" -f /dev/null
 }
 
+# Wait (up to 5 s) until a UDP socket is bound to PORT in NS: the sink is
+# ready. A fixed 0.3 s could pass before a slow machine got it there, and
+# the first datagrams would be refused (received < N).
+wait_udp_bound() { # ns port
+	local i
+	for ((i = 0; i < 50; i++)); do
+		ip netns exec "$1" ss -Hlun "sport = :$2" | grep -q . && return 0
+		sleep 0.1
+	done
+	log "no UDP socket on port $2 in $1"
+}
+
 # jq over every line of a tracer's output (slurped).
 jqo() { jq -s "$2" "$TMP/$1.out"; }
 # Sum of a field of every interval.
@@ -151,7 +163,7 @@ start_tracer hostb --host --netns "$NSB" --proto udp --dport 9000 || exit 1
 ip netns exec "$NSB" "$PKT" udp-sink 9000 "$N" 30 >"$TMP/sink.json" &
 SINK=$!
 PIDS+=("$SINK")
-sleep 0.3
+wait_udp_bound "$NSB" 9000
 ip netns exec "$NSA" "$PKT" udp-pairs 10.94.0.2 9001 1400 9000 558 "$N" 30 >"$TMP/send.json"
 timeout 10 tail --pid="$SINK" -f /dev/null
 eq "probes sent" "$(jq .sent "$TMP/send.json")" "$N"
@@ -231,7 +243,7 @@ start_tracer fwd --host --netns "$NSR" --proto udp --dport 9000 || exit 1
 ip netns exec "$NSB" "$PKT" udp-sink 9000 "$N" 30 >"$TMP/sink2.json" &
 SINK=$!
 PIDS+=("$SINK")
-sleep 0.3
+wait_udp_bound "$NSB" 9000
 ip netns exec "$NSC" "$PKT" udp-pairs 10.98.0.2 9001 1400 9000 558 "$N" 30 >/dev/null
 timeout 10 tail --pid="$SINK" -f /dev/null
 stop_tracer fwd
