@@ -24,10 +24,14 @@ e2e_agent hv2 --test-clock-offset-us 3000 --test-clock-drift-ppm 50
 e2e_wait_agents 2 || exit 1
 
 # sample_errors SECONDS FILE: one line per second: "err_us ctl_err_us"
+# On a 1 s schedule, not sleep 1 plus the query: on a slow machine 20 queries
+# of a few hundred ms each stretched the 20 s of samples past the traffic.
 sample_errors() {
-	local i
+	local i t0 d
+	t0=${EPOCHREALTIME//[.,]/}
 	for i in $(seq "$1"); do
-		sleep 1
+		d=$((t0 + i * 1000000 - ${EPOCHREALTIME//[.,]/}))
+		((d > 0)) && sleep "$(awk -v d="$d" 'BEGIN { printf "%.6f", d / 1e6 }')"
 		"$O/stagetrace" clocks -C "$E2E_QUERY" --json 2>/dev/null |
 			jq -r '.pairs[0] | "\(.error_us) \(.error_control_only_us) \(.bound_us)"'
 	done >"$2"
@@ -62,6 +66,13 @@ timeout 15 tail --pid="$E2E_AGENT_hv2_PID" -f /dev/null
 check "hv2 agent exited on SIGINT" bash -c "! kill -0 $E2E_AGENT_hv2_PID 2>/dev/null"
 kill -KILL "$E2E_AGENT_hv2_PID" 2>/dev/null
 e2e_agent hv2 --test-clock-offset-us -1500 --test-clock-drift-ppm -20
+# The 22 s to re-converge count from when the new agent traces (its second
+# "tracing:" in the appended log), not from its start: BPF loading is slow
+# on a loaded machine and the model sees no data-plane samples meanwhile.
+for _ in $(seq 150); do
+	[[ $(grep -c 'tracing: host hv2' "$E2E_TMP/agent-hv2.log") -ge 2 ]] && break
+	sleep 0.1
+done
 tb_traffic --from vma --to vmb --proto udp --rate 500 --duration 40 >/dev/null &
 tpid=$!
 sleep 22

@@ -138,8 +138,12 @@ tick() { # got want: the got sequence with every T-1 next to a wanted T written 
 	done
 	echo "${g[*]} "
 }
-eq "connection :7300: events, states and timeouts (T or T-1 s)" "$(tick "$(seq_of 7300)" "$WANT")" "$WANT"
-eq "connection :7301: events, states and timeouts (T or T-1 s)" "$(tick "$(seq_of 7301)" "$WANT")" "$WANT"
+# A destroy carries the whole seconds left, none under 1 s (ctnetlink skips
+# zero); the flush comes ~1 s after :7301's 2 s TIME_WAIT, earlier or later by
+# python start-up times, so 1 s left is as right as none; 2 or more is not.
+tw_left() { sed -E 's#destroy/TIME_WAIT/1 #destroy/TIME_WAIT/- #'; }
+eq "connection :7300: events, states and timeouts (T or T-1 s)" "$(tick "$(seq_of 7300 | tw_left)" "$WANT")" "$WANT"
+eq "connection :7301: events, states and timeouts (T or T-1 s)" "$(tick "$(seq_of 7301 | tw_left)" "$WANT")" "$WANT"
 eq "connection :7300: zone/mark" \
 	"$(jq -r 'select(.type == "event" and .dport == 7300) | "\(.zone)/\(.mark)"' "$TMP/b.out" | sort -u | tr '\n' ' ')" "0/0 "
 eq "connection :7301: zone/mark" \
@@ -150,15 +154,19 @@ rows() { # jq row filter -> summed count
 	jq -s "[.[] | select(.type == \"interval\") | .rows[] | select($1) | .count] | add // 0" "$TMP/$2.out"
 }
 # A flushed entry's destroy event may carry the seconds it had left.
-eq "UDP :7400: events, states and timeouts (udp_timeout 31)" "$(seq_of 7400 | sed -E 's#destroy/-/[0-9]+ #destroy/-/LEFT #')" \
-	"new/UNREPLIED/31 update/REPLIED/31 destroy/-/LEFT "
+# 30 for 31 is the same whole-second truncation as T-1 for the TCP timeouts.
+WANT_UDP="new/UNREPLIED/31 update/REPLIED/31 destroy/-/LEFT "
+eq "UDP :7400: events, states and timeouts (udp_timeout 31, or 30)" \
+	"$(tick "$(seq_of 7400 | sed -E 's#destroy/-/[0-9]+ #destroy/-/LEFT #')" "$WANT_UDP")" "$WANT_UDP"
 udp_left=$(jq 'select(.type == "event" and .dport == 7400 and .event == "destroy") | .timeout // 0' "$TMP/b.out")
 check "UDP :7400: destroy left ${udp_left}s of 31" test "${udp_left:-99}" -le 31
 eq "interval rows: new" "$(rows '.event == "new"' b)" 3
 eq "interval rows: updates" "$(rows '.event == "update"' b)" 13
 eq "interval rows: destroys" "$(rows '.event == "destroy"' b)" 3
-eq "interval rows: ESTABLISHED in zone 5 mark 7, timeout 1234" \
-	"$(jq -s -c '[.[] | select(.type == "interval") | .rows[] | select(.state == "ESTABLISHED" and .zone == 5) | [.count, .mark, .timeout_min, .timeout_max]]' "$TMP/b.out")" \
+# Whole seconds left, truncated: 1233 when the event leaves a jiffy after
+# the timer was set (as for the sequences above); the default 432000 fails.
+eq "interval rows: ESTABLISHED in zone 5 mark 7, timeout 1234 (or 1233)" \
+	"$(jq -s -c '[.[] | select(.type == "interval") | .rows[] | select(.state == "ESTABLISHED" and .zone == 5) | [.count, .mark, .timeout_min, .timeout_max]] | map(if .[2] == 1233 then .[2] = 1234 else . end | if .[3] == 1233 then .[3] = 1234 else . end)' "$TMP/b.out")" \
 	"[[1,7,1234,1234]]"
 eq "stats: invalid" "$(jq -s '[.[] | select(.type == "interval") | .stats.invalid] | add' "$TMP/b.out")" 1
 eq "stats: drop, early_drop, insert_failed, error" \
@@ -188,8 +196,9 @@ eq "--dport 7301: only that connection's events" \
 eq "--netns $NSA: no events there" "$(rows 'true' a)" 0
 
 check "text: header" grep -Eq '^TIME +EVENT +PROTO +STATE +ZONE +MARK +COUNT +TIMEOUT$' "$TMP/txt.out"
-eq "text: ESTABLISHED rows with timeout 1234" \
-	"$(grep -Ec '^[0-9:]+ +update +tcp +ESTABLISHED +(0|5) +(0|7) +1 1234$' "$TMP/txt.out")" 2
+# 1233: the same truncation to whole seconds left (T or T-1).
+eq "text: ESTABLISHED rows with timeout 1234 (or 1233)" \
+	"$(grep -Ec '^[0-9:]+ +update +tcp +ESTABLISHED +(0|5) +(0|7) +1 123[34]$' "$TMP/txt.out")" 2
 eq "text: invalid in the stats lines" \
 	"$(grep -Eo 'stats: found \+[0-9]+ invalid \+[0-9]+' "$TMP/txt.out" | awk '{ s += $5 } END { print s }')" 1
 check "text: banner shows the namespace's timeouts" grep -q 'tcp_timeout_established=1234' "$TMP/txt.err"

@@ -29,7 +29,9 @@
 
 set -u
 LT_NAME=flow_test
-LT_TRACER=(flow -i 0.3 --json)
+# --settle 1: a path ends after 200 ms without an event by default; a
+# nfqdelay stalled ~200 ms past its 10 ms hold would split a packet in two.
+LT_TRACER=(flow -i 0.3 --json --settle 1)
 . "$(dirname "${BASH_SOURCE[0]}")/local_lib.sh"
 NFQ=$O/tests/tools/nfqdelay
 RAW=$O/tests/tools/rawsend
@@ -76,8 +78,12 @@ ip -n "$NSR" neigh replace 10.94.2.1 lladdr "$(mac "$NSD" d0)" dev r1 nud perman
 ip -n "$NSD" neigh replace 10.94.2.2 lladdr "$(mac "$NSR" r1)" dev d0 nud permanent
 tc -n "$NSR" qdisc add dev r1 root tbf rate 100mbit burst 64k latency 100ms || exit 1
 ip netns exec "$NSR" iptables -A FORWARD -p udp --dport "$PORT" -j NFQUEUE --queue-num "$QNUM" || exit 1
-ip netns exec "$NSR" "$NFQ" --queue "$QNUM" --delay-us 10000 --quiet &
+ip netns exec "$NSR" "$NFQ" --queue "$QNUM" --delay-us 10000 --quiet --pidfile "$TMP/nfq.ready" &
 PIDS+=($!)
+# The rule has no --queue-bypass: a datagram queued before nfqdelay binds is
+# dropped, so wait for its "bound" pid file rather than trust the set-up time.
+for ((i = 0; i < 100; i++)); do [[ -s $TMP/nfq.ready ]] && break; sleep 0.1; done
+[[ -s $TMP/nfq.ready ]] || { log "nfqdelay did not bind queue $QNUM"; echo "0 passed, 1 failed"; exit 1; }
 
 # VLAN part: T -- p0 [br0] p1 -- U
 ip link add t0 netns "$NST" type veth peer name p0 netns "$NSB" || exit 1
@@ -177,7 +183,7 @@ eq "no --vlan: all 15 packets" \
 	"$(jq -s '[.[] | select(.type == "interval") | .packets] | add' "$TMP/vall.out")" 15
 
 # ---- 3. text output and usage errors -------------------------------------------------
-"$ST" flow --proto udp --dport "$PORT" -d 3 -i 0.4 >"$TMP/text.out" 2>"$TMP/text.err" &
+"$ST" flow --proto udp --dport "$PORT" -d 3 -i 0.4 --settle 1 >"$TMP/text.out" 2>"$TMP/text.err" &
 PIDS+=($!)
 TPID=$!
 wait_tracing "$TMP/text.err" "$TPID"

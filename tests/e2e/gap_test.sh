@@ -55,10 +55,17 @@ t1=$!
 tb_traffic --from vma --to vmb --proto udp --rate "$RATE" --duration "$DUR" --dport 7002 >"$E2E_TMP/t2.json" &
 t2=$!
 sleep 3
-T_STOP=$(date +%s%N)
+# Bash's own clock (no fork between the stamp and the signal): the last
+# packet before the stall passes by T_STOPPED; `sleep` overshoots on a busy
+# machine, so the stall really lasted T_CONT - T_STOP, not STALL_MS.
+T_STOP=${EPOCHREALTIME//[.,]/}000
 kill -STOP "$NFQ"
+T_STOPPED=${EPOCHREALTIME//[.,]/}000
 sleep "$(awk -v m="$STALL_MS" 'BEGIN { print m / 1000 }')"
 kill -CONT "$NFQ"
+T_CONT=${EPOCHREALTIME//[.,]/}000
+HELD_MS=$(((T_CONT - T_STOP) / 1000000))
+e2e_log "nfqdelay stopped for $HELD_MS ms (asked $STALL_MS)"
 wait "$t1" "$t2"
 e2e_stop_agents 3
 
@@ -68,22 +75,24 @@ G=$("$O/stagetrace" gap -C "$E2E_QUERY" --last 10m --json) || { e2e_log "gap que
 # stalls of its own. The injected one is told apart by its time: it starts
 # when the last packet before SIGSTOP passed (within 100 ms before it).
 lo=$((T_STOP - 100000000))
-hi=$((T_STOP + 10000000))
-mid=$((T_STOP + STALL_MS * 500000))
+hi=$((T_STOPPED + 10000000))
+mid=$((T_STOP + HELD_MS * 500000))
 S1=$(jq -c --argjson lo "$lo" --argjson hi "$hi" '[.stalls[] | select(.src == "vma" and .dst == "vmb" and
 	.port == 7001 and .start_ns >= $lo and .start_ns <= $hi)]' <<<"$G")
 e2e_log "stalls recorded: $(jq '.stalls | length' <<<"$G") (other than the injected one: the machine's own noise)"
 check "one stall on vma -> vmb port 7001 at the injection ($(jq length <<<"$S1"))" test "$(jq length <<<"$S1")" = 1
 check "located at tap_queue on hv2 ($(jq -r '.[0] | "\(.stage) on \(.host)"' <<<"$S1"))" \
 	test "$(jq -r '.[0] | "\(.stage)@\(.host)"' <<<"$S1")" = "tap_queue@hv2"
-check_range "stall length (ms, injected $STALL_MS)" "$(jq '.[0].duration_ms' <<<"$S1")" \
-	$((STALL_MS - 10)) $((STALL_MS + 100))
+# Upper bound from the stop nfqdelay really got (HELD_MS >= STALL_MS): the
+# gap adds at most a send interval and nfqdelay's wake-up to it.
+check_range "stall length (ms, injected $STALL_MS, held $HELD_MS)" "$(jq '.[0].duration_ms' <<<"$S1")" \
+	$((STALL_MS - 10)) $((HELD_MS + 100))
 check "started there: upstream gap small, not seen upstream ($(jq -c '.[0] | [.upstream_gap_ms, .seen_upstream]' <<<"$S1"))" \
 	test "$(jq '.[0].upstream_gap_ms < 50 and .[0].seen_upstream == false' <<<"$S1")" = true
 S2=$(jq -c --argjson m "$mid" '[.stalls[] | select(.src == "vma" and .dst == "vmb" and .port == 7002 and
 	.start_ns <= $m and .start_ns + .duration_ms * 1e6 >= $m)]' <<<"$G")
 check "port 7002 did not stall during the injection ($(jq -c '[.[] | .stage]' <<<"$S2"))" test "$(jq length <<<"$S2")" = 0
-end=$((T_STOP + (STALL_MS + 100) * 1000000))
+end=$((T_STOP + (HELD_MS + 100) * 1000000))
 check "reply-flow stalls of the injection, if any, are at their first stage (vmb answered late)" \
 	test "$(jq --argjson lo "$lo" --argjson e "$end" '[.stalls[] | select(.src == "vmb" and .start_ns >= $lo and
 		.start_ns <= $e) | select(.upstream_gap_ms != null)] | length' <<<"$G")" = 0

@@ -43,7 +43,14 @@ rm -f "$E2E_DB" "$E2E_DB"-*
 # --- 2. agents before the collector ---------------------------------------
 e2e_agent hv1
 e2e_agent hv2
-sleep 1
+# No collector to ask yet: traffic once both agents log "tracing:" (after
+# attach); a fixed sleep 1 is shorter than a BPF load on a loaded machine,
+# and packets sent before it are counted as sent but never traced.
+for _ in $(seq 150); do
+	grep -q 'tracing: host hv1' "$E2E_TMP/agent-hv1.log" 2>/dev/null &&
+		grep -q 'tracing: host hv2' "$E2E_TMP/agent-hv2.log" 2>/dev/null && break
+	sleep 0.1
+done
 tb_traffic --from vma --to vmb --proto udp --rate 500 --duration 2 >"$E2E_TMP/t1.json" || exit 1
 sent1=$(jq .sent "$E2E_TMP/t1.json")
 e2e_collector || exit 1

@@ -54,9 +54,12 @@ ip -n "$NSB" neigh replace 10.93.0.1 lladdr "$(ip netns exec "$NSA" cat /sys/cla
 	dev rb nud permanent
 ip netns exec "$NSB" iptables -A INPUT -p icmp --icmp-type echo-request \
 	-j NFQUEUE --queue-num "$QNUM" || exit 1
-ip netns exec "$NSB" "$NFQ" --queue "$QNUM" --delay-us 20000 --quiet &
+ip netns exec "$NSB" "$NFQ" --queue "$QNUM" --delay-us 20000 --quiet --pidfile "$TMP/nfq.ready" &
 PIDS+=($!)
-sleep 0.3
+# No --queue-bypass: a request queued before nfqdelay binds is dropped, so
+# wait for its pid file (written once bound) instead of a fixed 0.3 s.
+for ((i = 0; i < 100; i++)); do [[ -s $TMP/nfq.ready ]] && break; sleep 0.1; done
+[[ -s $TMP/nfq.ready ]] || { log "nfqdelay did not bind queue $QNUM"; echo "0 passed, 1 failed"; exit 1; }
 
 summary() { # name jq-expression on the summary object
 	jq -r "select(.type == \"summary\") | $2" "$TMP/$1.out"
@@ -128,6 +131,11 @@ start_tracer rx2 --rx --netns "$NSB" || exit 1
 start_tracer tx2v -v --netns "$NSA" || exit 1
 ip netns exec "$NSB" iptables -A OUTPUT -p icmp --icmp-type echo-reply -j DROP
 ip netns exec "$NSA" "$PING" 10.93.0.2 7 20 102 100 >"$TMP/ping2.out"
+# The pinger waits only 100 ms past its last request, held 20 ms: a nfqdelay
+# stalled longer would release a request after the rule is gone and it would
+# be answered. Remove the rule once it has dropped all 7 replies.
+reply_drops() { ip netns exec "$NSB" iptables -L OUTPUT -v -x -n | awk '$3 == "DROP" { print $1; exit }'; }
+for ((i = 0; i < 100; i++)); do n=$(reply_drops); ((${n:-0} >= 7)) && break; sleep 0.1; done
 ip netns exec "$NSB" iptables -D OUTPUT -p icmp --icmp-type echo-reply -j DROP
 ip netns exec "$NSA" "$PING" 10.93.0.2 5 20 103 300 >"$TMP/ping3.out"
 sleep 0.8	# past the 500 ms timeout of the last dropped reply

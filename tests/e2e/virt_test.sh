@@ -65,15 +65,21 @@ ip netns exec "$NS" ip addr add 10.79.0.1/24 dev tapst
 ip netns exec "$NS" ip neigh replace 10.79.0.2 lladdr 02:00:00:00:00:02 dev tapst nud permanent
 ip netns exec "$NS" ip link set tapst up
 
-# Two tracers: this namespace, and another one (must see nothing).
-"$ST" virt tun --netns "$NS" -i 4 -c 1 --json >"$TMP/tun.json" 2>"$TMP/tun.err" &
+# Two tracers: this namespace, and another one (must see nothing). One
+# interval that SIGINT ends once the frames are sent, after "Tracing" (hooks
+# attached): a fixed 4 s interval and sleep 1.5 missed frames sent before a
+# slow attach, or after the interval if the 200 sends took over 2.5 s.
+"$ST" virt tun --netns "$NS" -i 30 -c 1 --json >"$TMP/tun.json" 2>"$TMP/tun.err" &
 T1=$!
 PIDS+=($T1)
-"$ST" virt tun --netns "$NSO" -i 4 -c 1 --json >"$TMP/other.json" 2>"$TMP/other.err" &
+"$ST" virt tun --netns "$NSO" -i 30 -c 1 --json >"$TMP/other.json" 2>"$TMP/other.err" &
 T2=$!
 PIDS+=($T2)
-sleep 1.5
+for f in tun other; do
+	for _ in $(seq 100); do grep -q '^Tracing' "$TMP/$f.err" && break; sleep 0.1; done
+done
 ip netns exec "$NS" bash -c "for i in \$(seq $SEND); do echo x\$i > /dev/udp/10.79.0.2/7000; done"
+kill -INT "$T1" "$T2"
 wait "$T1"; rc1=$?
 wait "$T2"; rc2=$?
 cat "$TMP/tun.err" >&2
