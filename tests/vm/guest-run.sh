@@ -15,8 +15,11 @@ for t in "$@"; do
 	# "# vm-test-timeout: SECONDS"; ST_VM_TEST_TIMEOUT overrides both.
 	lim=$(sed -n 's/^# vm-test-timeout: \([0-9][0-9]*\)$/\1/p' "$f" | head -n 1)
 	echo "guest: ---- $t (uptime $(vm_uptime)s)"
+	t0=$(vm_uptime)
 	timeout --kill-after=5 "${ST_VM_TEST_TIMEOUT:-${lim:-600}}" bash "$f"
 	rc=$?
+	# How long each test ran, for the host's summary (vm_tally).
+	echo "TIME $t $(awk -v a="$t0" -v b="$(vm_uptime)" 'BEGIN { printf "%.0f", b - a }')" >>"$RESULTS"
 	after=$(grep -c '^FAIL' "$RESULTS" 2>/dev/null)
 	if [[ $rc -ne 0 && ${after:-0} -eq ${before:-0} ]]; then
 		vm_fail "$t exited $rc without a FAIL verdict (timeout or crash?)"

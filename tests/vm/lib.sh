@@ -248,6 +248,10 @@ vm_tally() {
 		esac
 		printf '%-4s %-24s %-22s %s\n' "$verdict" "$rel" "$name" "$rest"
 	done < <(cat "$out/results.txt" 2>/dev/null)
+	# Where the guest's time went: "TIME <test> <seconds>" per guest test.
+	if grep -q '^TIME ' "$out/results.txt" 2>/dev/null; then
+		echo "$rel test times (s): $(awk '$1 == "TIME" { printf "%s%s %s", sep, $2, $3; sep = ", " }' "$out/results.txt")"
+	fi
 	if [[ -n ${ST_VM_KEEP:-} ]]; then
 		echo "kept: $out (console.log, results.txt)"
 	fi
