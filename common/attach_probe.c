@@ -7,6 +7,8 @@
  */
 #include "attach_probe.h"
 
+#include "btf_index.h"
+
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
@@ -40,10 +42,12 @@ int st_attach_method_known(const char *method)
 	return 0;
 }
 
-/* Kernel BTF of vmlinux, loaded once; NULL if the kernel has none. */
-static struct btf *vmlinux_btf(void)
+/* Kernel BTF of vmlinux, loaded and indexed once; NULL if the kernel has
+ * none. */
+static struct btf *vmlinux_btf(struct st_btf_index **ix)
 {
 	static struct btf *vm;
+	static struct st_btf_index *vix;
 	static int tried;
 
 	if (!tried) {
@@ -51,8 +55,71 @@ static struct btf *vmlinux_btf(void)
 		vm = btf__load_vmlinux_btf();
 		if (libbpf_get_error(vm))
 			vm = NULL;
+		else
+			vix = st_btf_index_new(vm, 1);
 	}
+	*ix = vix;
 	return vm;
+}
+
+/*
+ * Module BTFs, parsed and indexed once per process (btf_index.h: an
+ * agent's plan asks for some twenty module functions; parsing and walking
+ * every loaded module's BTF for each ask cost seconds per start under
+ * emulation, in the kernel matrix). The cache
+ * holds no fds: an entry is a kernel BTF id (ids are not reused), so a
+ * module unloaded since is not found any more (its id is gone from the
+ * kernel's list and bpf_btf_get_fd_by_id fails) and a module loaded since
+ * is parsed on the first ask that walks past its new id.
+ */
+struct mod_btf {
+	__u32 id;
+	struct btf *btf;	/* NULL: not a module's kernel BTF, skipped */
+	struct st_btf_index *ix;
+};
+
+static struct mod_btf *mods;
+static size_t n_mods, cap_mods;
+
+static struct mod_btf *mod_btf_get(__u32 id, struct btf *vm)
+{
+	struct bpf_btf_info info;
+	__u32 len = sizeof(info);
+	char nm[64] = "";
+	struct btf *mb = NULL;
+	int fd;
+
+	for (size_t i = 0; i < n_mods; i++)
+		if (mods[i].id == id)
+			return &mods[i];
+	fd = bpf_btf_get_fd_by_id(id);
+	if (fd < 0)
+		return NULL;	/* gone meanwhile: ask again next time */
+	memset(&info, 0, sizeof(info));
+	info.name = (uintptr_t)nm;
+	info.name_len = sizeof(nm);
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len) && info.kernel_btf &&
+	    strcmp(nm, "vmlinux")) {
+		mb = btf__load_from_kernel_by_id_split(id, vm);
+		if (libbpf_get_error(mb))
+			mb = NULL;
+	}
+	close(fd);
+	if (n_mods == cap_mods) {
+		size_t cap = cap_mods ? 2 * cap_mods : 64;
+		struct mod_btf *m = realloc(mods, cap * sizeof(*m));
+
+		if (!m) {
+			btf__free(mb);
+			return NULL;
+		}
+		mods = m;
+		cap_mods = cap;
+	}
+	mods[n_mods] = (struct mod_btf){
+		.id = id, .btf = mb, .ix = mb ? st_btf_index_new(mb, btf__type_cnt(vm)) : NULL,
+	};
+	return &mods[n_mods++];
 }
 
 /*
@@ -62,42 +129,32 @@ static struct btf *vmlinux_btf(void)
  */
 static int find_btf_id(const char *name, int kind, int *obj_fd)
 {
-	struct btf *vm = vmlinux_btf();
+	struct st_btf_index *vix;
+	struct btf *vm = vmlinux_btf(&vix);
 	__u32 id = 0;
 	int t;
 
 	*obj_fd = 0;
 	if (!vm)
 		return -ENOENT;
-	t = btf__find_by_name_kind(vm, name, kind);
+	t = vix ? st_btf_index_find(vix, name, kind) : btf__find_by_name_kind(vm, name, kind);
 	if (t > 0)
 		return t;
 	while (!bpf_btf_get_next_id(id, &id)) {
-		struct bpf_btf_info info;
-		__u32 len = sizeof(info);
-		char nm[64] = "";
-		struct btf *mb;
-		int fd = bpf_btf_get_fd_by_id(id);
+		struct mod_btf *m = mod_btf_get(id, vm);
+		int fd;
 
+		if (!m || !m->btf)
+			continue;
+		t = m->ix ? st_btf_index_find(m->ix, name, kind) :
+			    btf__find_by_name_kind(m->btf, name, kind);
+		if (t <= 0)
+			continue;
+		fd = bpf_btf_get_fd_by_id(id);
 		if (fd < 0)
-			continue;
-		memset(&info, 0, sizeof(info));
-		info.name = (uintptr_t)nm;
-		info.name_len = sizeof(nm);
-		if (bpf_obj_get_info_by_fd(fd, &info, &len) || !info.kernel_btf ||
-		    !strcmp(nm, "vmlinux")) {
-			close(fd);
-			continue;
-		}
-		mb = btf__load_from_kernel_by_id_split(id, vm);
-		t = libbpf_get_error(mb) ? -ENOENT : btf__find_by_name_kind(mb, name, kind);
-		if (!libbpf_get_error(mb))
-			btf__free(mb);
-		if (t > 0) {
-			*obj_fd = fd;
-			return t;
-		}
-		close(fd);
+			continue;	/* unloaded since it was parsed */
+		*obj_fd = fd;
+		return t;
 	}
 	return -ENOENT;
 }
