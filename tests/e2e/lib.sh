@@ -147,6 +147,17 @@ e2e_stop_agents() {
 		kill -INT "$p" 2>/dev/null
 		timeout 15 tail --pid="$p" -f /dev/null
 	done
+	# Complete packets can wait in the collector for up to its window (and
+	# longer while the clock model matures): poll until none is pending
+	# (20 s at most; no collector to ask ends it), then give the store its
+	# flush time. A fixed sleep alone had no margin on a slow machine.
+	local i n
+	for i in $(seq 40); do
+		[[ -n ${E2E_QUERY:-} ]] || break
+		n=$("$O/stagetrace" stats -C "$E2E_QUERY" --json 2>/dev/null | jq '.pending_packets' 2>/dev/null)
+		[[ -z $n || $n == null || $n == 0 ]] && break
+		sleep 0.5
+	done
 	sleep "${1:-3}"
 }
 
