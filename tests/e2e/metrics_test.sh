@@ -66,6 +66,12 @@ pq() {
 		--data-urlencode "query=$1" | jq -r '.data.result[0].value[1] // empty'
 }
 
+# pq_all EXPR: the query's whole result vector (JSON array; [] if none).
+pq_all() {
+	curl -sf --max-time 5 -G "http://127.0.0.1:$PPORT/api/v1/query" \
+		--data-urlencode "query=$1" | jq -c '.data.result // []'
+}
+
 # pq_wait EXPR: pq, polled for up to 20 s until it has a value.
 pq_wait() {
 	local i v
@@ -361,8 +367,15 @@ check_range "Prometheus: recording rule match ratio" "$v" 0.95 1
 curl -sf "http://127.0.0.1:$PPORT/api/v1/rules" -o "$E2E_TMP/rules.json"
 check "Prometheus evaluates all $(jq '[.data.groups[].rules[]] | length' "$E2E_TMP/rules.json") rules without error" \
 	test "$(jq '[.data.groups[].rules[] | select(.health != "ok")] | length' "$E2E_TMP/rules.json")" = 0
-firing=$(pq 'count(ALERTS{alertstate="firing"})')
-check "no alert fires on a healthy run (${firing:-0} firing)" test -z "$firing"
+# Every rule waits `for:` a minute or more before it fires, longer than this
+# run, so "none firing" could not fail: no alert may even be pending. The
+# one exception is ClockBoundLarge: a test bed minutes old, on a loaded VM,
+# has a clock bound over its 100 us (it is a 10-minute warning).
+res=$(pq_all 'ALERTS{alertname!="StagetraceClockBoundLarge"}')
+alerts=$(jq -r '[.[].metric | "\(.alertname)/\(.alertstate)"] | join(",")' <<<"${res:-null}" 2>/dev/null)
+[[ -n $res ]] || alerts="query failed"
+e2e_log "alerts left out: $(pq_all 'ALERTS{alertname="StagetraceClockBoundLarge"}' | jq -c '[.[].metric.alertstate]')"
+check "no alert pending or firing on a healthy run (${alerts:-none})" test -z "$alerts"
 
 # --- restart with a cap of one pair ------------------------------------------
 kill -TERM "$E2E_COLLECTOR_PID"
