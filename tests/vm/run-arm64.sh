@@ -93,6 +93,7 @@ arm64_initramfs() {
 		cp "$O/stagetrace" "$root/st/" &&
 		cp "$O/tests/tools/kvmirq" "$root/st/tools/" &&
 		cp tests/vm/arm64/*.sh "$root/st/tests/" &&
+		cp tests/vm/kvm-jq.sh "$root/st/tests/" &&
 		cp tests/vm/arm64/init.sh "$root/init" &&
 		chmod 755 "$root/init" || { rm -rf "$root"; return 1; }
 	rm -f "$root/.ready"

@@ -25,6 +25,7 @@
 # Which hooks attached with which method is printed and asserted for the
 # three the counts depend on.
 . /st/tests/lib.sh
+. /st/tests/kvm-jq.sh
 T=/tmp/kvmt
 mkdir -p "$T"
 tracer=
@@ -54,49 +55,44 @@ wait "$tracer"
 echo "guest: virt kvm exited $?"
 tracer=
 tail -n 12 "$T/kvm.err"
-jq -M -c 'select(.type == "interval") | .hooks' "$T/kvm.json" | head -1
-jq -M -c 'select(.type == "interval" and (.irqfds | length) > 0) | del(.hooks)' "$T/kvm.json"
-jq -M -c 'select(.type == "event")' "$T/kvm.json" | head -3
-echo "guest: virt kvm counters: $(jq -s -c '[.[] | select(.type == "interval") | .counters] | reduce .[] as $c ({}; reduce ($c | keys[]) as $k (.; .[$k] += $c[$k]))' "$T/kvm.json")"
+K=$T/kvm.json
+kvm_show "$K"
 
 # The hooks the counts below depend on, and how each one attached.
 for h in irqfd_wakeup kvm_arch_set_irq_inatomic irqfd_inject kvm:kvm_set_irq; do
-	st=$(jq -r 'select(.type == "interval") | .hooks[] | select(.hook == "'$h'") | .status' "$T/kvm.json" | head -1)
-	me=$(jq -r 'select(.type == "interval") | .hooks[] | select(.hook == "'$h'") | .method' "$T/kvm.json" | head -1)
-	vm_check "kvm-hook-$h" "$h: $st ($me)" test "$st" = available
+	st=$(kvm_hook "$K" "$h" status)
+	vm_check "kvm-hook-$h" "$h: $st ($(kvm_hook "$K" "$h" method))" test "$st" = available
 done
 
-sel='select(.type == "interval") | .irqfds[] | select(.vm_pid == '"$vmpid"' and .gsi == 24)'
-w=$(jq -s "[.[] | $sel | .wakeups] | add // 0" "$T/kvm.json")
+w=$(kvm_irqfd_sum "$K" "$vmpid" 24 .wakeups)
 vm_check kvm-wakeups "$w of 20 eventfd writes woke irqfd GSI 24 (SPI 56) of VM $vmpid" test "$w" = 20
-inl=$(jq -s "[.[] | $sel | .inline] | add // 0" "$T/kvm.json")
-de=$(jq -s "[.[] | $sel | .deferred] | add // 0" "$T/kvm.json")
-co=$(jq -s "[.[] | $sel | .coalesced] | add // 0" "$T/kvm.json")
+inl=$(kvm_irqfd_sum "$K" "$vmpid" 24 .inline)
+de=$(kvm_irqfd_sum "$K" "$vmpid" 24 .deferred)
+co=$(kvm_irqfd_sum "$K" "$vmpid" 24 .coalesced)
 path=none
 [ "$de" -gt 0 ] && path=deferred
 [ "$inl" -gt 0 ] && path=inline
 [ "$inl" -gt 0 ] && [ "$de" -gt 0 ] && path=mixed
 vm_check kvm-injections "$((inl + de)) injections for 20 writes: $inl inline, $de deferred, $co coalesced (SPI path on $(uname -r): $path)" \
 	test "$((inl + de))" = 20 -a "$co" = 0
-ev=$(jq -s '[.[] | select(.type == "event" and .vm_pid == '"$vmpid"' and .gsi == 24)] | length' "$T/kvm.json")
+ev=$(kvm_events "$K" "$vmpid" 24)
 vm_check kvm-events "$ev injection events (-v)" test "$ev" = 20
-hc=$(jq -s "[.[] | $sel | .signal_to_inject.count] | add // 0" "$T/kvm.json")
-p50=$(jq -s "[.[] | $sel | .signal_to_inject.p50_us] | max" "$T/kvm.json")
-pos=$(jq -s '[.[] | select(.type == "event" and .vm_pid == '"$vmpid"') | select(.signal_to_inject_ns > 0)] | length' "$T/kvm.json")
+hc=$(kvm_irqfd_sum "$K" "$vmpid" 24 .signal_to_inject.count)
+p50=$(kvm_irqfd_p50 "$K" "$vmpid" 24)
+pos=$(kvm_events_positive "$K" "$vmpid")
 vm_check kvm-latency "$hc latencies in the histogram, $pos positive, p50 $p50 us (eventfd_write -> injection)" \
 	test "$hc" = 20 -a "$pos" = 20
 
-sel='select(.type == "interval") | .irqfds[] | select(.vm_pid == '"$vmpid_d"' and .gsi == 27)'
-w=$(jq -s "[.[] | $sel | .wakeups] | add // 0" "$T/kvm.json")
-de=$(jq -s "[.[] | $sel | .deferred] | add // 0" "$T/kvm.json")
-co=$(jq -s "[.[] | $sel | .coalesced] | add // 0" "$T/kvm.json")
-il=$(jq -s "[.[] | $sel | .inline] | add // 0" "$T/kvm.json")
-tp=$(jq -s '[.[] | select(.type == "interval") | .counters.tp_kvm_set_irq] | add // 0' "$T/kvm.json")
+w=$(kvm_irqfd_sum "$K" "$vmpid_d" 27 .wakeups)
+de=$(kvm_irqfd_sum "$K" "$vmpid_d" 27 .deferred)
+co=$(kvm_irqfd_sum "$K" "$vmpid_d" 27 .coalesced)
+il=$(kvm_irqfd_sum "$K" "$vmpid_d" 27 .inline)
+tp=$(kvm_counter "$K" tp_kvm_set_irq)
 # The first VM's deferred injections (if its kernel defers SPIs) also
 # raise and lower the line.
-de1=$(jq -s '[.[] | select(.type == "interval") | .irqfds[] | select(.vm_pid == '"$vmpid"' and .gsi == 24) | .deferred] | add // 0' "$T/kvm.json")
-hc=$(jq -s "[.[] | $sel | .signal_to_inject.count] | add // 0" "$T/kvm.json")
-p50=$(jq -s "[.[] | $sel | .signal_to_inject.p50_us] | max" "$T/kvm.json")
+de1=$(kvm_irqfd_sum "$K" "$vmpid" 24 .deferred)
+hc=$(kvm_irqfd_sum "$K" "$vmpid_d" 27 .signal_to_inject.count)
+p50=$(kvm_irqfd_p50 "$K" "$vmpid_d" 27)
 vm_check kvm-deferred "MSI route, no ITS: $w wakeups: $de deferred + $co coalesced, $il inline; kvm:kvm_set_irq $tp (2 per deferred injection, $de1 of VM 1); $hc latencies, p50 $p50 us" \
 	test "$w" = 10 -a "$((de + co))" = 10 -a "$il" = 0 -a "$tp" = "$((2 * (de + de1)))" -a "$hc" = "$de" -a "$de" -ge 1
 exit 0

@@ -22,6 +22,7 @@
 #    every record is attributed to GSI 25 of kvmirq's VM, and every
 #    record's stamps increase along the path.
 . "$ST_VM_REPO/tests/vm/guest-lib.sh"
+. "$ST_VM_REPO/tests/vm/kvm-jq.sh"
 T=/tmp/kvmt
 mkdir -p "$T"
 PIDS=()
@@ -63,38 +64,34 @@ vmpid_d=$(jq .pid <<<"$rd")
 sleep 1.5
 kill -INT "$tracer"
 timeout 20 tail --pid="$tracer" -f /dev/null
-jq -M -c 'select(.type == "interval") | .hooks' "$T/kvm.json" | head -1
-jq -M -c 'select(.type == "interval" and (.irqfds | length) > 0) | del(.hooks)' "$T/kvm.json"
-jq -M -c 'select(.type == "event")' "$T/kvm.json" | head -3
-echo "guest: virt kvm counters: $(jq -s -c '[.[] | select(.type == "interval") | .counters] | reduce .[] as $c ({}; reduce ($c | keys[]) as $k (.; .[$k] += $c[$k]))' "$T/kvm.json")"
-ok=$(jq -r 'select(.type == "interval") | .hooks[] | select(.hook == "irqfd_wakeup") | .status' "$T/kvm.json" | head -1)
-vm_check kvm-hook-irqfd_wakeup "irqfd_wakeup: $ok ($(jq -r 'select(.type == "interval") | .hooks[] | select(.hook == "irqfd_wakeup") | .method' "$T/kvm.json" | head -1))" test "$ok" = available
-sel='select(.type == "interval") | .irqfds[] | select(.vm_pid == '"$vmpid"' and .gsi == 24)'
-w=$(jq -s "[.[] | $sel | .wakeups] | add // 0" "$T/kvm.json")
+K=$T/kvm.json
+kvm_show "$K"
+ok=$(kvm_hook "$K" irqfd_wakeup status)
+vm_check kvm-hook-irqfd_wakeup "irqfd_wakeup: $ok ($(kvm_hook "$K" irqfd_wakeup method))" test "$ok" = available
+w=$(kvm_irqfd_sum "$K" "$vmpid" 24 .wakeups)
 vm_check kvm-wakeups "$w of 40 eventfd writes woke irqfd GSI 24 of VM $vmpid" test "$w" = 40
-inj=$(jq -s "[.[] | $sel | .inline + .deferred] | add // 0" "$T/kvm.json")
-inl=$(jq -s "[.[] | $sel | .inline] | add // 0" "$T/kvm.json")
-co=$(jq -s "[.[] | $sel | .coalesced] | add // 0" "$T/kvm.json")
+inj=$(kvm_irqfd_sum "$K" "$vmpid" 24 ".inline + .deferred")
+inl=$(kvm_irqfd_sum "$K" "$vmpid" 24 .inline)
+co=$(kvm_irqfd_sum "$K" "$vmpid" 24 .coalesced)
 vm_check kvm-injections "$inj injections ($inl inline, $co coalesced) for 40 writes" test "$inj" = 40
-ev=$(jq -s '[.[] | select(.type == "event" and .vm_pid == '"$vmpid"' and .gsi == 24)] | length' "$T/kvm.json")
+ev=$(kvm_events "$K" "$vmpid" 24)
 vm_check kvm-events "$ev injection events (-v)" test "$ev" = 40
-hc=$(jq -s "[.[] | $sel | .signal_to_inject.count] | add // 0" "$T/kvm.json")
-p50=$(jq -s "[.[] | $sel | .signal_to_inject.p50_us] | max" "$T/kvm.json")
-pos=$(jq -s '[.[] | select(.type == "event" and .vm_pid == '"$vmpid"') | select(.signal_to_inject_ns > 0)] | length' "$T/kvm.json")
+hc=$(kvm_irqfd_sum "$K" "$vmpid" 24 .signal_to_inject.count)
+p50=$(kvm_irqfd_p50 "$K" "$vmpid" 24)
+pos=$(kvm_events_positive "$K" "$vmpid")
 vm_check kvm-latency "$hc latencies in the histogram, $pos positive, p50 $p50 us (eventfd_write -> injection)" \
 	test "$hc" = 40 -a "$pos" = 40
 tail -n 12 "$T/kvm.err"
 
-sel='select(.type == "interval") | .irqfds[] | select(.vm_pid == '"$vmpid_d"' and .gsi == 27)'
-w=$(jq -s "[.[] | $sel | .wakeups] | add // 0" "$T/kvm.json")
-de=$(jq -s "[.[] | $sel | .deferred] | add // 0" "$T/kvm.json")
-co=$(jq -s "[.[] | $sel | .coalesced] | add // 0" "$T/kvm.json")
-il=$(jq -s "[.[] | $sel | .inline] | add // 0" "$T/kvm.json")
+w=$(kvm_irqfd_sum "$K" "$vmpid_d" 27 .wakeups)
+de=$(kvm_irqfd_sum "$K" "$vmpid_d" 27 .deferred)
+co=$(kvm_irqfd_sum "$K" "$vmpid_d" 27 .coalesced)
+il=$(kvm_irqfd_sum "$K" "$vmpid_d" 27 .inline)
 # irqfd_inject raises and lowers the line: two kvm:kvm_set_irq per
 # injection (the VM with a vCPU injects inline: none there).
-tp=$(jq -s '[.[] | select(.type == "interval") | .counters.tp_kvm_set_irq] | add // 0' "$T/kvm.json")
-hc=$(jq -s "[.[] | $sel | .signal_to_inject.count] | add // 0" "$T/kvm.json")
-p50=$(jq -s "[.[] | $sel | .signal_to_inject.p50_us] | max" "$T/kvm.json")
+tp=$(kvm_counter "$K" tp_kvm_set_irq)
+hc=$(kvm_irqfd_sum "$K" "$vmpid_d" 27 .signal_to_inject.count)
+p50=$(kvm_irqfd_p50 "$K" "$vmpid_d" 27)
 vm_check kvm-deferred "$w wakeups: $de deferred + $co coalesced, $il inline; kvm:kvm_set_irq $tp (2 per injection); $hc latencies, p50 $p50 us" \
 	test "$w" = 10 -a "$((de + co))" = 10 -a "$il" = 0 -a "$tp" = "$((2 * de))" -a "$hc" = "$de" -a "$de" -ge 1
 
