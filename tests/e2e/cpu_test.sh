@@ -11,7 +11,7 @@
 #   futex    6 FUTEX_WAIT_PRIVATE of 50 ms on a word nobody wakes -> one
 #            row at the helper's address with 6 calls, 6 timeouts, total
 #            between 6 x 50 ms and the helper's measurement; histogram of 6.
-#   rwlock   4 rounds of a writer holding the lock 50 ms while another
+#   rwlock   4 rounds of a writer holding the lock 200 ms while another
 #            thread waits in pthread_rwlock_wrlock, then 4 rdlocks -> exact
 #            call counts (8 wrlock, 4 rdlock), the waiting caller's 4 calls
 #            between 80 % and 100 % of the helper's own timing of them;
@@ -208,8 +208,11 @@ eq "futex text: row at the word" \
 check "futex text: histogram rows with bars" grep -Eq '^    \[[0-9.]+, [0-9.]+\) +: [0-9]+ +\|@+ *\|$' "$TMP/fxtxt.out"
 
 # ---- 3. rwlock -------------------------------------------------------------------
-log "rwlock: 4 contended wrlocks of ~50 ms"
-start_helper rw "$CT" -w rwlock 50 4 || exit 1
+# The holder keeps the lock 200 ms: --min-us 10000 below counts a wait as
+# contended unless the waiter left the barrier 190 ms late (with 50 ms, a
+# 40 ms scheduling delay on a busy VM turned 4/8 into 3/9).
+log "rwlock: 4 contended wrlocks of ~200 ms"
+start_helper rw "$CT" -w rwlock 200 4 || exit 1
 start_tracer rw cpu rwlock -p "$HPID" --json --stacks -i 0.3 || exit 1
 start_tracer rwmin cpu rwlock -p "$HPID" --json --min-us 10000 -i 0.3 || exit 1
 start_text rwtxt cpu rwlock -p "$HPID" -i 0.3 || exit 1
@@ -228,7 +231,7 @@ wsel='select(.type == "interval") | .locks[] | select(.op == "wrlock" and (.call
 eq "rwlock: the waiting caller's calls" "$(jq -s "[.[] | $wsel | .count] | add // 0" "$TMP/rw.out")" 4
 # The helper times its own calls of pthread_rwlock_wrlock; the probes sit
 # inside that window, so the tool sees at most that much, and about as much
-# (the holder keeps the lock 50 ms, so each wait is most of that unless
+# (the holder keeps the lock 200 ms, so each wait is most of that unless
 # the waiter was kept off the CPU after the barrier).
 within "rwlock: waited ns (<= helper's own $truth, >= 80 % of it)" \
 	"$(jq -s "[.[] | $wsel | .total_ns] | add // 0" "$TMP/rw.out")" $((truth * 8 / 10)) $((truth + 1000000))
