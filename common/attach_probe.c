@@ -66,8 +66,7 @@ static struct btf *vmlinux_btf(struct st_btf_index **ix)
  * Module BTFs, parsed and indexed once per process (btf_index.h: an
  * agent's plan asks for some twenty module functions; parsing and walking
  * every loaded module's BTF for each ask cost seconds per start under
- * emulation, in the kernel matrix). The cache
- * holds no fds: an entry is a kernel BTF id (ids are not reused), so a
+ * emulation, in the kernel matrix). The cache holds no fds: an entry is a kernel BTF id (ids are not reused), so a
  * module unloaded since is not found any more (its id is gone from the
  * kernel's list and bpf_btf_get_fd_by_id fails) and a module loaded since
  * is parsed on the first ask that walks past its new id.
@@ -122,6 +121,14 @@ static struct mod_btf *mod_btf_get(__u32 id, struct btf *vm)
 	return &mods[n_mods++];
 }
 
+/* name (of kind) in one BTF: through its index, or by libbpf's walk when
+ * the index could not be built (no memory). */
+static int find_in(const struct btf *b, const struct st_btf_index *ix, const char *name,
+		   int kind)
+{
+	return ix ? st_btf_index_find(ix, name, kind) : btf__find_by_name_kind(b, name, kind);
+}
+
 /*
  * BTF id of name (of kind) in vmlinux, else in a module's BTF. *obj_fd is
  * 0 for vmlinux, or an open fd of the module's BTF object (caller closes).
@@ -137,7 +144,7 @@ static int find_btf_id(const char *name, int kind, int *obj_fd)
 	*obj_fd = 0;
 	if (!vm)
 		return -ENOENT;
-	t = vix ? st_btf_index_find(vix, name, kind) : btf__find_by_name_kind(vm, name, kind);
+	t = find_in(vm, vix, name, kind);
 	if (t > 0)
 		return t;
 	while (!bpf_btf_get_next_id(id, &id)) {
@@ -146,8 +153,7 @@ static int find_btf_id(const char *name, int kind, int *obj_fd)
 
 		if (!m || !m->btf)
 			continue;
-		t = m->ix ? st_btf_index_find(m->ix, name, kind) :
-			    btf__find_by_name_kind(m->btf, name, kind);
+		t = find_in(m->btf, m->ix, name, kind);
 		if (t <= 0)
 			continue;
 		fd = bpf_btf_get_fd_by_id(id);

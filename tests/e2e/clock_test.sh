@@ -69,10 +69,7 @@ e2e_agent hv2 --test-clock-offset-us -1500 --test-clock-drift-ppm -20
 # The 22 s to re-converge count from when the new agent traces (its second
 # "tracing:" in the appended log), not from its start: BPF loading is slow
 # on a loaded machine and the model sees no data-plane samples meanwhile.
-for _ in $(seq 150); do
-	[[ $(grep -c 'tracing: host hv2' "$E2E_TMP/agent-hv2.log") -ge 2 ]] && break
-	sleep 0.1
-done
+e2e_wait_traced "$E2E_TMP/agent-hv2.log" hv2 2
 tb_traffic --from vma --to vmb --proto udp --rate 500 --duration 40 >/dev/null &
 tpid=$!
 sleep 22

@@ -82,8 +82,7 @@ ip netns exec "$NSR" "$NFQ" --queue "$QNUM" --delay-us 10000 --quiet --pidfile "
 PIDS+=($!)
 # The rule has no --queue-bypass: a datagram queued before nfqdelay binds is
 # dropped, so wait for its "bound" pid file rather than trust the set-up time.
-for ((i = 0; i < 100; i++)); do [[ -s $TMP/nfq.ready ]] && break; sleep 0.1; done
-[[ -s $TMP/nfq.ready ]] || { log "nfqdelay did not bind queue $QNUM"; echo "0 passed, 1 failed"; exit 1; }
+wait_file "$TMP/nfq.ready" || { log "nfqdelay did not bind queue $QNUM"; echo "0 passed, 1 failed"; exit 1; }
 
 # VLAN part: T -- p0 [br0] p1 -- U
 ip link add t0 netns "$NST" type veth peer name p0 netns "$NSB" || exit 1

@@ -140,6 +140,19 @@ e2e_wait_agents() {
 	return 1
 }
 
+# e2e_wait_traced LOG HOST [N]: wait (15 s at most) until LOG holds N
+# (default 1) "tracing: host HOST" lines, which the agent logs once its
+# hooks are attached (a log appended to by a restarted agent holds more).
+e2e_wait_traced() {
+	local i
+	for i in $(seq 150); do
+		[[ $(grep -c "tracing: host $2" "$1" 2>/dev/null) -ge ${3:-1} ]] && return 0
+		sleep 0.1
+	done
+	e2e_log "agent $2 did not log 'tracing:' ${3:-1} time(s) in $1"
+	return 1
+}
+
 # Stop agents (they flush and drain), then let the collector expire windows.
 e2e_stop_agents() {
 	local p
@@ -154,8 +167,12 @@ e2e_stop_agents() {
 	local i n
 	for i in $(seq 40); do
 		[[ -n ${E2E_QUERY:-} ]] || break
-		n=$("$O/stagetrace" stats -C "$E2E_QUERY" --json 2>/dev/null | jq '.pending_packets' 2>/dev/null)
-		[[ -z $n || $n == null || $n == 0 ]] && break
+		n=$("$O/stagetrace" stats -C "$E2E_QUERY" --json 2>/dev/null | jq '.collector.pending_packets' 2>/dev/null)
+		[[ -z $n || $n == 0 ]] && break	# drained, or no collector to ask
+		if [[ $n == null ]]; then
+			e2e_log "stats --json has no .collector.pending_packets: not waiting for the collector"
+			break
+		fi
 		sleep 0.5
 	done
 	sleep "${1:-3}"

@@ -135,6 +135,17 @@ stop_tracer() {
 	eval "RC_$1=$?"
 }
 
+# wait_file FILE: wait (10 s at most) until FILE exists and is not empty,
+# e.g. a tool's pid file written once it is ready; 1 if it never is.
+wait_file() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[[ -s $1 ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # wait_tracing ERRFILE PID: text mode says "Tracing ..." on stderr once
 # attached.
 wait_tracing() {

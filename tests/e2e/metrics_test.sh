@@ -60,17 +60,15 @@ us2s() { awk -v v="$1" 'BEGIN { printf "%.12g\n", v / 1e6 }'; }
 # near A B TOL: |A - B| <= TOL.
 near() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b != "" && d <= t) }'; }
 
-# pq EXPR: the first value of a Prometheus instant query, empty if none.
-pq() {
-	curl -sf --max-time 5 -G "http://127.0.0.1:$PPORT/api/v1/query" \
-		--data-urlencode "query=$1" | jq -r '.data.result[0].value[1] // empty'
-}
-
-# pq_all EXPR: the query's whole result vector (JSON array; [] if none).
+# pq_all EXPR: a Prometheus instant query's whole result vector (JSON
+# array; [] if none; nothing when the query fails).
 pq_all() {
 	curl -sf --max-time 5 -G "http://127.0.0.1:$PPORT/api/v1/query" \
 		--data-urlencode "query=$1" | jq -c '.data.result // []'
 }
+
+# pq EXPR: the first value of the query, empty if none.
+pq() { pq_all "$1" | jq -r '.[0].value[1] // empty'; }
 
 # pq_wait EXPR: pq, polled for up to 20 s until it has a value.
 pq_wait() {

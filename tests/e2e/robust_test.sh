@@ -46,11 +46,8 @@ e2e_agent hv2
 # No collector to ask yet: traffic once both agents log "tracing:" (after
 # attach); a fixed sleep 1 is shorter than a BPF load on a loaded machine,
 # and packets sent before it are counted as sent but never traced.
-for _ in $(seq 150); do
-	grep -q 'tracing: host hv1' "$E2E_TMP/agent-hv1.log" 2>/dev/null &&
-		grep -q 'tracing: host hv2' "$E2E_TMP/agent-hv2.log" 2>/dev/null && break
-	sleep 0.1
-done
+e2e_wait_traced "$E2E_TMP/agent-hv1.log" hv1
+e2e_wait_traced "$E2E_TMP/agent-hv2.log" hv2
 tb_traffic --from vma --to vmb --proto udp --rate 500 --duration 2 >"$E2E_TMP/t1.json" || exit 1
 sent1=$(jq .sent "$E2E_TMP/t1.json")
 e2e_collector || exit 1

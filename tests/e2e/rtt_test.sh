@@ -58,8 +58,7 @@ ip netns exec "$NSB" "$NFQ" --queue "$QNUM" --delay-us 20000 --quiet --pidfile "
 PIDS+=($!)
 # No --queue-bypass: a request queued before nfqdelay binds is dropped, so
 # wait for its pid file (written once bound) instead of a fixed 0.3 s.
-for ((i = 0; i < 100; i++)); do [[ -s $TMP/nfq.ready ]] && break; sleep 0.1; done
-[[ -s $TMP/nfq.ready ]] || { log "nfqdelay did not bind queue $QNUM"; echo "0 passed, 1 failed"; exit 1; }
+wait_file "$TMP/nfq.ready" || { log "nfqdelay did not bind queue $QNUM"; echo "0 passed, 1 failed"; exit 1; }
 
 summary() { # name jq-expression on the summary object
 	jq -r "select(.type == \"summary\") | $2" "$TMP/$1.out"

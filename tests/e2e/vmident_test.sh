@@ -101,11 +101,8 @@ e2e_agent hv2
 # Traffic once both new agents have attached ("tracing:" is logged after
 # attach; hv2's log is appended to, so its second one). A fixed sleep 2 was
 # shorter than a BPF load on a loaded machine: no packets, no tap cell.
-for i in $(seq 150); do
-	[[ $(grep -c 'tracing: host hv2' "$E2E_TMP/agent-hv2.log") -ge 2 ]] &&
-		grep -q 'tracing: host hv1' "$E2E_TMP/agent-hv1b.log" && break
-	sleep 0.1
-done
+e2e_wait_traced "$E2E_TMP/agent-hv2.log" hv2 2
+e2e_wait_traced "$E2E_TMP/agent-hv1b.log" hv1
 tb_traffic --from vma --to vmb --proto udp --rate 200 --duration 1 >/dev/null || exit 1
 e2e_stop_agents 3
 check "--no-vm-discovery: no web-1 from hv1's agent" \
